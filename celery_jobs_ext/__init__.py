@@ -1,0 +1,20 @@
+"""celery-jobs-ext: production guard rails for Celery tasks."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from celery_jobs_ext.app import install
+from celery_jobs_ext.config import ConfigCache, JobsConfig
+from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
+from celery_jobs_ext.task import GuardedTask
+
+__all__ = [
+    "ConfigCache",
+    "GuardedTask",
+    "ImproperlyConfigured",
+    "JobsConfig",
+    "JobsError",
+    "StateUnavailable",
+    "install",
+]

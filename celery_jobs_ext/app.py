@@ -1,0 +1,34 @@
+"""install(app): wire the extension into one Celery app.
+
+Each concern's module owns its hooks (signal receivers connect at import,
+bootsteps are defined beside the feature); this only registers them on an app,
+once.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from celery_jobs_ext.config import ConfigCheck, register_defaults
+from celery_jobs_ext.state import StateCheck
+
+_INSTALLED = "_celery_jobs_ext_installed"
+
+
+def install(app: Celery) -> Celery:
+    """Install celery-jobs-ext on ``app``; safe to call any number of times.
+
+    Registers the ``jobs_*`` defaults and the worker bootsteps that validate the
+    settings and reach the shared state before the worker consumes anything.
+    ``GuardedTask`` calls this when it is bound, so users rarely need to.
+
+    Returns:
+        The app, for chaining.
+    """
+    if app.__dict__.get(_INSTALLED):
+        return app
+    setattr(app, _INSTALLED, True)
+    register_defaults(app)
+    app.steps["worker"].add(ConfigCheck)
+    app.steps["worker"].add(StateCheck)
+    return app

@@ -1,0 +1,408 @@
+"""Settings: the ``jobs_*`` keys on ``app.conf``, read once into a validated, immutable object.
+
+Every setting is declared once in :data:`DEFAULTS` and registered with
+``app.add_defaults``, so ``app.conf.jobs_timeout`` always reads and Django's
+``CELERY_JOBS_TIMEOUT`` works through Celery's namespace. :class:`ConfigCache`
+builds a :class:`JobsConfig` the first time it is asked and keeps it on the app:
+the hot path reads an attribute, never ``app.conf``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from celery import bootsteps
+from kombu.utils.url import maybe_sanitize_url
+
+from celery_jobs_ext.errors import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+RETRY_STRATEGIES = ("none", "fixed", "exponential")
+STATE_SCHEMES = ("redis", "rediss", "unix", "sqlite")
+
+#: Every setting, with its default. The one place a new setting is declared.
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "jobs_allowed_shell_commands": [],
+        "jobs_shell_path": "/usr/local/bin:/usr/bin:/bin",
+        "jobs_shell_denied_arguments": {},
+        "jobs_shell_max_output": 65536,
+        "jobs_queue_rate_limits": {},
+        "jobs_dead_letter_queue": None,
+        "jobs_timeout": 0,
+        "jobs_retry_strategy": "none",
+        "jobs_retry_base": 60,
+        "jobs_retry_multiplier": 2.0,
+        "jobs_retry_max": 3600,
+        "jobs_retry_jitter": True,
+        "jobs_state_url": None,
+        "jobs_state_prefix": "jobs:",
+        "jobs_metrics": True,
+        "jobs_mask_secrets": True,
+        "jobs_mask_keys": None,
+        "jobs_batch_size": 1,
+    }
+)
+
+_RATE_STRING = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*$")
+_PER_MINUTE = {"s": 60.0, "m": 1.0, "h": 1.0 / 60.0}
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    """The validated ``jobs_*`` settings of one app.
+
+    Frozen so that code on the hot path can hold a reference without copying;
+    containers are tuples and read-only mappings for the same reason.
+    """
+
+    allowed_shell_commands: tuple[str, ...] = ()
+    shell_path: str = "/usr/local/bin:/usr/bin:/bin"
+    shell_denied_arguments: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    shell_max_output: int = 65536
+    #: Jobs per minute per queue; queues without a limit are absent.
+    queue_rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    dead_letter_queue: str | None = None
+    timeout: int = 0
+    retry_strategy: str = "none"
+    retry_base: int = 60
+    retry_multiplier: float = 2.0
+    retry_max: int = 3600
+    retry_jitter: bool = True
+    #: Resolved: the broker's Redis URL when ``jobs_state_url`` was left unset.
+    #: Left out of repr: it may carry a password.
+    state_url: str | None = field(default=None, repr=False)
+    #: Prepended to every shared-state key, so several apps can share one store.
+    state_prefix: str = "jobs:"
+    metrics: bool = True
+    mask_secrets: bool = True
+    mask_keys: tuple[str, ...] | None = None
+    batch_size: int = 1
+
+    @classmethod
+    def from_app(cls, app: Celery) -> JobsConfig:
+        """Read and validate every ``jobs_*`` setting of ``app``.
+
+        Raises:
+            ImproperlyConfigured: a setting has a wrong type or value; the
+                message names the setting and the value.
+        """
+        conf = app.conf
+        get = _reader(conf)
+        return cls(
+            allowed_shell_commands=_str_list(get, "jobs_allowed_shell_commands"),
+            shell_path=_non_empty_str(get, "jobs_shell_path"),
+            shell_denied_arguments=_denied_arguments(get, "jobs_shell_denied_arguments"),
+            shell_max_output=_int(get, "jobs_shell_max_output", minimum=1),
+            queue_rate_limits=_rate_limits(get, "jobs_queue_rate_limits"),
+            dead_letter_queue=_optional_str(get, "jobs_dead_letter_queue"),
+            timeout=_int(get, "jobs_timeout", minimum=0),
+            retry_strategy=_choice(get, "jobs_retry_strategy", RETRY_STRATEGIES),
+            retry_base=_int(get, "jobs_retry_base", minimum=0),
+            retry_multiplier=_float(get, "jobs_retry_multiplier", minimum=1.0),
+            retry_max=_int(get, "jobs_retry_max", minimum=0),
+            retry_jitter=_bool(get, "jobs_retry_jitter"),
+            state_url=_state_url(get, "jobs_state_url", conf),
+            state_prefix=_non_empty_str(get, "jobs_state_prefix"),
+            metrics=_bool(get, "jobs_metrics"),
+            mask_secrets=_bool(get, "jobs_mask_secrets"),
+            mask_keys=_optional_str_list(get, "jobs_mask_keys"),
+            batch_size=_int(get, "jobs_batch_size", minimum=1),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain, JSON-friendly view (state URL password hidden), for commands and logs."""
+        return {
+            "allowed_shell_commands": list(self.allowed_shell_commands),
+            "shell_path": self.shell_path,
+            "shell_denied_arguments": {k: list(v) for k, v in self.shell_denied_arguments.items()},
+            "queue_rate_limits": dict(self.queue_rate_limits),
+            "dead_letter_queue": self.dead_letter_queue,
+            "timeout": self.timeout,
+            "retry_strategy": self.retry_strategy,
+            "retry_base": self.retry_base,
+            "retry_multiplier": self.retry_multiplier,
+            "retry_max": self.retry_max,
+            "retry_jitter": self.retry_jitter,
+            "state_url": maybe_sanitize_url(self.state_url) if self.state_url else None,
+            "state_prefix": self.state_prefix,
+            "metrics": self.metrics,
+            "mask_secrets": self.mask_secrets,
+            "batch_size": self.batch_size,
+        }
+
+
+class ConfigCache:
+    """One validated :class:`JobsConfig` per app, built on first use.
+
+    ``get`` is on every task's hot path, so a cached read is one attribute
+    lookup on the app. ``clear`` after changing ``app.conf`` at run time;
+    ``set`` pins a config (for tests or an app built in code).
+    """
+
+    _ATTRIBUTE = "_celery_jobs_ext_config"
+    _pinned: JobsConfig | None = None
+    _apps: weakref.WeakSet[Any] = weakref.WeakSet()
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls, app: Celery | None = None) -> JobsConfig:
+        """Return the cached config of ``app`` (the current app when omitted).
+
+        Raises:
+            ImproperlyConfigured: on first use, when a setting is invalid.
+        """
+        pinned = cls._pinned
+        if pinned is not None:
+            return pinned
+        if app is None:
+            from celery._state import get_current_app
+
+            app = get_current_app()
+        config: JobsConfig | None = app.__dict__.get(cls._ATTRIBUTE)
+        if config is None:
+            config = cls._load(app)
+        return config
+
+    @classmethod
+    def _load(cls, app: Celery) -> JobsConfig:
+        with cls._lock:
+            config = app.__dict__.get(cls._ATTRIBUTE)
+            if config is None:
+                register_defaults(app)
+                config = JobsConfig.from_app(app)
+                setattr(app, cls._ATTRIBUTE, config)
+                cls._apps.add(app)
+            return config
+
+    @classmethod
+    def set(cls, config: JobsConfig, app: Celery | None = None) -> None:
+        """Pin ``config`` for ``app``, or for every app when ``app`` is None."""
+        if app is None:
+            cls._pinned = config
+        else:
+            setattr(app, cls._ATTRIBUTE, config)
+            cls._apps.add(app)
+
+    @classmethod
+    def clear(cls, app: Celery | None = None) -> None:
+        """Drop the cached config of ``app``, or of every app and the pinned one."""
+        with cls._lock:
+            apps = [app] if app is not None else list(cls._apps)
+            if app is None:
+                cls._pinned = None
+            for each in apps:
+                each.__dict__.pop(cls._ATTRIBUTE, None)
+
+
+def register_defaults(app: Celery) -> None:
+    """Register :data:`DEFAULTS` on ``app`` so every ``jobs_*`` key reads, once per app."""
+    if not getattr(app, "_celery_jobs_ext_defaults", False):
+        app.add_defaults(lambda: {key: _copy(value) for key, value in DEFAULTS.items()})
+        app._celery_jobs_ext_defaults = True  # type: ignore[attr-defined]
+
+
+class ConfigCheck(bootsteps.StartStopStep):
+    """Worker bootstep: validate the settings before the worker consumes anything.
+
+    A bootstep rather than a signal because exceptions in signal receivers are
+    logged and swallowed; raising here stops the worker with the message.
+    """
+
+    label = "celery-jobs-ext config"
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        ConfigCache.clear(parent.app)
+        ConfigCache.get(parent.app)
+        super().__init__(parent, **kwargs)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+# -- validation helpers: each names the setting and the bad value -----------------
+
+
+def _reader(conf: Any) -> Any:
+    def get(key: str) -> Any:
+        try:
+            return conf[key]
+        except KeyError:
+            return _copy(DEFAULTS[key])
+
+    return get
+
+
+def _bad(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+    shown = maybe_sanitize_url(value) if isinstance(value, str) else value
+    return ImproperlyConfigured(f"Setting {key} = {shown!r} is invalid: expected {expected}.")
+
+
+def _int(get: Any, key: str, *, minimum: int) -> int:
+    value = get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(key, value, f"an integer >= {minimum}")
+    if value < minimum:
+        raise _bad(key, value, f"an integer >= {minimum}")
+    return value
+
+
+def _float(get: Any, key: str, *, minimum: float) -> float:
+    value = get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _bad(key, value, f"a number >= {minimum}")
+    if value < minimum:
+        raise _bad(key, value, f"a number >= {minimum}")
+    return float(value)
+
+
+def _bool(get: Any, key: str) -> bool:
+    value = get(key)
+    if not isinstance(value, bool):
+        raise _bad(key, value, "True or False")
+    return value
+
+
+def _choice(get: Any, key: str, choices: tuple[str, ...]) -> str:
+    value = get(key)
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise _bad(key, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value.lower()
+
+
+def _non_empty_str(get: Any, key: str) -> str:
+    value = get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(key, value, "a non-empty string")
+    return value
+
+
+def _optional_str(get: Any, key: str) -> str | None:
+    value = get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(key, value, "a non-empty string or None")
+    return value
+
+
+def _str_list(get: Any, key: str) -> tuple[str, ...]:
+    value = get(key)
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise _bad(key, value, "a list of strings")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise _bad(key, value, f"a list of non-empty strings (bad item {item!r})")
+    return tuple(value)
+
+
+def _optional_str_list(get: Any, key: str) -> tuple[str, ...] | None:
+    if get(key) is None:
+        return None
+    return _str_list(get, key)
+
+
+def _denied_arguments(get: Any, key: str) -> Mapping[str, tuple[str, ...]]:
+    value = get(key)
+    if not isinstance(value, Mapping):
+        raise _bad(key, value, "a dict of program name to a list of options")
+    result: dict[str, tuple[str, ...]] = {}
+    for program, options in value.items():
+        if not isinstance(program, str) or not program:
+            raise _bad(key, value, f"program names as strings (bad key {program!r})")
+        if isinstance(options, str) or not isinstance(options, (list, tuple)):
+            raise _bad(key, value, f"a list of options for {program!r}")
+        if not all(isinstance(option, str) and option for option in options):
+            raise _bad(key, value, f"non-empty option strings for {program!r}")
+        result[program] = tuple(options)
+    return MappingProxyType(result)
+
+
+def parse_rate(value: Any) -> float:
+    """Return jobs per minute for an int/float (already per minute) or a ``"10/s"`` string.
+
+    Raises:
+        ValueError: the value is not a non-negative number or a rate string.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(value)
+        return float(value)
+    if isinstance(value, str):
+        match = _RATE_STRING.match(value)
+        if match:
+            return float(match.group(1)) * _PER_MINUTE[match.group(2)]
+    raise ValueError(value)
+
+
+def _rate_limits(get: Any, key: str) -> Mapping[str, float]:
+    value = get(key)
+    if not isinstance(value, Mapping):
+        raise _bad(key, value, "a dict of queue name to jobs per minute")
+    limits: dict[str, float] = {}
+    for queue, rate in value.items():
+        if not isinstance(queue, str) or not queue:
+            raise _bad(key, value, f"queue names as non-empty strings (bad key {queue!r})")
+        try:
+            per_minute = parse_rate(rate)
+        except ValueError:
+            raise _bad(
+                key,
+                value,
+                f"for queue {queue!r} a number of jobs per minute >= 0 or a rate "
+                f"such as '10/s', '100/m', '1000/h' (got {rate!r})",
+            ) from None
+        if per_minute > 0:
+            limits[queue] = per_minute
+    return MappingProxyType(limits)
+
+
+def _state_url(get: Any, key: str, conf: Any) -> str | None:
+    value = get(key)
+    if value is None:
+        broker = _first_broker_url(conf)
+        scheme = broker.split("://", 1)[0].lower() if "://" in broker else ""
+        if scheme in ("redis", "rediss"):
+            return broker
+        raise ImproperlyConfigured(
+            f"Setting {key} is not set and the broker ({maybe_sanitize_url(broker) or 'none'}) "
+            f"is not Redis: set {key} to 'redis://host:6379/0' or 'sqlite:///path/to/state.db'."
+        )
+    if not isinstance(value, str) or "://" not in value:
+        raise _bad(key, value, "a URL such as 'redis://host:6379/0' or 'sqlite:///path/state.db'")
+    scheme = value.split("://", 1)[0].lower()
+    if scheme not in STATE_SCHEMES:
+        raise _bad(key, value, "a URL with scheme " + ", ".join(STATE_SCHEMES))
+    if scheme == "sqlite" and not value[len("sqlite://") :].lstrip("/"):
+        raise _bad(key, value, "a SQLite file path, e.g. 'sqlite:///state.db'")
+    return value
+
+
+def _first_broker_url(conf: Any) -> str:
+    try:
+        url = conf.broker_url
+    except (KeyError, AttributeError):
+        url = None
+    if isinstance(url, (list, tuple)):
+        url = url[0] if url else None
+    if not url:
+        return ""
+    return str(url).split(";", 1)[0].strip()

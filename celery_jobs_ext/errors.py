@@ -1,0 +1,19 @@
+"""The package's one error hierarchy.
+
+Everything raised to users subclasses :class:`JobsError`, so ``except JobsError``
+catches all of it, and each message names the setting, task, queue or command involved.
+"""
+
+from __future__ import annotations
+
+
+class JobsError(Exception):
+    """Base class of every error raised by celery-jobs-ext."""
+
+
+class ImproperlyConfigured(JobsError):
+    """A ``jobs_*`` setting has a wrong type or value; the message names the setting."""
+
+
+class StateUnavailable(JobsError):
+    """The shared state store (``jobs_state_url``) cannot be reached or written."""

@@ -1,0 +1,84 @@
+"""Shared state across worker processes and hosts: the backend for ``jobs_state_url``.
+
+:func:`get_state` returns this process's backend for an app; the connection is
+re-created after fork (``worker_process_init``), never shared with a parent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from celery import bootsteps
+from celery.signals import worker_process_init
+
+from celery_jobs_ext.config import ConfigCache, ConfigCheck
+from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.state.base import Acquired, Batch, Op, StateBackend
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+__all__ = ["Acquired", "Batch", "Op", "StateBackend", "StateCheck", "create_state", "get_state"]
+
+_backends: dict[tuple[int, str, str], StateBackend] = {}
+_lock = threading.Lock()
+
+
+def create_state(url: str, prefix: str = "jobs:") -> StateBackend:
+    """Build a new backend for ``url`` (``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``).
+
+    Raises:
+        ImproperlyConfigured: the URL's scheme is not one of those.
+    """
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss", "unix"):
+        from celery_jobs_ext.state.redis import RedisState
+
+        return RedisState(url, prefix)
+    if scheme == "sqlite":
+        from celery_jobs_ext.state.sqlite import SQLiteState
+
+        return SQLiteState(url, prefix)
+    raise ImproperlyConfigured(
+        f"Setting jobs_state_url has unknown scheme {scheme!r}: use redis://, rediss://, "
+        "unix:// or sqlite:///"
+    )
+
+
+def get_state(app: Celery | None = None) -> StateBackend:
+    """This process's backend for the app's ``jobs_state_url`` (created on first use)."""
+    config = ConfigCache.get(app)
+    url = config.state_url
+    if url is None:  # JobsConfig resolves None to the broker or raises; this is a pinned config.
+        raise ImproperlyConfigured("Setting jobs_state_url is not set.")
+    key = (os.getpid(), url, config.state_prefix)
+    backend = _backends.get(key)
+    if backend is None:
+        with _lock:
+            backend = _backends.get(key)
+            if backend is None:
+                backend = _backends[key] = create_state(url, config.state_prefix)
+    return backend
+
+
+@worker_process_init.connect(weak=False, dispatch_uid="celery_jobs_ext.state.reset_after_fork")
+def reset_after_fork(**kwargs: Any) -> None:
+    """Forget the parent's connections in a new pool process.
+
+    Sockets and SQLite handles must not cross a fork; the child opens its own
+    on first use. Exceptions here are logged by Celery, never raised.
+    """
+    _backends.clear()
+
+
+class StateCheck(bootsteps.StartStopStep):
+    """Worker bootstep: reach the shared state before consuming, or stop with a clear error."""
+
+    label = "celery-jobs-ext state"
+    requires = (f"{ConfigCheck.__module__}:{ConfigCheck.__name__}",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        get_state(parent.app).ping()
+        super().__init__(parent, **kwargs)

@@ -1,0 +1,231 @@
+"""Shared state in one SQLite file: the embedded default for a single machine.
+
+WAL mode lets readers and one writer work at once; every batch is one
+``BEGIN IMMEDIATE`` transaction, so increments from the worker's several
+processes never lose an update. The clock is this machine's (there is only one).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from celery_jobs_ext.errors import StateUnavailable
+from celery_jobs_ext.state.base import Acquired, Op, StateBackend
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL);
+CREATE TABLE IF NOT EXISTS hashes (
+    key TEXT NOT NULL, field TEXT NOT NULL, value REAL NOT NULL, expires REAL,
+    PRIMARY KEY (key, field)
+);
+CREATE TABLE IF NOT EXISTS members (
+    key TEXT NOT NULL, member TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (key, member)
+);
+CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, tat REAL NOT NULL, expires REAL NOT NULL);
+"""
+
+_TABLES = ("counters", "hashes", "members", "budgets")
+
+#: How often (in operations) expired rows are swept; reads already ignore them.
+_SWEEP_EVERY = 1000
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL (SQLAlchemy's form)."""
+    path = url.split("://", 1)[1]
+    if path.startswith("/"):
+        path = path[1:]
+    return path
+
+
+class SQLiteState(StateBackend):
+    """:class:`StateBackend` on a SQLite file shared by the processes of one machine."""
+
+    def __init__(self, url: str, prefix: str = "jobs:") -> None:
+        super().__init__(url, prefix)
+        self.path = sqlite_path(url)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._operations = 0
+
+    def _unavailable(self, exc: Exception) -> StateUnavailable:
+        return StateUnavailable(
+            f"Shared state at jobs_state_url={self.url} is not usable "
+            f"(SQLite file {os.path.abspath(self.path)!r}): {exc}"
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = self._connection
+        if connection is not None:
+            return connection
+        try:
+            directory = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(directory):
+                raise sqlite3.OperationalError(f"directory {directory!r} does not exist")
+            connection = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        self._connection = connection
+        return connection
+
+    def execute(self, ops: Sequence[Op]) -> list[Any]:
+        with self._lock:
+            connection = self._connect()
+            now = time.time()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    results = [getattr(self, "_do_" + op.name)(connection, now, *op.args) for op in ops]
+                    self._operations += len(ops)
+                    if self._operations >= _SWEEP_EVERY:
+                        self._operations = 0
+                        self._sweep(connection, now)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+            return results
+
+    def _do_incr(self, db: sqlite3.Connection, now: float, key: str, amount: int, ttl: float | None) -> int:
+        key = self.prefix + key
+        expires = None if ttl is None else now + ttl
+        row = db.execute(
+            "SELECT value, expires FROM counters WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None or (row[1] is not None and row[1] <= now):
+            db.execute(
+                "INSERT OR REPLACE INTO counters (key, value, expires) VALUES (?, ?, ?)",
+                (key, amount, expires),
+            )
+            return amount
+        value = int(row[0]) + amount
+        db.execute("UPDATE counters SET value = ? WHERE key = ?", (value, key))
+        return value
+
+    def _do_get_counters(self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]) -> list[int]:
+        values = []
+        for key in keys:
+            row = db.execute(
+                "SELECT value FROM counters WHERE key = ? AND (expires IS NULL OR expires > ?)",
+                (self.prefix + key, now),
+            ).fetchone()
+            values.append(int(row[0]) if row else 0)
+        return values
+
+    def _do_hincr(
+        self, db: sqlite3.Connection, now: float, key: str, fields: dict[str, float], ttl: float | None
+    ) -> None:
+        key = self.prefix + key
+        db.execute("DELETE FROM hashes WHERE key = ? AND expires <= ?", (key, now))
+        # Like Redis, the whole hash expires once, counted from its creation.
+        row = db.execute("SELECT expires FROM hashes WHERE key = ? LIMIT 1", (key,)).fetchone()
+        expires = row[0] if row is not None else (None if ttl is None else now + ttl)
+        for name, amount in fields.items():
+            db.execute(
+                "INSERT INTO hashes (key, field, value, expires) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key, field) DO UPDATE SET value = value + excluded.value",
+                (key, name, amount, expires),
+            )
+
+    def _do_hgetall(self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]) -> list[dict[str, float]]:
+        result = []
+        for key in keys:
+            rows = db.execute(
+                "SELECT field, value FROM hashes WHERE key = ? AND (expires IS NULL OR expires > ?)",
+                (self.prefix + key, now),
+            ).fetchall()
+            result.append({field: _number(value) for field, value in rows})
+        return result
+
+    def _do_add_member(self, db: sqlite3.Connection, now: float, key: str, member: str, ttl: float) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO members (key, member, expires) VALUES (?, ?, ?)",
+            (self.prefix + key, member, now + ttl),
+        )
+
+    def _do_remove_member(self, db: sqlite3.Connection, now: float, key: str, member: str) -> bool:
+        cursor = db.execute(
+            "DELETE FROM members WHERE key = ? AND member = ?", (self.prefix + key, member)
+        )
+        return cursor.rowcount > 0
+
+    def _do_count_members(self, db: sqlite3.Connection, now: float, key: str) -> int:
+        key = self.prefix + key
+        db.execute("DELETE FROM members WHERE key = ? AND expires <= ?", (key, now))
+        row = db.execute("SELECT COUNT(*) FROM members WHERE key = ?", (key,)).fetchone()
+        return int(row[0])
+
+    def _do_acquire(
+        self, db: sqlite3.Connection, now: float, key: str, interval: float, burst: int
+    ) -> Acquired:
+        # GCRA, as in the Redis script: see celery_jobs_ext.state.redis.
+        key = self.prefix + key
+        row = db.execute("SELECT tat, expires FROM budgets WHERE key = ?", (key,)).fetchone()
+        tat = row[0] if row is not None and row[1] > now else now
+        tat = max(tat, now)
+        allow_at = tat - (burst - 1) * interval
+        if now < allow_at:
+            return Acquired(False, allow_at - now)
+        new_tat = tat + interval
+        db.execute(
+            "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
+            (key, new_tat, new_tat + 1.0),
+        )
+        return Acquired(True, 0.0)
+
+    def _do_delete(self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table} WHERE key = ?", (self.prefix + key,))  # noqa: S608
+
+    def _sweep(self, db: sqlite3.Connection, now: float) -> None:
+        for table in _TABLES:
+            db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,))  # noqa: S608
+
+    def now(self) -> float:
+        return time.time()
+
+    def ping(self) -> None:
+        # A write, not a read: an unwritable file must fail here, at start-up.
+        self.execute([Op("incr", ("ping", 1, 60.0))])
+
+    def clear_prefix(self) -> int:
+        pattern = self.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        deleted = 0
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                for table in _TABLES:
+                    cursor = connection.execute(
+                        f"DELETE FROM {table} WHERE key LIKE ? ESCAPE '\\'",  # noqa: S608
+                        (pattern,),
+                    )
+                    deleted += cursor.rowcount
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+        return deleted
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _number(value: float) -> float:
+    return int(value) if float(value).is_integer() else value

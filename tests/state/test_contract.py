@@ -1,0 +1,178 @@
+"""One contract, two backends: Redis and SQLite must behave the same."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from celery_jobs_ext.errors import StateUnavailable
+from celery_jobs_ext.state import StateBackend, create_state
+from tests.harness import unique, wait_for
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path}/state.db"
+
+
+@pytest.fixture
+def state(state_url: str) -> Iterator[StateBackend]:
+    backend = create_state(state_url, prefix=unique("contract") + ":")
+    yield backend
+    backend.clear_prefix()
+    backend.close()
+
+
+def test_counter_increments_and_reads_back(state: StateBackend) -> None:
+    assert state.incr("c") == 1
+    assert state.incr("c", 5) == 6
+    assert state.get_counters(["c", "missing"]) == [6, 0]
+
+
+def test_counter_expires_after_its_ttl(state: StateBackend) -> None:
+    state.incr("short", 3, ttl=0.2)
+    assert state.get_counters(["short"]) == [3]
+    wait_for(lambda: state.get_counters(["short"]) == [0], timeout=5, message="counter expiry")
+    assert state.incr("short", 1, ttl=10) == 1
+
+
+def test_hash_fields_add_up_and_keep_integers(state: StateBackend) -> None:
+    state.hincr("bucket", {"started": 1, "duration": 0.25}, ttl=60)
+    state.hincr("bucket", {"started": 2, "duration": 0.5, "failed": 1}, ttl=60)
+    assert state.hgetall(["bucket", "none"]) == [{"started": 3, "duration": 0.75, "failed": 1}, {}]
+
+
+def test_hash_expires_as_a_whole(state: StateBackend) -> None:
+    state.hincr("bucket", {"a": 1}, ttl=0.2)
+    wait_for(lambda: state.hgetall(["bucket"]) == [{}], timeout=5, message="hash expiry")
+
+
+def test_expiring_set_counts_live_members_and_reaps_the_rest(state: StateBackend) -> None:
+    state.add_member("inflight", "task-1", ttl=60)
+    state.add_member("inflight", "task-2", ttl=0.2)
+    assert state.count_members("inflight") == 2
+    wait_for(lambda: state.count_members("inflight") == 1, timeout=5, message="member expiry")
+    assert state.remove_member("inflight", "task-1") is True
+    assert state.remove_member("inflight", "task-1") is False
+    assert state.count_members("inflight") == 0
+
+
+def test_acquire_spaces_jobs_by_the_interval(state: StateBackend) -> None:
+    first = state.acquire("budget", interval=10.0, burst=1)
+    second = state.acquire("budget", interval=10.0, burst=1)
+    assert first.allowed and first.retry_after == 0
+    assert not second.allowed
+    assert 9.0 < second.retry_after <= 10.0
+
+
+def test_acquire_allows_the_burst_back_to_back_then_refuses(state: StateBackend) -> None:
+    results = [state.acquire("burst", interval=10.0, burst=3).allowed for _ in range(5)]
+    assert results == [True, True, True, False, False]
+
+
+def test_a_refused_acquire_consumes_nothing(state: StateBackend) -> None:
+    state.acquire("budget", interval=0.3, burst=1)
+    for _ in range(20):
+        state.acquire("budget", interval=0.3, burst=1)
+    # Had refusals moved the budget on, this would wait far longer than one interval.
+    wait_for(lambda: state.acquire("budget", interval=0.3, burst=1).allowed, timeout=2)
+
+
+def test_batch_runs_all_operations_in_order(state: StateBackend) -> None:
+    batch = state.batch()
+    batch.incr("a", 2).acquire("b", 1.0, 1).hincr("h", {"x": 1}).count_members("m").get_counters(["a"])
+    results = batch.execute()
+    assert results[0] == 2
+    assert results[1].allowed is True
+    assert results[2] is None
+    assert results[3] == 0
+    assert results[4] == [2]
+
+
+def test_delete_and_clear_prefix_remove_only_own_keys(state: StateBackend, state_url: str) -> None:
+    other = create_state(state_url, prefix=unique("other") + ":")
+    try:
+        other.incr("keep")
+        state.incr("a")
+        state.hincr("h", {"x": 1})
+        state.add_member("s", "m", ttl=60)
+        state.delete(["a"])
+        assert state.get_counters(["a"]) == [0]
+        state.clear_prefix()
+        assert state.hgetall(["h"]) == [{}]
+        assert state.count_members("s") == 0
+        assert other.get_counters(["keep"]) == [1]
+    finally:
+        other.clear_prefix()
+        other.close()
+
+
+def test_now_is_close_to_the_wall_clock(state: StateBackend) -> None:
+    import time
+
+    assert abs(state.now() - time.time()) < 5
+
+
+def _hammer(url: str, prefix: str, count: int) -> None:
+    backend = create_state(url, prefix=prefix)
+    for _ in range(count):
+        backend.incr("shared")
+    backend.close()
+
+
+def _take(url: str, prefix: str, attempts: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    backend = create_state(url, prefix=prefix)
+    allowed = sum(backend.acquire("budget", interval=60.0, burst=5).allowed for _ in range(attempts))
+    results.put(allowed)
+    backend.close()
+
+
+def test_concurrent_processes_lose_no_increment(state: StateBackend, state_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_hammer, args=(state_url, state.prefix, 300)) for _ in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    assert state.get_counters(["shared"]) == [1200]
+
+
+def test_concurrent_processes_share_one_budget(state: StateBackend, state_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_take, args=(state_url, state.prefix, 20, results)) for _ in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    # burst 5, one more per minute: across all processes exactly 5 start now.
+    assert sum(results.get(timeout=5) for _ in workers) == 5
+
+
+def test_unreachable_redis_raises_state_unavailable_naming_the_setting() -> None:
+    backend = create_state("redis://:hunter2@127.0.0.1:1/0")
+    with pytest.raises(StateUnavailable) as error:
+        backend.ping()
+    message = str(error.value)
+    assert "jobs_state_url" in message
+    assert "hunter2" not in message
+
+
+def test_unwritable_sqlite_raises_state_unavailable_naming_the_setting(tmp_path: Path) -> None:
+    backend = create_state(f"sqlite:///{tmp_path}/no/such/dir/state.db")
+    with pytest.raises(StateUnavailable, match="jobs_state_url"):
+        backend.ping()
+    if os.geteuid() != 0:  # root can write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        with pytest.raises(StateUnavailable, match="jobs_state_url"):
+            create_state(f"sqlite:///{locked}/state.db").ping()

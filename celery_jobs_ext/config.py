@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
+from celery._state import get_current_app
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.errors import ImproperlyConfigured
@@ -167,18 +168,16 @@ class ConfigCache:
         if pinned is not None:
             return pinned
         if app is None:
-            from celery._state import get_current_app
-
             app = get_current_app()
-        config: JobsConfig | None = app.__dict__.get(cls._ATTRIBUTE)
+        config = app.__dict__.get(cls._ATTRIBUTE)
         if config is None:
-            config = cls._load(app)
-        return config
+            return cls._load(app)
+        return config  # type: ignore[no-any-return]
 
     @classmethod
     def _load(cls, app: Celery) -> JobsConfig:
         with cls._lock:
-            config = app.__dict__.get(cls._ATTRIBUTE)
+            config: JobsConfig | None = app.__dict__.get(cls._ATTRIBUTE)
             if config is None:
                 register_defaults(app)
                 config = JobsConfig.from_app(app)
@@ -207,10 +206,29 @@ class ConfigCache:
 
 
 def register_defaults(app: Celery) -> None:
-    """Register :data:`DEFAULTS` on ``app`` so every ``jobs_*`` key reads, once per app."""
-    if not getattr(app, "_celery_jobs_ext_defaults", False):
-        app.add_defaults(lambda: {key: _copy(value) for key, value in DEFAULTS.items()})
-        app._celery_jobs_ext_defaults = True  # type: ignore[attr-defined]
+    """Register :data:`DEFAULTS` on ``app`` so every ``jobs_*`` key reads, once per app.
+
+    Only keys the user has not set are registered: ``app.add_defaults`` puts its
+    mapping in front of the one ``config_from_object`` loaded, so a default for a
+    key the user set there would shadow the user's value.
+    """
+    if getattr(app, "_celery_jobs_ext_defaults", False):
+        return
+    app._celery_jobs_ext_defaults = True  # type: ignore[attr-defined]
+
+    def unset_defaults() -> dict[str, Any]:
+        conf = app.conf
+        return {key: _copy(value) for key, value in DEFAULTS.items() if _unset(conf, key)}
+
+    app.add_defaults(unset_defaults)
+
+
+def _unset(conf: Any, key: str) -> bool:
+    try:
+        conf[key]
+    except KeyError:
+        return True
+    return False
 
 
 class ConfigCheck(bootsteps.StartStopStep):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -89,10 +90,8 @@ def make_app(request: pytest.FixtureRequest) -> Iterator[Callable[..., Celery]]:
 
     for app in apps:
         ConfigCache.clear(app)
-        try:
+        with contextlib.suppress(Exception):
             get_state(app).clear_prefix()
-        except Exception:
-            pass
         queues = {app.conf.task_default_queue} | set(getattr(app, "_test_queues", ()))
         try:
             with app.connection_for_write() as connection:

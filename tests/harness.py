@@ -99,8 +99,19 @@ class PrivateRedis:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="jobs-test-redis-")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -191,20 +202,39 @@ class WorkerProcess:
         app: str = "tests.workerapp",
     ) -> None:
         self.name = name or unique("worker")
-        self.log = tempfile.NamedTemporaryFile(
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix=f"{self.name}-", suffix=".log", delete=False, mode="w+"
         )
         command = [
-            sys.executable, "-m", "celery", "-A", app, "worker",
-            "-Q", queues, "-P", pool, "-c", str(concurrency),
-            "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip",
-            "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "-Q",
+            queues,
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{self.name}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ] + (extra_args or [])
         full_env = dict(os.environ)
         full_env.update(env)
         full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
         self.process = subprocess.Popen(
-            command, cwd=str(ROOT), env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+            command,
+            cwd=str(ROOT),
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

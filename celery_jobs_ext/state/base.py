@@ -115,7 +115,7 @@ class StateBackend(abc.ABC):
     def clear_prefix(self) -> int:
         """Delete every key under this backend's prefix (tests and ``reset``); return how many."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release connections; the backend may be used again afterwards."""
 
 

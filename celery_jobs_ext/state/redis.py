@@ -6,6 +6,7 @@ skewed clocks still share one budget and one expiry clock.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,25 +89,35 @@ def _ms(ttl: float | None) -> str:
     return "" if ttl is None else str(max(1, int(ttl * 1000)))
 
 
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 def _number(raw: Any) -> float:
     value = float(raw)
     return int(value) if value.is_integer() else value
 
 
 class RedisState(StateBackend):
-    """:class:`StateBackend` on one Redis database, through one connection pool per process."""
+    """:class:`StateBackend` on one Redis database, through one connection pool per process.
+
+    Commands are sent raw (``EVALSHA`` with locally computed digests) rather than
+    through redis-py's ``Script`` objects: a pipeline holding those asks Redis
+    ``SCRIPT EXISTS`` on every execute, a second round trip on the hot path.
+    """
 
     def __init__(self, url: str, prefix: str = "jobs:") -> None:
         super().__init__(url, prefix)
         self.client = redis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
-        register = self.client.register_script
-        self._incr = register(_INCR)
-        self._hincr = register(_HINCR)
-        self._acquire = register(_ACQUIRE)
-        self._add_member = register(_ADD_MEMBER)
-        self._count_members = register(_COUNT_MEMBERS)
+        self._scripts = {
+            hashlib.sha1(source.encode()).hexdigest(): source  # noqa: S324 - Redis's script id
+            for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS)
+        }
+        digest = {source: sha for sha, source in self._scripts.items()}
+        self._incr, self._hincr, self._acquire = digest[_INCR], digest[_HINCR], digest[_ACQUIRE]
+        self._add_member, self._count_members = digest[_ADD_MEMBER], digest[_COUNT_MEMBERS]
 
     def _unavailable(self, exc: Exception) -> StateUnavailable:
         return StateUnavailable(
@@ -114,15 +125,14 @@ class RedisState(StateBackend):
         )
 
     def execute(self, ops: Sequence[Op]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         spans: list[tuple[int, Callable[[list[Any]], Any]]] = []
         for op in ops:
-            queue = getattr(self, "_queue_" + op.name)
-            before = len(pipe)
-            post = queue(pipe, *op.args)
-            spans.append((len(pipe) - before, post))
+            before = len(commands)
+            post = getattr(self, "_queue_" + op.name)(commands, *op.args)
+            spans.append((len(commands) - before, post))
         try:
-            raw = pipe.execute()
+            raw = self._send(commands)
         except _CONNECTION_ERRORS as exc:
             raise self._unavailable(exc) from exc
         results: list[Any] = []
@@ -132,49 +142,72 @@ class RedisState(StateBackend):
             position += count
         return results
 
-    # Each _queue_* puts its commands on the pipeline and returns how to read their replies.
+    def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One round trip; a script Redis forgot (restart, flush) is loaded and re-run alone."""
+        if not commands:
+            return []
+        if len(commands) == 1:
+            try:
+                replies: list[Any] = [self.client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+            except redis.exceptions.NoScriptError as exc:
+                replies = [exc]
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+            replies = pipe.execute(raise_on_error=False)
+        for index, reply in enumerate(replies):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                sha = commands[index][1]
+                self.client.script_load(self._scripts[sha])  # type: ignore[no-untyped-call]
+                replies[index] = self.client.execute_command(*commands[index])  # type: ignore[no-untyped-call]
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
 
-    def _queue_incr(self, pipe: Any, key: str, amount: int, ttl: float | None) -> Any:
-        self._incr(keys=[self.prefix + key], args=[amount, _ms(ttl)], client=pipe)
+    # Each _queue_* appends its commands and returns how to read their replies.
+
+    def _queue_incr(self, commands: list[Any], key: str, amount: int, ttl: float | None) -> Any:
+        commands.append(("EVALSHA", self._incr, 1, self.prefix + key, amount, _ms(ttl)))
         return lambda raw: int(raw[0])
 
-    def _queue_get_counters(self, pipe: Any, keys: tuple[str, ...]) -> Any:
+    def _queue_get_counters(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
         if not keys:
             return lambda raw: []
-        pipe.mget([self.prefix + key for key in keys])
+        commands.append(("MGET", *[self.prefix + key for key in keys]))
         return lambda raw: [int(float(v)) if v is not None else 0 for v in raw[0]]
 
-    def _queue_hincr(self, pipe: Any, key: str, fields: dict[str, float], ttl: float | None) -> Any:
+    def _queue_hincr(self, commands: list[Any], key: str, fields: dict[str, float], ttl: float | None) -> Any:
         args: list[Any] = [_ms(ttl)]
         for name, amount in fields.items():
             args += [name, repr(float(amount)) if isinstance(amount, float) else int(amount)]
-        self._hincr(keys=[self.prefix + key], args=args, client=pipe)
+        commands.append(("EVALSHA", self._hincr, 1, self.prefix + key, *args))
         return lambda raw: None
 
-    def _queue_hgetall(self, pipe: Any, keys: tuple[str, ...]) -> Any:
+    def _queue_hgetall(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
         for key in keys:
-            pipe.hgetall(self.prefix + key)
-        return lambda raw: [{k.decode(): _number(v) for k, v in h.items()} for h in raw]
+            commands.append(("HGETALL", self.prefix + key))
+        return lambda raw: [{_text(k): _number(v) for k, v in h.items()} for h in raw]
 
-    def _queue_add_member(self, pipe: Any, key: str, member: str, ttl: float) -> Any:
-        self._add_member(keys=[self.prefix + key], args=[member, ttl], client=pipe)
+    def _queue_add_member(self, commands: list[Any], key: str, member: str, ttl: float) -> Any:
+        commands.append(("EVALSHA", self._add_member, 1, self.prefix + key, member, repr(float(ttl))))
         return lambda raw: None
 
-    def _queue_remove_member(self, pipe: Any, key: str, member: str) -> Any:
-        pipe.zrem(self.prefix + key, member)
+    def _queue_remove_member(self, commands: list[Any], key: str, member: str) -> Any:
+        commands.append(("ZREM", self.prefix + key, member))
         return lambda raw: bool(raw[0])
 
-    def _queue_count_members(self, pipe: Any, key: str) -> Any:
-        self._count_members(keys=[self.prefix + key], args=[], client=pipe)
+    def _queue_count_members(self, commands: list[Any], key: str) -> Any:
+        commands.append(("EVALSHA", self._count_members, 1, self.prefix + key))
         return lambda raw: int(raw[0])
 
-    def _queue_acquire(self, pipe: Any, key: str, interval: float, burst: int) -> Any:
-        self._acquire(keys=[self.prefix + key], args=[repr(float(interval)), int(burst)], client=pipe)
+    def _queue_acquire(self, commands: list[Any], key: str, interval: float, burst: int) -> Any:
+        commands.append(("EVALSHA", self._acquire, 1, self.prefix + key, repr(float(interval)), int(burst)))
         return lambda raw: Acquired(bool(int(raw[0][0])), float(raw[0][1]))
 
-    def _queue_delete(self, pipe: Any, keys: tuple[str, ...]) -> Any:
+    def _queue_delete(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
         if keys:
-            pipe.delete(*[self.prefix + key for key in keys])
+            commands.append(("DEL", *[self.prefix + key for key in keys]))
         return lambda raw: None
 
     def now(self) -> float:
@@ -182,7 +215,7 @@ class RedisState(StateBackend):
             seconds, micros = self.client.time()
         except _CONNECTION_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        return seconds + micros / 1_000_000
+        return float(seconds) + float(micros) / 1_000_000
 
     def ping(self) -> None:
         try:

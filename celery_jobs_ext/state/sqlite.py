@@ -102,9 +102,7 @@ class SQLiteState(StateBackend):
     def _do_incr(self, db: sqlite3.Connection, now: float, key: str, amount: int, ttl: float | None) -> int:
         key = self.prefix + key
         expires = None if ttl is None else now + ttl
-        row = db.execute(
-            "SELECT value, expires FROM counters WHERE key = ?", (key,)
-        ).fetchone()
+        row = db.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
         if row is None or (row[1] is not None and row[1] <= now):
             db.execute(
                 "INSERT OR REPLACE INTO counters (key, value, expires) VALUES (?, ?, ?)",
@@ -140,7 +138,9 @@ class SQLiteState(StateBackend):
                 (key, name, amount, expires),
             )
 
-    def _do_hgetall(self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]) -> list[dict[str, float]]:
+    def _do_hgetall(
+        self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]
+    ) -> list[dict[str, float]]:
         result = []
         for key in keys:
             rows = db.execute(
@@ -157,9 +157,7 @@ class SQLiteState(StateBackend):
         )
 
     def _do_remove_member(self, db: sqlite3.Connection, now: float, key: str, member: str) -> bool:
-        cursor = db.execute(
-            "DELETE FROM members WHERE key = ? AND member = ?", (self.prefix + key, member)
-        )
+        cursor = db.execute("DELETE FROM members WHERE key = ? AND member = ?", (self.prefix + key, member))
         return cursor.rowcount > 0
 
     def _do_count_members(self, db: sqlite3.Connection, now: float, key: str) -> int:

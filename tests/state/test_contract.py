@@ -176,3 +176,19 @@ def test_unwritable_sqlite_raises_state_unavailable_naming_the_setting(tmp_path:
         locked.chmod(0o500)
         with pytest.raises(StateUnavailable, match="jobs_state_url"):
             create_state(f"sqlite:///{locked}/state.db").ping()
+
+
+def test_redis_reloads_scripts_it_forgot_without_applying_twice(redis_url: str) -> None:
+    import redis
+
+    backend = create_state(redis_url, prefix=unique("noscript") + ":")
+    try:
+        backend.incr("c")
+        redis.Redis.from_url(redis_url).script_flush()
+        assert backend.incr("c") == 2
+        redis.Redis.from_url(redis_url).script_flush()
+        results = backend.batch().incr("c").incr("c").acquire("b", 10.0, 1).execute()
+        assert results[:2] == [3, 4] and results[2].allowed
+        assert backend.get_counters(["c"]) == [4]
+    finally:
+        backend.clear_prefix()

@@ -1,0 +1,71 @@
+"""The demo's Celery app, loaded by the demo itself and by its ``celery worker`` subprocess.
+
+Configured from the environment the demo sets: ``JOBS_DEMO_DIR`` (scratch folder),
+``JOBS_DEMO_BROKER`` and ``JOBS_DEMO_STATE`` (default: embedded, in that folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+
+from celery_jobs_ext import GuardedTask
+
+DEMO_DIR = Path(os.environ.get("JOBS_DEMO_DIR", ".demo")).resolve()
+
+
+def embedded_broker_options(folder: Path) -> dict[str, Any]:
+    """Kombu's filesystem transport: messages are files in one folder, shared by every process."""
+    messages = folder / "messages"
+    for sub in (messages, folder / "processed", folder / "control"):
+        sub.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(messages),
+        "data_folder_out": str(messages),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+
+
+(DEMO_DIR / "results").mkdir(parents=True, exist_ok=True)
+app = Celery("celery_jobs_ext.demo")
+_broker = os.environ.get("JOBS_DEMO_BROKER") or "filesystem://"
+app.conf.update(
+    broker_url=_broker,
+    result_backend=os.environ.get("JOBS_DEMO_RESULTS") or f"file://{DEMO_DIR / 'results'}",
+    jobs_state_url=os.environ.get("JOBS_DEMO_STATE") or f"sqlite:///{DEMO_DIR / 'state.db'}",
+    jobs_state_prefix="jobs-demo:",
+    jobs_retry_strategy="fixed",
+    jobs_retry_base=1,
+    task_default_queue="jobs-demo",
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+if _broker.startswith("filesystem"):
+    app.conf.broker_transport_options = embedded_broker_options(DEMO_DIR / "broker")
+
+
+@app.task(base=GuardedTask, name="demo.add")
+def add(x: int, y: int) -> int:
+    """A GuardedTask: the extension's behaviour applies."""
+    return x + y
+
+
+@app.task(name="demo.plain_multiply")
+def plain_multiply(x: int, y: int) -> int:
+    """A plain task in the same app: untouched."""
+    return x * y
+
+
+@app.task(base=GuardedTask, bind=True, name="demo.flaky", max_retries=3)
+def flaky(self: Task, succeed_on: int) -> str:
+    """Fails until its ``succeed_on``-th attempt; retries wait ``jobs_retry_base`` (fixed)."""
+    attempt = self.request.retries + 1
+    if attempt < succeed_on:
+        raise self.retry(exc=RuntimeError(f"attempt {attempt} failed"))
+    return f"succeeded on attempt {attempt}"

@@ -184,3 +184,21 @@ def test_retry_countdown_follows_each_strategy() -> None:
     huge = JobsConfig(retry_strategy="exponential", retry_base=1, retry_multiplier=10.0, retry_jitter=False)
     assert retry_countdown(huge, 10_000) == 3600
     ConfigCache.clear()
+
+
+def test_guarded_task_runs_on_rabbitmq_with_redis_state(
+    make_app: Callable[..., Celery], amqp_url: str, redis_url: str
+) -> None:
+    app = make_app(broker=amqp_url, jobs_state_url=redis_url, jobs_retry_strategy="fixed", jobs_retry_base=1)
+    attempts: list[int] = []
+
+    @app.task(base=GuardedTask, bind=True, shared=False, max_retries=3)
+    def flaky(self: Task) -> int:
+        attempts.append(self.request.retries)
+        if self.request.retries < 1:
+            raise self.retry(exc=ValueError("once"))
+        return len(attempts)
+
+    with in_process_worker(app):
+        assert flaky.delay().get(timeout=30) == 2
+    assert attempts == [0, 1]

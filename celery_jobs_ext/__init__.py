@@ -7,6 +7,14 @@ __version__ = "0.1.0"
 from celery_jobs_ext.app import install
 from celery_jobs_ext.config import ConfigCache, JobsConfig
 from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
+from celery_jobs_ext.masking import MaskingFilter, mask, mask_text
+from celery_jobs_ext.shell import (
+    ShellCommandFailed,
+    ShellCommandNotAllowed,
+    ShellCommandTimedOut,
+    shell_task,
+    validate_command,
+)
 from celery_jobs_ext.task import GuardedTask
 
 __all__ = [
@@ -15,6 +23,14 @@ __all__ = [
     "ImproperlyConfigured",
     "JobsConfig",
     "JobsError",
+    "MaskingFilter",
+    "ShellCommandFailed",
+    "ShellCommandNotAllowed",
+    "ShellCommandTimedOut",
     "StateUnavailable",
     "install",
+    "mask",
+    "mask_text",
+    "shell_task",
+    "validate_command",
 ]

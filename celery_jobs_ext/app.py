@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from celery_jobs_ext.config import ConfigCheck, register_defaults
+from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
 
 _INSTALLED = "_celery_jobs_ext_installed"
@@ -18,8 +19,9 @@ _INSTALLED = "_celery_jobs_ext_installed"
 def install(app: Celery) -> Celery:
     """Install celery-jobs-ext on ``app``; safe to call any number of times.
 
-    Registers the ``jobs_*`` defaults and the worker bootsteps that validate the
-    settings and reach the shared state before the worker consumes anything.
+    Registers the ``jobs_*`` defaults, the worker bootsteps that validate the
+    settings and reach the shared state before the worker consumes anything, and
+    the ``jobs.shell`` task.
     ``GuardedTask`` calls this when it is bound, so users rarely need to.
 
     Returns:
@@ -31,4 +33,5 @@ def install(app: Celery) -> Celery:
     register_defaults(app)
     app.steps["worker"].add(ConfigCheck)
     app.steps["worker"].add(StateCheck)
+    register_shell_task(app)
     return app

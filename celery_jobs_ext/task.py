@@ -2,8 +2,8 @@
 
 ``@app.task(base=GuardedTask)`` is all a user writes: binding the class to an
 app installs the extension there (see :func:`celery_jobs_ext.app.install`), and
-every behaviour is gated on the task being a GuardedTask, so plain tasks in the
-same app run exactly as before.
+every behaviour lives in this class's methods or in receivers that check the
+``jobs_guarded`` marker, so plain tasks in the same app run exactly as before.
 """
 
 from __future__ import annotations
@@ -11,20 +11,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
+from celery.exceptions import Retry
 
 from celery_jobs_ext.config import ConfigCache
+from celery_jobs_ext.masking import mask_exception, masked_reprs
 from celery_jobs_ext.retry import retry_countdown
 
 if TYPE_CHECKING:
     from celery import Celery
 
 
-class GuardedTask(Task):  # type: ignore[misc]
+class GuardedTask(Task):
     """A Celery task with the jobs extension's guard rails."""
 
-    #: Marks the class for the extension's signal receivers (cheaper than isinstance
-    #: on a task looked up by name, and survives a user's own subclassing).
+    #: Marks the class for the extension's receivers (cheaper than an isinstance
+    #: check on a task looked up by name, and kept by a user's own subclasses).
     jobs_guarded = True
+
+    #: The worker-side request and strategy: mask what task events show.
+    Request = "celery_jobs_ext.masking:MaskingRequest"
+    Strategy = "celery_jobs_ext.masking:masking_strategy"
 
     @classmethod
     def on_bound(cls, app: Celery) -> None:
@@ -33,6 +39,41 @@ class GuardedTask(Task):  # type: ignore[misc]
         from celery_jobs_ext.app import install
 
         install(app)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any) -> Any:
+        """Publish with masked ``argsrepr``/``kwargsrepr``: what logs, events and Flower show.
+
+        The body keeps the real arguments, which the task needs. Retries and canvas
+        steps publish through here too, so they stay masked (celery#6086).
+        """
+        config = ConfigCache.get(self.app)
+        if config.mask_secrets and (options.get("argsrepr") is None or options.get("kwargsrepr") is None):
+            argsrepr, kwargsrepr = masked_reprs(self.app, args, kwargs, config.mask_keys)
+            if options.get("argsrepr") is None:
+                options["argsrepr"] = argsrepr
+            if options.get("kwargsrepr") is None:
+                options["kwargsrepr"] = kwargsrepr
+        return super().apply_async(args, kwargs, *rest, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task; mask the exception it raises before Celery stores or logs it.
+
+        Celery stores a failure in the result backend before any ``on_failure``
+        hook runs, so the exception is masked here, on its way out.
+        """
+        try:
+            return super().__call__(*args, **kwargs)
+        except Retry as exc:
+            self._mask(exc)
+            raise
+        except Exception as exc:
+            self._mask(exc)
+            raise
+
+    def _mask(self, exc: BaseException) -> None:
+        config = ConfigCache.get(self.app)
+        if config.mask_secrets:
+            mask_exception(exc, config.mask_keys)
 
     def retry(
         self,

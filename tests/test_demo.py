@@ -23,6 +23,8 @@ def test_demo_runs_on_the_embedded_broker_with_no_server() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo.add(2, 3)            -> 5" in result.stdout
     assert "succeeded on attempt 3" in result.stdout
+    assert "refused before publishing" in result.stdout
+    assert "api_key=***API_KEY***" in result.stdout and "s3cr3t-pa55" not in result.stdout
     assert "Done: every task finished." in result.stdout
 
 

@@ -10,6 +10,7 @@ import json
 import os
 
 from celery import Celery
+from celery.utils.log import get_task_logger
 
 from celery_jobs_ext import GuardedTask
 
@@ -25,3 +26,30 @@ def guarded_add(x: int, y: int) -> int:
 @app.task(name="tests.plain_add")
 def plain_add(x: int, y: int) -> int:
     return x + y
+
+
+# -- planted secrets: the masking end-to-end test ------------------------------------
+
+logger = get_task_logger(__name__)
+
+
+@app.task(base=GuardedTask, name="tests.leak_in_args")
+def leak_in_args(text: str, **kwargs: object) -> str:
+    return "ok"
+
+
+@app.task(base=GuardedTask, name="tests.leak_in_log")
+def leak_in_log(text: str) -> None:
+    logger.info("payload: %s", text)
+    logger.warning(text)
+    print(f"printed {text}")
+
+
+@app.task(base=GuardedTask, name="tests.leak_in_exception")
+def leak_in_exception(text: str) -> None:
+    raise RuntimeError(f"could not process {text}")
+
+
+@app.task(base=GuardedTask, name="tests.leak_in_return")
+def leak_in_return(text: str) -> str:
+    return text

@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.state:
         os.environ["JOBS_DEMO_STATE"] = options.state
 
-    from celery_jobs_ext.demo.app import add, app, flaky, plain_multiply
+    from celery_jobs_ext import ShellCommandNotAllowed, shell_task
+    from celery_jobs_ext.demo.app import add, app, connect, flaky, plain_multiply
+
+    shell = shell_task(app)
 
     print(f"broker: {_safe(app.conf.broker_url)}   state: {_safe(app.conf.jobs_state_url)}")
     log_path = scratch / "worker.log"
@@ -52,6 +55,21 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         result = flaky.delay(3).get(timeout=60)
         print(f"   demo.flaky(3) -> {result!r} after {time.monotonic() - started:.1f} s")
+
+        print("\n3. The shell task runs whitelisted programs only (jobs_allowed_shell_commands)")
+        output = shell.delay("echo 'hello from jobs.shell'").get(timeout=60)
+        print(f"   jobs.shell('echo ...') -> {output['stdout'].strip()!r}")
+        try:
+            shell.delay("echo hi; rm -rf /")
+        except ShellCommandNotAllowed as refused:
+            print(f"   jobs.shell('echo hi; rm -rf /') refused before publishing:\n     {refused}")
+
+        print("\n4. Secrets are masked in the worker's log (and events, stored errors)")
+        connect.delay("postgres://app:s3cr3t-pa55@db/prod", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc").get(
+            timeout=60
+        )
+        line = _wait_for_line(log_path, "connecting to")
+        print(f"   worker log: {line.split(']: ', 1)[-1].strip()}")
     except Exception as exc:  # show the worker's side of the story, then fail
         print(f"\ndemo failed: {exc!r}\n--- worker log ---\n{log_path.read_text(errors='replace')}")
         return 1
@@ -87,6 +105,16 @@ def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         env=dict(os.environ),
     )
+
+
+def _wait_for_line(path: Path, needle: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text(errors="replace").splitlines():
+            if needle in line:
+                return line
+        time.sleep(0.05)
+    return f"(no line with {needle!r} in the worker log)"
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

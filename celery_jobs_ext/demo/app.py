@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery.utils.log import get_task_logger
 
 from celery_jobs_ext import GuardedTask
 
@@ -43,6 +44,7 @@ app.conf.update(
     jobs_retry_strategy="fixed",
     jobs_retry_base=1,
     task_default_queue="jobs-demo",
+    jobs_allowed_shell_commands=["echo", "uname"],
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
@@ -69,3 +71,13 @@ def flaky(self: Task, succeed_on: int) -> str:
     if attempt < succeed_on:
         raise self.retry(exc=RuntimeError(f"attempt {attempt} failed"))
     return f"succeeded on attempt {attempt}"
+
+
+logger = get_task_logger(__name__)
+
+
+@app.task(base=GuardedTask, name="demo.connect")
+def connect(url: str, api_key: str) -> str:
+    """Logs its secrets, as real code does by accident; the worker's log shows them masked."""
+    logger.warning("connecting to %s with api_key=%s", url, api_key)
+    return "connected"

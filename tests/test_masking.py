@@ -1,0 +1,590 @@
+"""Secret masking: every rule hides its secrets, and leaves task names, hosts, ids and prose alone."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import logging
+import random
+import string
+import time
+from collections import namedtuple
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.masking import (
+    CYCLE_MARKER,
+    DEFAULT_MASK_KEYS,
+    DEPTH_MARKER,
+    MAX_DEPTH,
+    MaskingFilter,
+    mask,
+    mask_repr,
+    mask_text,
+)
+
+DATA = Path(__file__).parent / "data"
+TRUE_POSITIVES = json.loads((DATA / "secrets_true_positives.json").read_text("utf-8"))["cases"]
+FALSE_POSITIVES = json.loads((DATA / "secrets_false_positives.json").read_text("utf-8"))["cases"]
+
+
+def _b64url(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+JWT = ".".join(
+    (_b64url({"alg": "HS256", "typ": "JWT"}), _b64url({"sub": "fake-user"}), "FAKEsignature0123456789_-fake")
+)
+
+
+# --- the published examples -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", TRUE_POSITIVES, ids=[case["source"] for case in TRUE_POSITIVES])
+def test_true_positive_is_hidden_behind_its_named_mask(case: dict[str, str]) -> None:
+    masked = mask_text(case["text"])
+
+    assert case["secret"] not in masked
+    assert f"***{case['label']}***" in masked
+
+
+@pytest.mark.parametrize("case", TRUE_POSITIVES, ids=[case["source"] for case in TRUE_POSITIVES])
+def test_masking_masked_text_again_changes_nothing(case: dict[str, str]) -> None:
+    masked = mask_text(case["text"])
+
+    assert mask_text(masked) == masked
+
+
+@pytest.mark.parametrize("case", FALSE_POSITIVES, ids=[case["why"] for case in FALSE_POSITIVES])
+def test_false_positive_comes_back_as_the_same_object(case: dict[str, str]) -> None:
+    assert mask_text(case["text"]) is case["text"]
+
+
+def test_data_files_hold_every_mask_label() -> None:
+    labels = {case["label"] for case in TRUE_POSITIVES}
+
+    assert labels == {"JWT", "TOKEN", "PASSWORD", "PRIVATE_KEY", "AWS_KEY", "API_KEY", "SECRET"}
+
+
+# --- rules with shape: the text around the secret survives ---------------------------------------
+
+
+def test_bearer_jwt_is_masked_whole_leaving_no_piece_of_it() -> None:
+    masked = mask_text(f"Authorization: Bearer {JWT}")
+
+    assert masked == "Authorization: Bearer ***TOKEN***"
+    for segment in JWT.split("."):
+        assert segment not in masked
+
+
+def test_bearer_scheme_survives_a_secret_named_key_around_it() -> None:
+    assert mask_text(f"{{'Authorization': 'Bearer {JWT}'}}") == "{'Authorization': 'Bearer ***TOKEN***'}"
+
+
+def test_url_keeps_scheme_user_and_host() -> None:
+    assert mask_text("amqp://guest:guest@rabbit:5672//") == "amqp://guest:***PASSWORD***@rabbit:5672//"
+    assert mask_text("redis://:pass@redis:6379/0") == "redis://:***PASSWORD***@redis:6379/0"
+
+
+def test_assignment_keeps_key_quotes_and_the_rest_of_the_text() -> None:
+    text = "{'user': 'bob', 'password': 'hunter2', 'retries': 3}"
+
+    assert mask_text(text) == "{'user': 'bob', 'password': '***PASSWORD***', 'retries': 3}"
+
+
+def test_slack_webhook_keeps_its_host() -> None:
+    text = "post to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX now"
+
+    assert mask_text(text) == "post to https://hooks.slack.com/services/***API_KEY*** now"
+
+
+def test_private_key_block_is_masked_from_begin_to_end() -> None:
+    text = "key:\n-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFAKE\n-----END EC PRIVATE KEY-----\nnext line"
+
+    assert mask_text(text) == "key:\n***PRIVATE_KEY***\nnext line"
+
+
+def test_text_without_secrets_comes_back_as_the_same_object() -> None:
+    text = (
+        "Task proj.tasks.process_payment[6f1c2e3a-9b8d-4c7e-a5f4-3b2a1c0d9e8f] succeeded in 0.01s: "
+        "{'host': 'api.example.com', 'commit': '3f9c2b7a1e0d4c5b6a7f8e9d0c1b2a3f4e5d6c7b'}"
+    )
+
+    assert mask_text(text) is text
+
+
+def test_text_whose_lowercase_is_longer_is_still_masked() -> None:
+    # "İ".lower() is two characters, so rules cannot run on the lowercased text here.
+    assert mask_text("İstanbul PASSWORD=hunter2") == "İstanbul PASSWORD=***PASSWORD***"
+
+
+def test_empty_and_short_text_comes_back_unchanged() -> None:
+    assert mask_text("") == ""
+    assert mask_text("ok") == "ok"
+
+
+# --- the generic rule ------------------------------------------------------------------------
+
+
+def test_generic_rule_masks_random_keys_whatever_their_alphabet() -> None:
+    generator = random.Random(7)
+    alphabets = [
+        string.ascii_letters + string.digits,
+        string.ascii_letters + string.digits + "+/",
+        string.ascii_letters + string.digits + "-_",
+    ]
+    keys = []
+    for alphabet in alphabets:
+        for _ in range(100):
+            key = "".join(generator.choice(alphabet) for _ in range(40))
+            keys.append(key.strip("+/-_"))
+
+    missed = [key for key in keys if len(key) >= 32 and key in mask_text(f"value {key} end")]
+
+    assert len(missed) <= 0.03 * len(keys), missed
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "test_task_killed_by_hard_limit_is_dead_lettered_once",
+        "TEST_TASK_KILLED_BY_HARD_LIMIT_IS_DEAD_LETTERED_ONCE",
+        "TestTaskKilledByHardLimitIsDeadLetteredOnce",
+        "AbstractSingletonProxyFactoryBeanConfigurer2",
+        "NSHTTPCookieAcceptPolicyOnlyFromMainDocumentDomain",
+        "/home/runner/work/celery-jobs-ext/celery-jobs-ext/tests/test_masking",
+        "worker-default-high-priority-queue-consumer-x86_64-py311",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ],
+)
+def test_generic_rule_leaves_long_identifiers_paths_and_hex_alone(identifier: str) -> None:
+    text = f"running {identifier} now"
+
+    assert mask_text(text) is text
+
+
+# --- secret-named keys -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "label"),
+    [
+        ("password", "***PASSWORD***"),
+        ("db_password", "***PASSWORD***"),
+        ("DB_PASSWORD", "***PASSWORD***"),
+        ("dbPassword", "***PASSWORD***"),
+        ("passwd", "***PASSWORD***"),
+        ("password2", "***PASSWORD***"),
+        ("password_confirmation", "***PASSWORD***"),
+        ("password_hash", "***PASSWORD***"),
+        ("passwords", "***PASSWORD***"),
+        ("X-Api-Key", "***API_KEY***"),
+        ("apiKey", "***API_KEY***"),
+        ("APIKey", "***API_KEY***"),
+        ("access_key", "***API_KEY***"),
+        ("aws_secret_access_key", "***AWS_KEY***"),
+        ("SecretAccessKey", "***AWS_KEY***"),
+        ("aws_session_token", "***AWS_KEY***"),
+        ("refresh_token", "***TOKEN***"),
+        ("csrftoken", "***TOKEN***"),
+        ("X-Auth-Token", "***TOKEN***"),
+        ("auth", "***TOKEN***"),
+        ("oauth", "***TOKEN***"),
+        ("Authorization", "***TOKEN***"),
+        ("HTTP_AUTHORIZATION", "***TOKEN***"),
+        ("auth_header", "***TOKEN***"),
+        ("cookie", "***TOKEN***"),
+        ("cookies", "***TOKEN***"),
+        ("Set-Cookie", "***TOKEN***"),
+        ("session", "***TOKEN***"),
+        ("sessionid", "***TOKEN***"),
+        ("session_id", "***TOKEN***"),
+        ("secret", "***SECRET***"),
+        ("secrets", "***SECRET***"),
+        ("SECRET_KEY", "***SECRET***"),
+        ("client_secret", "***SECRET***"),
+        ("clientSecret", "***SECRET***"),
+        ("private_key", "***PRIVATE_KEY***"),
+        ("ssh_private_key_pem", "***PRIVATE_KEY***"),
+    ],
+)
+def test_value_under_a_secret_named_key_is_masked_whole(key: str, label: str) -> None:
+    assert mask({key: "anything at all", "other": "visible"}) == {key: label, "other": "visible"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "author",
+        "authors",
+        "authority",
+        "authenticated",
+        "tokenizer_name",
+        "tokenizer",
+        "token_count",
+        "token_type",
+        "max_tokens",
+        "num_tokens",
+        "session_timeout",
+        "password_reset_url",
+        "private_key_path",
+        "cookie_domain",
+        "auth_method",
+        "secretary",
+        "client_id",
+        "monkey",
+        "cache_key",
+        "primary_key",
+        "public_key",
+        "passport",
+        "keyboard",
+    ],
+)
+def test_value_under_a_key_that_only_mentions_a_secret_is_kept(key: str) -> None:
+    assert mask({key: "visible"}) == {key: "visible"}
+
+
+def test_secret_named_key_hides_whole_containers_and_non_strings() -> None:
+    value = {"auth": {"user": "bob", "pass": "x"}, "password": 1234, "token": ["a", "b"]}
+
+    assert mask(value) == {"auth": "***TOKEN***", "password": "***PASSWORD***", "token": "***TOKEN***"}
+
+
+def test_secret_named_key_with_none_keeps_none() -> None:
+    assert mask({"password": None}) == {"password": None}
+
+
+def test_secret_named_key_with_bytes_gets_a_bytes_mask() -> None:
+    assert mask({"password": b"hunter2", b"token": "x"}) == {
+        "password": b"***PASSWORD***",
+        b"token": "***TOKEN***",
+    }
+
+
+def test_custom_keys_replace_the_default_set() -> None:
+    value = {"pin_code": "1234", "password": "hunter2"}
+
+    assert mask(value, keys=["pin_code"]) == {"pin_code": "***SECRET***", "password": "hunter2"}
+    assert (
+        mask_text("pin_code=1234 password=hunter2", keys=["pin_code"])
+        == "pin_code=***SECRET*** password=hunter2"
+    )
+
+
+def test_custom_keys_can_extend_the_defaults() -> None:
+    keys = DEFAULT_MASK_KEYS | {"ssn"}
+
+    assert mask({"ssn": "123-45-6789", "password": "x"}, keys=keys) == {
+        "ssn": "***SECRET***",
+        "password": "***PASSWORD***",
+    }
+
+
+def test_empty_keys_still_masks_secrets_by_their_shape() -> None:
+    assert mask({"password": f"Bearer {JWT}"}, keys=[]) == {"password": "Bearer ***TOKEN***"}
+
+
+def test_keys_given_as_one_string_is_refused_with_the_setting_named() -> None:
+    with pytest.raises(ImproperlyConfigured, match="jobs_mask_keys"):
+        mask({"password": "x"}, keys="password")
+
+
+def test_keys_holding_a_non_string_is_refused() -> None:
+    with pytest.raises(ImproperlyConfigured, match="jobs_mask_keys"):
+        mask_text("x", keys=["password", 3])  # type: ignore[list-item]
+
+
+def test_default_keys_are_the_documented_ones() -> None:
+    assert {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "auth",
+        "cookie",
+        "session",
+        "private_key",
+        "client_secret",
+        "access_key",
+    } == DEFAULT_MASK_KEYS
+
+
+# --- nested values ---------------------------------------------------------------------------
+
+
+def test_nested_containers_keep_their_types_and_are_masked_inside() -> None:
+    Point = namedtuple("Point", "x label")
+    value = {
+        "list": [f"Bearer {JWT}", 1],
+        "tuple": ("password=hunter2", 2.5),
+        "set": {"redis://:pw@host/0"},
+        "frozenset": frozenset({"ok"}),
+        "point": Point(1, "token=abc123"),
+    }
+
+    masked = mask(value)
+
+    assert masked == {
+        "list": ["Bearer ***TOKEN***", 1],
+        "tuple": ("password=***PASSWORD***", 2.5),
+        "set": {"redis://:***PASSWORD***@host/0"},
+        "frozenset": frozenset({"ok"}),
+        "point": Point(1, "token=***TOKEN***"),
+    }
+    assert type(masked["point"]) is Point
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    [0, -7, 3.5, True, False, None, 1j, Decimal("1.5"), UUID(int=1)],
+    ids=repr,
+)
+def test_scalars_pass_through_unchanged(scalar: object) -> None:
+    assert mask(scalar) is scalar
+
+
+def test_dict_keys_that_are_secrets_are_masked_too() -> None:
+    assert mask({f"Bearer {JWT}": 1}) == {"Bearer ***TOKEN***": 1}
+
+
+def test_input_is_never_mutated() -> None:
+    value: dict[str, Any] = {
+        "password": "x",
+        "nested": [{"token": "y"}, {"url": "redis://:pw@h/0"}],
+        "s": {"a"},
+    }
+    before = copy.deepcopy(value)
+
+    mask(value)
+    mask_repr(value)
+
+    assert value == before
+
+
+def test_list_that_contains_itself_becomes_a_cycle_marker() -> None:
+    value: list[Any] = ["password=x"]
+    value.append(value)
+
+    assert mask(value) == ["password=***PASSWORD***", CYCLE_MARKER]
+
+
+def test_dict_that_contains_itself_becomes_a_cycle_marker() -> None:
+    value: dict[str, Any] = {"name": "x"}
+    value["self"] = value
+
+    assert mask(value) == {"name": "x", "self": CYCLE_MARKER}
+
+
+def test_shared_reference_is_not_mistaken_for_a_cycle() -> None:
+    shared = ["token=abc123"]
+
+    assert mask([shared, shared]) == [["token=***TOKEN***"], ["token=***TOKEN***"]]
+
+
+def test_nesting_deeper_than_the_limit_becomes_a_depth_marker() -> None:
+    value: list[Any] = ["bottom"]
+    for _ in range(10_000):
+        value = [value]
+
+    masked = mask(value)
+
+    for _ in range(MAX_DEPTH):
+        masked = masked[0]
+    assert masked == DEPTH_MARKER
+
+
+def test_bytes_are_masked_and_stay_bytes() -> None:
+    assert mask(b"password=hunter2") == b"password=***PASSWORD***"
+    assert mask(bytearray(b"password=hunter2")) == bytearray(b"password=***PASSWORD***")
+    assert type(mask(bytearray(b"password=hunter2"))) is bytearray
+
+
+def test_clean_bytes_come_back_as_the_same_object() -> None:
+    value = b"\xff\xfe not utf-8, no secret"
+
+    assert mask(value) is value
+
+
+def test_bytes_that_are_not_utf8_survive_around_a_secret() -> None:
+    assert mask(b"\xff\xfe password=hunter2") == b"\xff\xfe password=***PASSWORD***"
+
+
+class _Account:
+    def __repr__(self) -> str:
+        return "<Account dsn='postgres://app:hunter2@db/app'>"
+
+
+class _BrokenRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_object_becomes_its_masked_repr() -> None:
+    assert mask(_Account()) == "<Account dsn='postgres://app:***PASSWORD***@db/app'>"
+
+
+def test_object_with_a_broken_repr_becomes_a_placeholder() -> None:
+    assert mask(_BrokenRepr()) == "<unrepresentable _BrokenRepr>"
+
+
+# --- mask_repr -------------------------------------------------------------------------------
+
+
+def test_mask_repr_masks_and_reads_like_celery_argsrepr() -> None:
+    args = ("proj.tasks.charge", {"password": "hunter2", "amount": Decimal("9.99")}, _Account())
+
+    assert mask_repr(args) == (
+        "('proj.tasks.charge', {'password': '***PASSWORD***', 'amount': Decimal('9.99')}, "
+        "<Account dsn='postgres://app:***PASSWORD***@db/app'>)"
+    )
+
+
+def test_mask_repr_truncates_long_values() -> None:
+    assert len(mask_repr(["word " * 1000], maxlen=100)) < 150
+
+
+def test_mask_repr_hides_a_secret_that_truncation_would_cut() -> None:
+    text = "x" * 90 + f" Bearer {JWT}"
+
+    masked = mask_repr(text, maxlen=110)
+
+    assert JWT[:20] not in masked
+
+
+# --- the logging filter ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger(f"tests.masking.{time.perf_counter_ns()}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+def test_filter_masks_a_secret_passed_as_a_format_argument(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = logged
+
+    logger.info("token=%s", "abc123secret")
+
+    assert stream.getvalue() == "INFO token=***TOKEN***\n"
+
+
+def test_filter_masks_the_message_of_a_logged_exception(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = logged
+
+    try:
+        raise ConnectionError(f"cannot reach redis://:hunter2@cache:6379/0 with Bearer {JWT}")
+    except ConnectionError:
+        logger.exception("task failed")
+
+    output = stream.getvalue()
+    assert "hunter2" not in output
+    assert JWT not in output
+    assert (
+        "ConnectionError: cannot reach redis://:***PASSWORD***@cache:6379/0 with Bearer ***TOKEN***" in output
+    )
+    assert "Traceback (most recent call last)" in output
+
+
+def test_filter_masks_stack_info(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = logged
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "hello", (), None, sinfo="Stack: password=x"
+    )
+
+    logger.handle(record)
+
+    assert "password=***PASSWORD***" in stream.getvalue()
+
+
+def test_filter_twice_gives_the_same_output_as_once() -> None:
+    streams = [io.StringIO(), io.StringIO()]
+    logger = logging.getLogger(f"tests.masking.twice.{time.perf_counter_ns()}")
+    logger.propagate = False
+    for stream in streams:
+        handler = logging.StreamHandler(stream)
+        handler.addFilter(MaskingFilter())
+        logger.addHandler(handler)
+
+    try:
+        raise ValueError("password=hunter2")
+    except ValueError:
+        logger.error("login with %s as Bearer %s", "bob", JWT, exc_info=True)
+
+    assert streams[0].getvalue() == streams[1].getvalue()
+    assert "hunter2" not in streams[0].getvalue()
+    assert "Bearer ***TOKEN***" in streams[0].getvalue()
+
+
+def test_filter_leaves_a_clean_record_alone_and_never_drops_one() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "processed %d orders", (3,), None)
+
+    assert MaskingFilter().filter(record) is True
+    assert record.msg == "processed %d orders"
+    assert record.args == (3,)
+
+
+def test_filter_masks_the_arguments_of_a_broken_format_string() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d orders", ("password=hunter2",), None)
+
+    assert MaskingFilter().filter(record) is True
+    assert record.args == ("password=***PASSWORD***",)
+
+
+def test_filter_uses_custom_keys() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "pin_code=%s", ("1234",), None)
+
+    MaskingFilter(keys=["pin_code"]).filter(record)
+
+    assert record.getMessage() == "pin_code=***SECRET***"
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+HOSTILE = {
+    "a * 1e6": "a" * 10**6,
+    "a. * 5e5": "a." * 500_000,
+    "Bearer x * 1e6": "Bearer " + "x" * 10**6,
+    "eyJ a * 1e6": "eyJ" + "a" * 10**6,
+    "BEGIN PRIVATE KEY a * 1e6": "-----BEGIN PRIVATE KEY-----" + "a" * 10**6,
+    "password= * 1e5": "password=" * 100_000,
+    ":// * 3e5": "://" * 300_000,
+    "x: * 5e5 @": "x:" * 500_000 + "@",
+    "eyJ * 3e5": "eyJ" * 300_000,
+    "Bearer eyJ. * 2e5": "Bearer " + "eyJ." * 200_000,
+    "A * 1e6": "A" * 10**6,
+    "aB3 * 3e5": "aB3" * 300_000,
+    "-----BEGIN PRIVATE KEY----- * 4e4": "-----BEGIN PRIVATE KEY-----" * 40_000,
+    "password=' * 1e5": "password='" * 100_000,
+    "key: * 2e5": "key:" * 200_000,
+    "Basic * 1e5": "Basic " * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_megabyte_is_masked_in_linear_time(text: str) -> None:
+    started = time.perf_counter()
+
+    mask_text(text)
+
+    assert time.perf_counter() - started < 2.0

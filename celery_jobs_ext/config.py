@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
 RETRY_STRATEGIES = ("none", "fixed", "exponential")
+RATE_LIMIT_ON_ERROR = ("allow", "wait")
 STATE_SCHEMES = ("redis", "rediss", "unix", "sqlite")
 
 #: Every setting, with its default. The one place a new setting is declared.
@@ -38,8 +39,11 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "jobs_shell_denied_arguments": {},
         "jobs_shell_max_output": 65536,
         "jobs_queue_rate_limits": {},
+        "jobs_rate_limit_burst": 1,
+        "jobs_rate_limit_on_error": "allow",
         "jobs_dead_letter_queue": None,
         "jobs_timeout": 0,
+        "jobs_timeout_grace": 10,
         "jobs_retry_strategy": "none",
         "jobs_retry_base": 60,
         "jobs_retry_multiplier": 2.0,
@@ -74,8 +78,14 @@ class JobsConfig:
     shell_max_output: int = 65536
     #: Jobs per minute per queue; queues without a limit are absent.
     queue_rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: How many tasks a queue may start back to back after an idle period.
+    rate_limit_burst: int = 1
+    #: What a worker does while the shared state is unreachable: "allow" or "wait".
+    rate_limit_on_error: str = "allow"
     dead_letter_queue: str | None = None
     timeout: int = 0
+    #: Seconds between the soft timeout (JobTimeout raised in the task) and the hard kill.
+    timeout_grace: int = 10
     retry_strategy: str = "none"
     retry_base: int = 60
     retry_multiplier: float = 2.0
@@ -107,8 +117,11 @@ class JobsConfig:
             shell_denied_arguments=_denied_arguments(get, "jobs_shell_denied_arguments"),
             shell_max_output=_int(get, "jobs_shell_max_output", minimum=1),
             queue_rate_limits=_rate_limits(get, "jobs_queue_rate_limits"),
+            rate_limit_burst=_int(get, "jobs_rate_limit_burst", minimum=1),
+            rate_limit_on_error=_choice(get, "jobs_rate_limit_on_error", RATE_LIMIT_ON_ERROR),
             dead_letter_queue=_optional_str(get, "jobs_dead_letter_queue"),
             timeout=_int(get, "jobs_timeout", minimum=0),
+            timeout_grace=_int(get, "jobs_timeout_grace", minimum=0),
             retry_strategy=_choice(get, "jobs_retry_strategy", RETRY_STRATEGIES),
             retry_base=_int(get, "jobs_retry_base", minimum=0),
             retry_multiplier=_float(get, "jobs_retry_multiplier", minimum=1.0),
@@ -129,8 +142,11 @@ class JobsConfig:
             "shell_path": self.shell_path,
             "shell_denied_arguments": {k: list(v) for k, v in self.shell_denied_arguments.items()},
             "queue_rate_limits": dict(self.queue_rate_limits),
+            "rate_limit_burst": self.rate_limit_burst,
+            "rate_limit_on_error": self.rate_limit_on_error,
             "dead_letter_queue": self.dead_letter_queue,
             "timeout": self.timeout,
+            "timeout_grace": self.timeout_grace,
             "retry_strategy": self.retry_strategy,
             "retry_base": self.retry_base,
             "retry_multiplier": self.retry_multiplier,

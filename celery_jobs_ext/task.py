@@ -13,23 +13,34 @@ from typing import TYPE_CHECKING, Any
 from celery import Task
 from celery.exceptions import Retry
 
+from celery_jobs_ext.canvas import CanvasTaskMixin
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.masking import mask_exception, masked_reprs
+from celery_jobs_ext.deadletter import DeadLetterRequestMixin, DeadLetterTaskMixin
+from celery_jobs_ext.masking import MaskingRequest, mask_exception, masked_reprs
 from celery_jobs_ext.retry import retry_countdown
+from celery_jobs_ext.timeouts import TimeoutTaskMixin
 
 if TYPE_CHECKING:
     from celery import Celery
 
 
-class GuardedTask(Task):
-    """A Celery task with the jobs extension's guard rails."""
+class GuardedRequest(DeadLetterRequestMixin, MaskingRequest):
+    """The worker-side request of a GuardedTask: each concern's request hooks, composed."""
+
+
+class GuardedTask(CanvasTaskMixin, TimeoutTaskMixin, DeadLetterTaskMixin, Task):
+    """A Celery task with the jobs extension's guard rails.
+
+    Each concern keeps its task hooks in a mixin in its own module (timeouts,
+    dead-letter queue, canvas); this class composes them with masking and retries.
+    """
 
     #: Marks the class for the extension's receivers (cheaper than an isinstance
     #: check on a task looked up by name, and kept by a user's own subclasses).
     jobs_guarded = True
 
-    #: The worker-side request and strategy: mask what task events show.
-    Request = "celery_jobs_ext.masking:MaskingRequest"
+    #: The worker-side request class and message strategy.
+    Request = "celery_jobs_ext.task:GuardedRequest"
     Strategy = "celery_jobs_ext.masking:masking_strategy"
 
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
 from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
@@ -34,4 +35,5 @@ def install(app: Celery) -> Celery:
     app.steps["worker"].add(ConfigCheck)
     app.steps["worker"].add(StateCheck)
     register_shell_task(app)
+    register_canvas_tasks(app)
     return app

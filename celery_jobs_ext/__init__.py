@@ -8,6 +8,7 @@ from celery_jobs_ext.app import install
 from celery_jobs_ext.config import ConfigCache, JobsConfig
 from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
 from celery_jobs_ext.masking import MaskingFilter, mask, mask_text
+from celery_jobs_ext.ratelimit import RateLimiter, RateLimitExceeded
 from celery_jobs_ext.shell import (
     ShellCommandFailed,
     ShellCommandNotAllowed,
@@ -24,6 +25,8 @@ __all__ = [
     "JobsConfig",
     "JobsError",
     "MaskingFilter",
+    "RateLimitExceeded",
+    "RateLimiter",
     "ShellCommandFailed",
     "ShellCommandNotAllowed",
     "ShellCommandTimedOut",

@@ -11,6 +11,7 @@ from celery import Celery
 
 from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
+from celery_jobs_ext.ratelimit import RateLimitStep
 from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
 
@@ -34,6 +35,7 @@ def install(app: Celery) -> Celery:
     register_defaults(app)
     app.steps["worker"].add(ConfigCheck)
     app.steps["worker"].add(StateCheck)
+    app.steps["consumer"].add(RateLimitStep)
     register_shell_task(app)
     register_canvas_tasks(app)
     return app

@@ -96,8 +96,15 @@ class PrivateRedis:
     """A ``redis-server`` of our own, for a machine that has none running."""
 
     def __init__(self, binary: str) -> None:
+        self.binary = binary
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="jobs-test-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        """Start (again) on the same port."""
+        binary = self.binary
         self.process = subprocess.Popen(
             [
                 binary,
@@ -115,15 +122,19 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.url = f"redis://127.0.0.1:{self.port}"
         wait_for(lambda: _redis_answers(self.url), timeout=10, message="private redis-server")
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server but keep its port and folder, to :meth:`start` it again."""
         self.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
         if self.process.poll() is None:
             self.process.kill()
+            self.process.wait(5)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

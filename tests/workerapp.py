@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
-from celery import Celery
+import redis
+
+from celery import Celery, Task
 from celery.utils.log import get_task_logger
 
 from celery_jobs_ext import GuardedTask
@@ -53,3 +56,25 @@ def leak_in_exception(text: str) -> None:
 @app.task(base=GuardedTask, name="tests.leak_in_return")
 def leak_in_return(text: str) -> str:
     return text
+
+
+# -- an independent ledger: tasks write their own start times, not the code under test ------
+
+_ledger_client = None
+
+
+def _ledger() -> redis.Redis:
+    global _ledger_client
+    if _ledger_client is None:
+        _ledger_client = redis.Redis.from_url(os.environ["JOBS_TEST_LEDGER_URL"])
+    return _ledger_client
+
+
+@app.task(base=GuardedTask, bind=True, name="tests.record_start")
+def record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) -> None:
+    """Append (start time, tag, task id, pid) to a Redis list; optionally take some time."""
+    _ledger().rpush(ledger_key, json.dumps([time.time(), tag, self.request.id, os.getpid()]))
+    if seconds:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -15,6 +15,9 @@ import abc
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+#: Seconds a per-second start counter (``acquire(count_key=...)``) is kept.
+COUNT_TTL = 120
+
 
 class Op(NamedTuple):
     """One queued operation: the backend method's name and its arguments."""
@@ -73,12 +76,28 @@ class StateBackend(abc.ABC):
         """Number of live members, reaping expired ones."""
         return int(self.execute([Op("count_members", (key,))])[0])
 
-    def acquire(self, key: str, interval: float, burst: int = 1) -> Acquired:
+    def acquire(self, key: str, interval: float, burst: int = 1, count_key: str | None = None) -> Acquired:
         """Take one slot of a GCRA budget: one job per ``interval`` seconds, ``burst`` back to back.
 
+        With ``count_key``, an allowed call also adds one to the per-second counter
+        ``{count_key}:{second}`` (kept :data:`COUNT_TTL` seconds), in the same atomic step,
+        so "starts in the last minute" costs no extra round trip.
         Returns ``Acquired(allowed, retry_after)``; a refused call consumes nothing.
         """
-        result: Acquired = self.execute([Op("acquire", (key, interval, burst))])[0]
+        result: Acquired = self.execute([Op("acquire", (key, interval, burst, count_key))])[0]
+        return result
+
+    def hset(self, key: str, fields: Mapping[str, str]) -> None:
+        """Set fields of a hash (no expiry): small settings shared by every worker."""
+        self.execute([Op("hset", (key, dict(fields)))])
+
+    def hdel(self, key: str, fields: Sequence[str]) -> int:
+        """Delete fields of a hash; return how many existed."""
+        return int(self.execute([Op("hdel", (key, tuple(fields)))])[0])
+
+    def hgetall_text(self, key: str) -> dict[str, str]:
+        """Fields of one hash set with :meth:`hset`, as text."""
+        result: dict[str, str] = self.execute([Op("hgetall_text", (key,))])[0]
         return result
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -158,8 +177,8 @@ class Batch:
         self.ops.append(Op("count_members", (key,)))
         return self
 
-    def acquire(self, key: str, interval: float, burst: int = 1) -> Batch:
-        self.ops.append(Op("acquire", (key, interval, burst)))
+    def acquire(self, key: str, interval: float, burst: int = 1, count_key: str | None = None) -> Batch:
+        self.ops.append(Op("acquire", (key, interval, burst, count_key)))
         return self
 
     def delete(self, keys: Iterable[str]) -> Batch:

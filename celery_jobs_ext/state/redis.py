@@ -14,7 +14,7 @@ import redis
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.errors import StateUnavailable
-from celery_jobs_ext.state.base import Acquired, Op, StateBackend
+from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
 
 _NOW = """
 local t = redis.call('TIME')
@@ -58,6 +58,11 @@ if now < allow_at then
 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+if ARGV[3] ~= '' then
+  local counter = ARGV[3] .. ':' .. tostring(math.floor(now))
+  redis.call('INCR', counter)
+  redis.call('EXPIRE', counter, tonumber(ARGV[4]))
+end
 return {1, '0'}
 """
 )
@@ -201,9 +206,40 @@ class RedisState(StateBackend):
         commands.append(("EVALSHA", self._count_members, 1, self.prefix + key))
         return lambda raw: int(raw[0])
 
-    def _queue_acquire(self, commands: list[Any], key: str, interval: float, burst: int) -> Any:
-        commands.append(("EVALSHA", self._acquire, 1, self.prefix + key, repr(float(interval)), int(burst)))
+    def _queue_acquire(
+        self, commands: list[Any], key: str, interval: float, burst: int, count_key: str | None
+    ) -> Any:
+        # The counter key is built inside the script from Redis TIME; it lives under our prefix
+        # (in the same hash slot on a cluster only if the user's keys are tagged: not supported).
+        counter = self.prefix + count_key if count_key else ""
+        commands.append(
+            (
+                "EVALSHA",
+                self._acquire,
+                1,
+                self.prefix + key,
+                repr(float(interval)),
+                int(burst),
+                counter,
+                COUNT_TTL,
+            )
+        )
         return lambda raw: Acquired(bool(int(raw[0][0])), float(raw[0][1]))
+
+    def _queue_hset(self, commands: list[Any], key: str, fields: dict[str, str]) -> Any:
+        if fields:
+            commands.append(("HSET", self.prefix + key, *[x for pair in fields.items() for x in pair]))
+        return lambda raw: None
+
+    def _queue_hdel(self, commands: list[Any], key: str, fields: tuple[str, ...]) -> Any:
+        if not fields:
+            return lambda raw: 0
+        commands.append(("HDEL", self.prefix + key, *fields))
+        return lambda raw: int(raw[0])
+
+    def _queue_hgetall_text(self, commands: list[Any], key: str) -> Any:
+        commands.append(("HGETALL", self.prefix + key))
+        return lambda raw: {_text(k): _text(v) for k, v in raw[0].items()}
 
     def _queue_delete(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
         if keys:

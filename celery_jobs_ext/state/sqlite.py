@@ -7,6 +7,7 @@ processes never lose an update. The clock is this machine's (there is only one).
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery_jobs_ext.errors import StateUnavailable
-from celery_jobs_ext.state.base import Acquired, Op, StateBackend
+from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL);
@@ -28,9 +29,14 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (key, member)
 );
 CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, tat REAL NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)
+);
 """
 
-_TABLES = ("counters", "hashes", "members", "budgets")
+_TABLES = ("counters", "hashes", "members", "budgets", "settings")
+#: Tables whose rows expire (``settings`` rows do not).
+_EXPIRING_TABLES = ("counters", "hashes", "members", "budgets")
 
 #: How often (in operations) expired rows are swept; reads already ignore them.
 _SWEEP_EVERY = 1000
@@ -167,7 +173,7 @@ class SQLiteState(StateBackend):
         return int(row[0])
 
     def _do_acquire(
-        self, db: sqlite3.Connection, now: float, key: str, interval: float, burst: int
+        self, db: sqlite3.Connection, now: float, key: str, interval: float, burst: int, count_key: str | None
     ) -> Acquired:
         # GCRA, as in the Redis script: see celery_jobs_ext.state.redis.
         key = self.prefix + key
@@ -182,7 +188,27 @@ class SQLiteState(StateBackend):
             "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
             (key, new_tat, new_tat + 1.0),
         )
+        if count_key:
+            self._do_incr(db, now, f"{count_key}:{math.floor(now)}", 1, COUNT_TTL)
         return Acquired(True, 0.0)
+
+    def _do_hset(self, db: sqlite3.Connection, now: float, key: str, fields: dict[str, str]) -> None:
+        for name, value in fields.items():
+            db.execute(
+                "INSERT OR REPLACE INTO settings (key, field, value) VALUES (?, ?, ?)",
+                (self.prefix + key, name, value),
+            )
+
+    def _do_hdel(self, db: sqlite3.Connection, now: float, key: str, fields: tuple[str, ...]) -> int:
+        deleted = 0
+        for name in fields:
+            cursor = db.execute("DELETE FROM settings WHERE key = ? AND field = ?", (self.prefix + key, name))
+            deleted += cursor.rowcount
+        return deleted
+
+    def _do_hgetall_text(self, db: sqlite3.Connection, now: float, key: str) -> dict[str, str]:
+        rows = db.execute("SELECT field, value FROM settings WHERE key = ?", (self.prefix + key,)).fetchall()
+        return dict(rows)
 
     def _do_delete(self, db: sqlite3.Connection, now: float, keys: tuple[str, ...]) -> None:
         for key in keys:
@@ -190,7 +216,7 @@ class SQLiteState(StateBackend):
                 db.execute(f"DELETE FROM {table} WHERE key = ?", (self.prefix + key,))  # noqa: S608
 
     def _sweep(self, db: sqlite3.Connection, now: float) -> None:
-        for table in _TABLES:
+        for table in _EXPIRING_TABLES:
             db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,))  # noqa: S608
 
     def now(self) -> float:

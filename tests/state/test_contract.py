@@ -192,3 +192,23 @@ def test_redis_reloads_scripts_it_forgot_without_applying_twice(redis_url: str) 
         assert backend.get_counters(["c"]) == [4]
     finally:
         backend.clear_prefix()
+
+
+def test_acquire_counts_allowed_starts_per_second(state: StateBackend) -> None:
+    import math
+
+    before = math.floor(state.now())
+    allowed = [state.acquire("budget", interval=10.0, burst=3, count_key="starts").allowed for _ in range(5)]
+    after = math.floor(state.now())
+    assert allowed == [True, True, True, False, False]
+    counts = state.get_counters([f"starts:{second}" for second in range(before, after + 1)])
+    assert sum(counts) == 3
+
+
+def test_hash_settings_set_read_and_delete(state: StateBackend) -> None:
+    state.hset("overrides", {"default": "50", "fast": "600"})
+    state.hset("overrides", {"default": "60"})
+    assert state.hgetall_text("overrides") == {"default": "60", "fast": "600"}
+    assert state.hdel("overrides", ["fast", "missing"]) == 1
+    assert state.hgetall_text("overrides") == {"default": "60"}
+    assert state.hgetall_text("none") == {}

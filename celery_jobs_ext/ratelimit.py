@@ -1,0 +1,364 @@
+"""Per-queue rate limits shared by every worker on every host, enforced inside the worker.
+
+Celery's own ``rate_limit`` is per task type and per worker: four workers with ``10/m``
+let 40 through. Here one budget per queue lives in the shared state and every worker
+process draws from it with one atomic GCRA decision (a Lua script on Redis ``TIME``, or
+one SQLite transaction): evenly spaced starts, ``jobs_rate_limit_burst`` back to back
+after an idle period, never a fixed per-minute window that lets twice the limit through
+around the minute boundary.
+
+Enforcement sits in the worker's consumer, between receiving a message and handing it to
+the pool (:class:`RateLimitStep` wraps ``consumer.on_task_request``, which both fresh
+messages and ETA tasks reach). A request over the limit is held, unacknowledged, in the
+consumer's timer until its slot comes, like Celery's own per-task buckets. Each held
+request raises the worker's prefetch by one, so other queues keep flowing; once a queue
+holds :func:`hold_capacity` requests (the worker's prefetch count, or three seconds of
+the queue's budget if that is more) the worker stops consuming from it, and starts again
+when half of them have run, so a throttled queue's unacknowledged messages stay bounded
+however deep its backlog. (Not pausing at the first held request matters on Redis:
+re-adding a queue waits out the transport's one-second ``BRPOP``.) Nothing is lost (the
+broker redelivers unacknowledged messages), duplicated, retried or dead-lettered, and no
+slot is reserved while waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celery import bootsteps
+
+from celery_jobs_ext.config import ConfigCache, parse_rate
+from celery_jobs_ext.errors import JobsError, StateUnavailable
+from celery_jobs_ext.state import StateBackend, get_state
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+logger = logging.getLogger(__name__)
+
+#: Shared-state keys: the GCRA budget, the per-second start counters, run-time overrides.
+BUDGET_KEY = "rl:budget:{queue}"
+STARTS_KEY = "rl:starts:{queue}"
+OVERRIDES_KEY = "rl:overrides"
+
+#: How often a worker re-reads the run-time overrides (``jobs-ratelimit set``).
+OVERRIDE_REFRESH_SECONDS = 2.0
+#: How long a worker in ``wait`` mode waits before asking an unreachable state again.
+UNAVAILABLE_RETRY_SECONDS = 1.0
+#: At most one "state unreachable" warning per this many seconds.
+WARNING_INTERVAL_SECONDS = 60.0
+#: Seconds of a queue's budget a worker may hold before it pauses consuming from the queue.
+HOLD_SECONDS = 3.0
+#: Upper bound of held requests per queue, whatever the rate.
+MAX_HOLD = 200
+
+
+def hold_capacity(per_minute: float, prefetch: int) -> int:
+    """How many throttled requests of one queue a worker holds before pausing that queue."""
+    return max(prefetch, 1, min(MAX_HOLD, math.ceil(per_minute / 60.0 * HOLD_SECONDS)))
+
+
+class RateLimitExceeded(JobsError):
+    """A queue is over its limit; ``retry_after`` says how many seconds until a slot frees up."""
+
+    def __init__(self, queue: str, limit: float, retry_after: float) -> None:
+        self.queue = queue
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(queue, limit, retry_after)
+
+    def __str__(self) -> str:
+        return (
+            f"Queue {self.queue!r} is over its rate limit of {_per_minute(self.limit)} jobs per minute; "
+            f"next slot in {self.retry_after:.3f} s"
+        )
+
+    def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, float, float]]:
+        return (type(self), (self.queue, self.limit, self.retry_after))
+
+
+class RateLimiter:
+    """The cluster-wide budget of each queue, in jobs per minute.
+
+    The limit of a queue is a run-time override (``set_limit``, the ``jobs-ratelimit``
+    command) if one is stored, else ``jobs_queue_rate_limits``; 0 or missing: no limit.
+    """
+
+    def __init__(self, app: Celery, state: StateBackend | None = None) -> None:
+        self.app = app
+        self._state = state
+        self._overrides: dict[str, float] = {}
+        self._overrides_read = -math.inf
+
+    @property
+    def state(self) -> StateBackend:
+        return self._state if self._state is not None else get_state(self.app)
+
+    # -- limits -----------------------------------------------------------------
+
+    def configured_limit(self, queue: str) -> float:
+        """Jobs per minute from ``jobs_queue_rate_limits`` (0: none)."""
+        return ConfigCache.get(self.app).queue_rate_limits.get(queue, 0.0)
+
+    def overrides(self, max_age: float = 0.0) -> dict[str, float]:
+        """Run-time overrides from the shared state, re-read when older than ``max_age`` seconds."""
+        now = time.monotonic()
+        if now - self._overrides_read >= max_age:
+            raw = self.state.hgetall_text(OVERRIDES_KEY)
+            self._overrides = {queue: float(value) for queue, value in raw.items()}
+            self._overrides_read = now
+        return self._overrides
+
+    def effective_limit(self, queue: str, max_age: float = 0.0) -> tuple[float, str]:
+        """``(jobs per minute, source)``, source being ``override``, ``config`` or ``none``."""
+        override = self.overrides(max_age).get(queue)
+        if override is not None:
+            return override, "override"
+        configured = self.configured_limit(queue)
+        return configured, "config" if configured else "none"
+
+    def set_limit(self, queue: str, limit: Any) -> float:
+        """Store a run-time limit every worker picks up within a few seconds; 0 means unlimited.
+
+        Raises:
+            ValueError: ``limit`` is not a non-negative number or a rate such as ``"10/s"``.
+        """
+        per_minute = parse_rate(limit)
+        self.state.hset(OVERRIDES_KEY, {queue: repr(per_minute)})
+        self._overrides_read = -math.inf
+        return per_minute
+
+    def unset_limit(self, queue: str) -> bool:
+        """Drop the run-time limit of ``queue`` (back to the configured one); True if one was set."""
+        self._overrides_read = -math.inf
+        return self.state.hdel(OVERRIDES_KEY, [queue]) > 0
+
+    # -- decisions --------------------------------------------------------------
+
+    def allow(self, queue: str, limit: float | None = None) -> bool:
+        """Take a slot for one job on ``queue`` if the limit allows it now; True when taken."""
+        return self._acquire(queue, limit)[0]
+
+    def throttle(self, queue: str, limit: float | None = None) -> None:
+        """Take a slot, or raise :class:`RateLimitExceeded` with ``retry_after`` seconds."""
+        allowed, retry_after, per_minute = self._acquire(queue, limit)
+        if not allowed:
+            raise RateLimitExceeded(queue, per_minute, retry_after)
+
+    def _acquire(self, queue: str, limit: float | None) -> tuple[bool, float, float]:
+        per_minute = self.effective_limit(queue)[0] if limit is None else float(limit)
+        if per_minute <= 0:
+            return True, 0.0, 0.0
+        burst = ConfigCache.get(self.app).rate_limit_burst
+        result = self.state.acquire(
+            BUDGET_KEY.format(queue=queue), 60.0 / per_minute, burst, count_key=STARTS_KEY.format(queue=queue)
+        )
+        return result.allowed, result.retry_after, per_minute
+
+    def usage(self, queue: str) -> int:
+        """Jobs started on ``queue`` in the last 60 seconds (by the shared state's clock)."""
+        return self.usage_many([queue])[queue]
+
+    def usage_many(self, queues: list[str]) -> dict[str, int]:
+        """:meth:`usage` of several queues in one round trip (plus one for the clock)."""
+        now = math.floor(self.state.now())
+        seconds = range(now - 59, now + 1)
+        keys = [f"{STARTS_KEY.format(queue=queue)}:{second}" for queue in queues for second in seconds]
+        counts = self.state.get_counters(keys) if keys else []
+        return {queue: sum(counts[i * 60 : (i + 1) * 60]) for i, queue in enumerate(queues)}
+
+    def reset(self, queue: str) -> None:
+        """Forget the budget and the start counts of ``queue`` (the next job starts at once)."""
+        now = math.floor(self.state.now())
+        starts = STARTS_KEY.format(queue=queue)
+        self.state.delete(
+            [BUDGET_KEY.format(queue=queue)] + [f"{starts}:{s}" for s in range(now - 120, now + 2)]
+        )
+
+
+def _per_minute(limit: float) -> str:
+    return f"{limit:g}"
+
+
+# -- the worker hook --------------------------------------------------------------
+
+
+class _QueueGate:
+    """The requests one queue holds back, and whether the worker paused consuming from it."""
+
+    __slots__ = ("held", "paused", "scheduled")
+
+    def __init__(self) -> None:
+        self.held: deque[Any] = deque()
+        self.paused = False
+        self.scheduled = False
+
+
+class RateLimitStep(bootsteps.StartStopStep):
+    """Consumer bootstep: gate GuardedTask requests of rate-limited queues on the shared budget.
+
+    It wraps ``consumer.on_task_request`` when the consumer is built, before Celery creates
+    its task strategies (which capture that callable), so every request on its way to the
+    pool passes through :meth:`gate`: fresh messages, and ETA tasks when their time comes.
+    """
+
+    label = "celery-jobs-ext rate limits"
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.consumer = parent
+        self.limiter = RateLimiter(parent.app)
+        self.gates: dict[str, _QueueGate] = {}
+        self.limits: dict[str, float] = {}
+        self.burst = 1
+        self.on_error = "allow"
+        self._queue_names: dict[tuple[str, str], str] = {}
+        self._last_warning = -math.inf
+        self._refresh_timer: Any = None
+        self.handle: Callable[[Any], Any] = parent.on_task_request
+        parent.on_task_request = self.gate
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self, parent: Any) -> None:
+        config = ConfigCache.get(parent.app)
+        self.burst = config.rate_limit_burst
+        self.on_error = config.rate_limit_on_error
+        self.gates.clear()
+        self._queue_names = {
+            (queue.exchange.name if queue.exchange else "", queue.routing_key or queue.name): queue.name
+            for queue in parent.app.amqp.queues.consume_from.values()
+        }
+        self._refresh_limits()
+        self._refresh_timer = parent.timer.call_repeatedly(OVERRIDE_REFRESH_SECONDS, self._refresh_limits)
+
+    def stop(self, parent: Any) -> None:
+        # Held requests are never acked: the broker gives their messages back.
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+            self._refresh_timer = None
+        self.gates.clear()
+
+    def _refresh_limits(self) -> None:
+        config = ConfigCache.get(self.consumer.app)
+        limits = dict(config.queue_rate_limits)
+        try:
+            for queue, limit in self.limiter.overrides().items():
+                if limit > 0:
+                    limits[queue] = limit
+                else:
+                    limits.pop(queue, None)
+        except StateUnavailable as exc:
+            self._warn(exc)
+            limits.update({q: v for q, v in self.limits.items() if q not in limits})
+        self.limits = limits
+
+    # -- the gate ----------------------------------------------------------------
+
+    def queue_of(self, request: Any) -> str:
+        """The queue a request's message came from, by its exchange and routing key."""
+        info = request.delivery_info or {}
+        routing_key = info.get("routing_key") or ""
+        return self._queue_names.get((info.get("exchange") or "", routing_key), routing_key)
+
+    def gate(self, request: Any) -> Any:
+        """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""
+        if not self.limits or not getattr(request.task, "jobs_guarded", False):
+            return self.handle(request)
+        queue = self.queue_of(request)
+        limit = self.limits.get(queue)
+        if not limit:
+            return self.handle(request)
+        gate = self.gates.get(queue)
+        if gate is None:
+            gate = self.gates[queue] = _QueueGate()
+        if gate.held:  # keep arrival order: others are already waiting
+            self._hold(queue, gate, request, limit)
+            return None
+        retry_after = self._decide(queue, limit)
+        if retry_after is None:
+            return self.handle(request)
+        self._hold(queue, gate, request, limit)
+        self._schedule(queue, gate, retry_after)
+        return None
+
+    def _decide(self, queue: str, limit: float) -> float | None:
+        """None when a slot was taken; else seconds to wait."""
+        try:
+            result = self.limiter.state.acquire(
+                BUDGET_KEY.format(queue=queue),
+                60.0 / limit,
+                self.burst,
+                count_key=STARTS_KEY.format(queue=queue),
+            )
+        except StateUnavailable as exc:
+            self._warn(exc)
+            return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
+        return None if result.allowed else max(result.retry_after, 0.001)
+
+    def _hold(self, queue: str, gate: _QueueGate, request: Any, limit: float) -> None:
+        gate.held.append(request)
+        # One more prefetch slot per held request, so other queues keep flowing.
+        self.consumer.qos.increment_eventually()
+        if not gate.paused and len(gate.held) >= self._capacity(limit):
+            self._pause(queue, gate)
+
+    def _capacity(self, limit: float) -> int:
+        return hold_capacity(limit, int(self.consumer.initial_prefetch_count or 0))
+
+    def _schedule(self, queue: str, gate: _QueueGate, delay: float) -> None:
+        if not gate.scheduled:
+            gate.scheduled = True
+            self.consumer.timer.call_after(delay, self._release, (queue,), priority=5)
+
+    def _release(self, queue: str) -> None:
+        """Timer callback: start held requests while the budget allows, then wait again."""
+        gate = self.gates.get(queue)
+        if gate is None:
+            return
+        gate.scheduled = False
+        while gate.held:
+            limit = self.limits.get(queue)
+            retry_after = self._decide(queue, limit) if limit else None
+            if retry_after is not None:
+                self._schedule(queue, gate, retry_after)
+                return
+            request = gate.held.popleft()
+            self.consumer.qos.decrement_eventually()
+            self.handle(request)
+            if gate.paused and len(gate.held) <= self._capacity(limit or 0) // 2:
+                self._resume(queue, gate)
+        if gate.paused:
+            self._resume(queue, gate)
+
+    def _pause(self, queue: str, gate: _QueueGate) -> None:
+        consumer = self.consumer.task_consumer
+        if consumer is not None and consumer.consuming_from(queue):
+            consumer.cancel_by_queue(queue)
+            gate.paused = True
+
+    def _resume(self, queue: str, gate: _QueueGate) -> None:
+        gate.paused = False
+        consumer = self.consumer.task_consumer
+        declared = self.consumer.app.amqp.queues.consume_from.get(queue)
+        if consumer is not None and declared is not None and not consumer.consuming_from(queue):
+            consumer.add_queue(declared)
+            consumer.consume()
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL_SECONDS:
+            self._last_warning = now
+            logger.warning(
+                "Rate limits: shared state unavailable (%s); jobs_rate_limit_on_error=%r: "
+                "%s until it is back",
+                exc,
+                self.on_error,
+                "starting tasks without limits" if self.on_error == "allow" else "holding rate-limited tasks",
+            )

@@ -25,6 +25,7 @@ def test_demo_runs_on_the_embedded_broker_with_no_server() -> None:
     assert "succeeded on attempt 3" in result.stdout
     assert "refused before publishing" in result.stdout
     assert "api_key=***API_KEY***" in result.stdout and "s3cr3t-pa55" not in result.stdout
+    assert "limited queue, starts (s): 0.00," in result.stdout
     assert "Done: every task finished." in result.stdout
 
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["JOBS_DEMO_STATE"] = options.state
 
     from celery_jobs_ext import ShellCommandNotAllowed, shell_task
-    from celery_jobs_ext.demo.app import add, app, connect, flaky, plain_multiply
+    from celery_jobs_ext.demo.app import add, app, connect, flaky, plain_multiply, stamp
 
     shell = shell_task(app)
 
@@ -70,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         line = _wait_for_line(log_path, "connecting to")
         print(f"   worker log: {line.split(']: ', 1)[-1].strip()}")
+
+        print("\n5. A rate-limited queue (jobs_queue_rate_limits: jobs-demo-limited at 2/s)")
+        stamps = [stamp.apply_async(queue="jobs-demo-limited") for _ in range(6)]
+        quick = [stamp.apply_async() for _ in range(6)]
+        started = sorted(result.get(timeout=60) for result in stamps)
+        unlimited = sorted(result.get(timeout=60) for result in quick)
+        print("   limited queue, starts (s): " + ", ".join(f"{t - started[0]:.2f}" for t in started))
+        print(f"   unlimited queue: 6 starts within {unlimited[-1] - unlimited[0]:.2f} s, not held up")
     except Exception as exc:  # show the worker's side of the story, then fail
         print(f"\ndemo failed: {exc!r}\n--- worker log ---\n{log_path.read_text(errors='replace')}")
         return 1
@@ -92,7 +100,7 @@ def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
             "celery_jobs_ext.demo.app",
             "worker",
             "-Q",
-            "jobs-demo",
+            "jobs-demo,jobs-demo-limited",
             "-c",
             "2",
             "--loglevel",

@@ -7,6 +7,7 @@ Configured from the environment the demo sets: ``JOBS_DEMO_DIR`` (scratch folder
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ app.conf.update(
     jobs_retry_strategy="fixed",
     jobs_retry_base=1,
     task_default_queue="jobs-demo",
+    jobs_queue_rate_limits={"jobs-demo-limited": "2/s"},
     jobs_allowed_shell_commands=["echo", "uname"],
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
@@ -74,6 +76,12 @@ def flaky(self: Task, succeed_on: int) -> str:
 
 
 logger = get_task_logger(__name__)
+
+
+@app.task(base=GuardedTask, name="demo.stamp")
+def stamp() -> float:
+    """Returns when it started: the rate-limited queue spaces these out."""
+    return time.time()
 
 
 @app.task(base=GuardedTask, name="demo.connect")

@@ -40,6 +40,34 @@ def main() -> None:
         ("ConfigCache.get() (current app)", measure(ConfigCache.get, 1_000_000)),
     ]
 
+    from celery_jobs_ext.masking import mask_text
+    from celery_jobs_ext.shell import validate_command
+
+    clean_1k = repr(
+        {
+            "task": "proj.tasks.process_payment",
+            "host": "worker-03.eu-west-1.internal",
+            "version": "5.7.0",
+            "id": "4f8c2d1e-9b7a-4c3e-8f21-0a6b5c4d3e2f",
+            "items": [{"sku": f"SKU-{i:05d}", "qty": i % 7, "note": "ordinary text"} for i in range(9)],
+        }
+    )[:1024]
+    secret_1k = clean_1k[:700] + (
+        " Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+        " password=hunter2hunter2 key=AKIAIOSFODNN7EXAMPLE"
+    )
+    clean_100k = clean_1k * 100
+    rows += [
+        ("mask_text, 1 KB without secrets", measure(lambda: mask_text(clean_1k), 20_000)),
+        ("mask_text, 1 KB with 3 secrets", measure(lambda: mask_text(secret_1k), 5_000)),
+        ("mask_text, 100 KB without secrets", measure(lambda: mask_text(clean_100k), 100)),
+        (
+            "validate_command('grep -E 'ERROR|WARN' /var/log/app.log', ['grep'])",
+            measure(lambda: validate_command("grep -E 'ERROR|WARN' /var/log/app.log", ["grep"]), 5_000),
+        ),
+    ]
+
     with tempfile.TemporaryDirectory() as folder:
         for name, url in (("Redis", options.redis), ("SQLite", f"sqlite:///{folder}/bench.db")):
             state = create_state(url, prefix="bench:")

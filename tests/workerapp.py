@@ -78,3 +78,21 @@ def record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) ->
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+# -- benchmarks: no-op tasks, plain and guarded, and a marker that writes the time ---------
+
+
+@app.task(name="tests.plain_noop", ignore_result=True)
+def plain_noop() -> None:
+    return None
+
+
+@app.task(base=GuardedTask, name="tests.guarded_noop", ignore_result=True)
+def guarded_noop() -> None:
+    return None
+
+
+@app.task(name="tests.mark", ignore_result=True)
+def mark(key: str) -> None:
+    _ledger().rpush(key, repr(time.time()))

@@ -11,7 +11,6 @@ import os
 import time
 
 import redis
-
 from celery import Celery, Task
 from celery.utils.log import get_task_logger
 

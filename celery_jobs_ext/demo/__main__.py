@@ -74,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n5. A rate-limited queue (jobs_queue_rate_limits: jobs-demo-limited at 2/s)")
         stamps = [stamp.apply_async(queue="jobs-demo-limited") for _ in range(6)]
         quick = [stamp.apply_async() for _ in range(6)]
-        started = sorted(result.get(timeout=60) for result in stamps)
+        limited_starts = sorted(result.get(timeout=60) for result in stamps)
         unlimited = sorted(result.get(timeout=60) for result in quick)
-        print("   limited queue, starts (s): " + ", ".join(f"{t - started[0]:.2f}" for t in started))
+        print(
+            "   limited queue, starts (s): "
+            + ", ".join(f"{t - limited_starts[0]:.2f}" for t in limited_starts)
+        )
         print(f"   unlimited queue: 6 starts within {unlimited[-1] - unlimited[0]:.2f} s, not held up")
     except Exception as exc:  # show the worker's side of the story, then fail
         print(f"\ndemo failed: {exc!r}\n--- worker log ---\n{log_path.read_text(errors='replace')}")

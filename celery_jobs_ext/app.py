@@ -11,9 +11,11 @@ from celery import Celery
 
 from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
+from celery_jobs_ext.metrics import MetricsStep
 from celery_jobs_ext.ratelimit import RateLimitStep
 from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
+from celery_jobs_ext.timeouts import TimeoutPool
 
 _INSTALLED = "_celery_jobs_ext_installed"
 
@@ -35,7 +37,9 @@ def install(app: Celery) -> Celery:
     register_defaults(app)
     app.steps["worker"].add(ConfigCheck)
     app.steps["worker"].add(StateCheck)
+    app.steps["worker"].add(TimeoutPool)
     app.steps["consumer"].add(RateLimitStep)
+    app.steps["consumer"].add(MetricsStep)
     register_shell_task(app)
     register_canvas_tasks(app)
     return app

@@ -1,10 +1,349 @@
-"""``celery -A proj jobs-…`` sub-commands, registered through the ``celery.commands`` entry point."""
+"""``celery -A proj jobs-…`` sub-commands, registered through the ``celery.commands`` entry point.
+
+Each command group is a small click function in Celery's style (``cls=CeleryCommand``,
+options grouped with ``help_group``); the helpers here (:func:`command_errors`,
+:func:`echo_json`) are shared by every group.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
 import click
+from celery.bin.base import CeleryCommand, CeleryOption, handle_preload_options
+from celery.exceptions import CeleryCommandException
+from celery.platforms import EX_UNAVAILABLE
+
+from celery_jobs_ext.deadletter import DeadLetterBrokerUnavailable, DeadLetterError, DeadLetterQueue
+from celery_jobs_ext.errors import ImproperlyConfigured, StateUnavailable
+
+# -- shared helpers ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """Turn the extension's errors into what Celery's CLI expects.
+
+    A bad setting is a usage error (exit 2, with the setting's name); an unreachable
+    broker or shared state, or an operation the broker cannot do, exits with
+    ``EX_UNAVAILABLE`` (69) and the message.
+    """
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (DeadLetterBrokerUnavailable, StateUnavailable, DeadLetterError) as exc:
+        raise CeleryCommandException(message=str(exc), exit_code=EX_UNAVAILABLE) from exc
+
+
+def echo_json(ctx: click.Context, data: Any) -> None:
+    """Print ``data`` as JSON, one document, for scripts."""
+    ctx.obj.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+_OUTPUT = "Output Options"
+_SELECT = "Selection Options"
+
+
+def _json_option(function: Any) -> Any:
+    return click.option(
+        "--json", "as_json", cls=CeleryOption, is_flag=True, help_group=_OUTPUT, help="Print JSON."
+    )(function)
+
+
+def _queue_option(function: Any) -> Any:
+    return click.option(
+        "--queue",
+        cls=CeleryOption,
+        default=None,
+        help_group=_SELECT,
+        help="Only entries whose task came from this queue.",
+    )(function)
+
+
+# -- jobs-dlq ------------------------------------------------------------------------
 
 
 @click.group(name="jobs-dlq")
-def dlq_command() -> None:
-    """Inspect and replay the dead-letter queue (in progress)."""
+@click.pass_context
+@handle_preload_options
+def dlq_command(ctx: click.Context, **kwargs: Any) -> None:
+    """Inspect, replay and purge the dead-letter queue (jobs_dead_letter_queue)."""
+
+
+def _dead_letter_queue(ctx: click.Context) -> DeadLetterQueue:
+    with command_errors():
+        return DeadLetterQueue(ctx.obj.app)
+
+
+@dlq_command.command(name="stats", cls=CeleryCommand)
+@_json_option
+@click.pass_context
+def dlq_stats(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """How many tasks are in the dead-letter queue, in total and per original queue."""
+    dlq = _dead_letter_queue(ctx)
+    with command_errors():
+        stats = dlq.stats()
+    if as_json:
+        echo_json(ctx, stats)
+        return
+    ctx.obj.echo(f"{dlq.name}: {stats['total']} task(s)")
+    for queue, count in stats["by_queue"].items():
+        ctx.obj.echo(f"  {queue}: {count}")
+
+
+@dlq_command.command(name="list", cls=CeleryCommand)
+@_json_option
+@_queue_option
+@click.option(
+    "--limit",
+    cls=CeleryOption,
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help_group=_SELECT,
+    help="Show at most this many entries (newest first).",
+)
+@click.pass_context
+def dlq_list(ctx: click.Context, /, as_json: bool, queue: str | None, limit: int, **kwargs: Any) -> None:
+    """Entries, newest first, without taking them off the queue; secrets masked."""
+    dlq = _dead_letter_queue(ctx)
+    with command_errors():
+        entries = dlq.list(limit=limit, queue=queue)
+    if as_json:
+        echo_json(ctx, entries)
+        return
+    if not entries:
+        ctx.obj.echo(f"{dlq.name}: empty")
+    for entry in entries:
+        ctx.obj.echo(
+            f"{entry['timestamp']}  {entry['task']}[{entry['task_id']}]  from {entry['original_queue']}"
+            f"  attempts={entry['attempts']}  reason: {entry['reason']}"
+        )
+        ctx.obj.echo(f"    args: {entry['args']}  kwargs: {entry['kwargs']}")
+        if entry["exception"]:
+            ctx.obj.echo(f"    error: {entry['exception']}")
+
+
+@dlq_command.command(name="replay", cls=CeleryCommand)
+@_json_option
+@_queue_option
+@click.option("--task-id", cls=CeleryOption, default=None, help_group=_SELECT, help="Only this task.")
+@click.option(
+    "--limit",
+    cls=CeleryOption,
+    type=click.IntRange(min=0),
+    default=None,
+    help_group=_SELECT,
+    help="Replay at most this many entries (oldest first). Default: all that match.",
+)
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context,
+    /,
+    as_json: bool,
+    queue: str | None,
+    task_id: str | None,
+    limit: int | None,
+    **kwargs: Any,
+) -> None:
+    """Send entries back to their original queues as fresh attempts, then remove them."""
+    dlq = _dead_letter_queue(ctx)
+    with command_errors():
+        replayed = dlq.replay(task_id=task_id, queue=queue, limit=limit)
+    if as_json:
+        echo_json(ctx, {"replayed": replayed})
+        return
+    if task_id is not None and not replayed:
+        raise click.UsageError(f"Task {task_id} is not in dead-letter queue {dlq.name!r}.")
+    ctx.obj.echo(f"Replayed {len(replayed)} task(s) from {dlq.name}.")
+    for replayed_id in replayed:
+        ctx.obj.echo(f"  {replayed_id}")
+
+
+@dlq_command.command(name="purge", cls=CeleryCommand)
+@_json_option
+@_queue_option
+@click.option(
+    "--yes", "-y", cls=CeleryOption, is_flag=True, help_group="Purging Options", help="Do not ask to confirm."
+)
+@click.pass_context
+def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, yes: bool, **kwargs: Any) -> None:
+    """Delete entries for good (all, or those from one original queue). There is no undo."""
+    dlq = _dead_letter_queue(ctx)
+    if not yes:
+        with command_errors():
+            stats = dlq.stats()
+        count = stats["total"] if queue is None else stats["by_queue"].get(queue, 0)
+        which = f" that came from queue {queue!r}" if queue else ""
+        click.confirm(
+            f"Delete {count} task(s){which} from dead-letter queue {dlq.name!r}? There is no undo.",
+            abort=True,
+        )
+    with command_errors():
+        purged = dlq.purge(queue=queue)
+    if as_json:
+        echo_json(ctx, {"purged": purged})
+        return
+    ctx.obj.echo(f"Purged {purged} task(s) from {dlq.name}.")
+
+
+# -- jobs-health ---------------------------------------------------------------------
+
+
+@click.command(name="jobs-health", cls=CeleryCommand)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "prometheus"]),
+    default="table",
+    show_default=True,
+    cls=CeleryOption,
+    help_group=_OUTPUT,
+    help="An aligned table, JSON, or the Prometheus text format.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="Same as --format json."
+)
+@click.option("--no-color", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="No ANSI colours.")
+@click.option("--queue", metavar="NAME", cls=CeleryOption, help_group=_SELECT, help="Only this queue.")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    metavar="METRIC>N",
+    cls=CeleryOption,
+    help_group="Check Options",
+    help="Exit 1 when crossed on any queue, e.g. failure_rate>10 or pending>1000 (repeatable).",
+)
+@click.pass_context
+@handle_preload_options
+def health_command(
+    ctx: click.Context,
+    /,
+    output_format: str,
+    as_json: bool,
+    no_color: bool,
+    queue: str | None,
+    fail_on: tuple[str, ...],
+    **kwargs: Any,
+) -> None:
+    """Queues, rate limits, dead letters and workers at a glance.
+
+    Exit codes: 0 healthy, 1 a --fail-on threshold crossed, 69 the broker or the shared
+    state unreachable.
+    """
+    # Imported here, not at the top: Celery imports this module for every ``celery`` command.
+    import os
+    import sys
+
+    from celery_jobs_ext import health
+    from celery_jobs_ext.masking import mask_text
+
+    try:
+        thresholds = [health.parse_threshold(text) for text in fail_on]
+    except ValueError as exc:
+        raise click.UsageError(str(exc), ctx=ctx) from exc
+    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    try:
+        text, crossed = health.run(
+            ctx.obj.app,
+            output_format="json" if as_json else output_format,
+            queue=queue,
+            color=color,
+            thresholds=thresholds,
+        )
+    except (StateUnavailable, health.BrokerUnavailable) as exc:
+        raise CeleryCommandException(message=mask_text(str(exc)), exit_code=EX_UNAVAILABLE) from exc
+    except ImproperlyConfigured as exc:
+        raise click.UsageError(mask_text(str(exc)), ctx=ctx) from exc
+    click.echo(text)
+    for line in crossed:
+        click.echo(f"jobs-health: threshold crossed: {line}", err=True)
+    ctx.exit(1 if crossed else 0)
+
+
+# -- jobs-ratelimit ------------------------------------------------------------------
+
+
+@click.group(name="jobs-ratelimit")
+@click.pass_context
+@handle_preload_options
+def ratelimit_command(ctx: click.Context, **kwargs: Any) -> None:
+    """Show and change per-queue rate limits at run time (every worker picks them up in ~2 s)."""
+
+
+def _rate(per_minute: float) -> str:
+    return f"{per_minute:,.2f}".rstrip("0").rstrip(".")
+
+
+def _limiter(ctx: click.Context) -> Any:
+    from celery_jobs_ext.ratelimit import RateLimiter
+
+    return RateLimiter(ctx.obj.app)
+
+
+@ratelimit_command.command(name="show", cls=CeleryCommand)
+@_json_option
+@click.option("--queue", cls=CeleryOption, default=None, help_group=_SELECT, help="Only this queue.")
+@click.pass_context
+def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kwargs: Any) -> None:
+    """Effective limit of each queue, where it comes from, and starts in the last 60 s."""
+    with command_errors():
+        limiter = _limiter(ctx)
+        from celery_jobs_ext.config import ConfigCache
+
+        queues = sorted(set(ConfigCache.get(ctx.obj.app).queue_rate_limits) | set(limiter.overrides()))
+        if queue is not None:
+            queues = [queue]
+        usage = limiter.usage_many(queues)
+        rows = {}
+        for name in queues:
+            limit, source = limiter.effective_limit(name)
+            rows[name] = {"limit_per_minute": limit, "source": source, "started_last_60s": usage[name]}
+    if as_json:
+        echo_json(ctx, rows)
+        return
+    if not rows:
+        ctx.obj.echo("No rate-limited queues (jobs_queue_rate_limits is empty and nothing is set).")
+        return
+    width = max(len(name) for name in rows)
+    ctx.obj.echo(f"{'queue':<{width}}  {'limit/min':>10}  {'source':<8}  {'last 60 s':>9}")
+    for name, row in rows.items():
+        limit = _rate(row["limit_per_minute"]) if row["limit_per_minute"] else "none"
+        ctx.obj.echo(f"{name:<{width}}  {limit:>10}  {row['source']:<8}  {row['started_last_60s']:>9,}")
+
+
+@ratelimit_command.command(name="set", cls=CeleryCommand)
+@click.argument("queue")
+@click.argument("limit")
+@click.pass_context
+def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) -> None:
+    """Set QUEUE's limit to LIMIT: jobs per minute (50) or a rate (10/s, 100/m, 1000/h); 0 = none."""
+    value: Any = int(limit) if limit.isdigit() else limit
+    with command_errors():
+        try:
+            per_minute = _limiter(ctx).set_limit(queue, value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{limit!r}: use jobs per minute (50) or a rate such as 10/s, 100/m, 1000/h",
+                param_hint="LIMIT",
+            ) from None
+    shown = f"{_rate(per_minute)} jobs per minute" if per_minute else "no limit"
+    ctx.obj.echo(f"{queue}: {shown} (override; workers pick it up within a few seconds)")
+
+
+@ratelimit_command.command(name="unset", cls=CeleryCommand)
+@click.argument("queue")
+@click.pass_context
+def ratelimit_unset(ctx: click.Context, /, queue: str, **kwargs: Any) -> None:
+    """Drop QUEUE's run-time override: back to jobs_queue_rate_limits."""
+    with command_errors():
+        limiter = _limiter(ctx)
+        existed = limiter.unset_limit(queue)
+        limit, source = limiter.effective_limit(queue)
+    shown = f"{_rate(limit)} jobs per minute ({source})" if limit else "no limit"
+    ctx.obj.echo(f"{queue}: {'override removed' if existed else 'no override was set'}; now {shown}")

@@ -34,6 +34,7 @@ from celery import bootsteps
 
 from celery_jobs_ext.config import ConfigCache, parse_rate
 from celery_jobs_ext.errors import JobsError, StateUnavailable
+from celery_jobs_ext.metrics import execute_with_metrics
 from celery_jobs_ext.state import StateBackend, get_state
 
 if TYPE_CHECKING:
@@ -291,12 +292,14 @@ class RateLimitStep(bootsteps.StartStopStep):
     def _decide(self, queue: str, limit: float) -> float | None:
         """None when a slot was taken; else seconds to wait."""
         try:
-            result = self.limiter.state.acquire(
+            # One round trip: the decision, plus any metric increments due to be written.
+            batch = self.limiter.state.batch().acquire(
                 BUDGET_KEY.format(queue=queue),
                 60.0 / limit,
                 self.burst,
                 count_key=STARTS_KEY.format(queue=queue),
             )
+            result = execute_with_metrics(self.consumer.app, batch)[0]
         except StateUnavailable as exc:
             self._warn(exc)
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS

@@ -17,14 +17,15 @@ from celery_jobs_ext.canvas import CanvasTaskMixin
 from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.deadletter import DeadLetterRequestMixin, DeadLetterTaskMixin
 from celery_jobs_ext.masking import MaskingRequest, mask_exception, masked_reprs
+from celery_jobs_ext.metrics import MetricsRequestMixin
 from celery_jobs_ext.retry import retry_countdown
-from celery_jobs_ext.timeouts import TimeoutTaskMixin
+from celery_jobs_ext.timeouts import TimeoutRequestMixin, TimeoutTaskMixin
 
 if TYPE_CHECKING:
     from celery import Celery
 
 
-class GuardedRequest(DeadLetterRequestMixin, MaskingRequest):
+class GuardedRequest(TimeoutRequestMixin, DeadLetterRequestMixin, MetricsRequestMixin, MaskingRequest):
     """The worker-side request of a GuardedTask: each concern's request hooks, composed."""
 
 

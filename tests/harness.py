@@ -292,3 +292,22 @@ class WorkerProcess:
         self.stop()
         with contextlib.suppress(OSError):
             os.unlink(self.log.name)
+
+
+def worker_conf(app: Any, **extra: Any) -> dict[str, str]:
+    """``WorkerProcess`` environment running ``tests.workerapp`` with ``app``'s broker, queue and settings.
+
+    Copies the broker, result backend, default queue and every ``jobs_*`` setting the test
+    set on ``app``, so the subprocess shares the test's queue and state prefix.
+    """
+    import json
+
+    conf: dict[str, Any] = {
+        "broker_url": app.conf.broker_url,
+        "result_backend": app.conf.result_backend,
+        "task_default_queue": app.conf.task_default_queue,
+        "broker_connection_retry_on_startup": False,
+    }
+    conf.update({key: value for key, value in app.conf.changes.items() if key.startswith("jobs_")})
+    conf.update(extra)
+    return {"JOBS_TEST_CONF": json.dumps(conf)}

@@ -95,3 +95,128 @@ def guarded_noop() -> None:
 @app.task(name="tests.mark", ignore_result=True)
 def mark(key: str) -> None:
     _ledger().rpush(key, repr(time.time()))
+
+
+# -- dead-letter queue and timeouts: tasks that fail for good in every way -----------------
+# Each checks a "fixed" flag in the shared state first, so the test can fix the cause and
+# replay them. Keys live under the test's own jobs_state_prefix.
+
+import os as _os  # noqa: E402
+import signal as _signal  # noqa: E402
+from contextlib import suppress as _suppress  # noqa: E402
+
+from celery.exceptions import SoftTimeLimitExceeded  # noqa: E402
+from celery.signals import task_failure  # noqa: E402
+
+from celery_jobs_ext import JobsError, JobTimeout  # noqa: E402
+from celery_jobs_ext.state import get_state  # noqa: E402
+
+
+def _fixed(key: str) -> bool:
+    return get_state(app).get_counters([f"fixed:{key}"])[0] > 0
+
+
+def _count(key: str) -> int:
+    return get_state(app).incr(key)
+
+
+@task_failure.connect(weak=False, dispatch_uid="tests.workerapp.count_task_failure")
+def _count_task_failure(sender: object = None, task_id: str | None = None, **kwargs: object) -> None:
+    """Count task_failure per task id, in whichever process it fires (``test_count_task_failures``)."""
+    if app.conf.get("test_count_task_failures") and getattr(sender, "jobs_guarded", False):
+        _count(f"task_failure:{task_id}")
+
+
+@app.task(base=GuardedTask, name="tests.dlq.hard_limit", time_limit=1)
+def dlq_hard_limit() -> str:
+    if _fixed("hard_limit"):
+        return "ok"
+    time.sleep(30)
+    return "unreachable"
+
+
+@app.task(base=GuardedTask, name="tests.dlq.kill_child", acks_late=True)
+def dlq_kill_child() -> str:
+    if _fixed("kill_child"):
+        return "ok"
+    _os.kill(_os.getpid(), _signal.SIGKILL)
+    return "unreachable"
+
+
+@app.task(
+    base=GuardedTask,
+    bind=True,
+    name="tests.dlq.lost_requeued",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=1,
+)
+def dlq_lost_requeued(self: Task) -> str:
+    _count(f"runs:{self.request.id}")
+    if _fixed("lost_requeued"):
+        return "ok"
+    _os.kill(_os.getpid(), _signal.SIGKILL)
+    return "unreachable"
+
+
+@app.task(base=GuardedTask, name="tests.dlq.ignores_timeout", timeout=1)
+def dlq_ignores_timeout() -> str:
+    if _fixed("ignores_timeout"):
+        return "ok"
+    with _suppress(SoftTimeLimitExceeded):  # carries on regardless: the hard limit must stop it
+        time.sleep(30)
+    time.sleep(30)
+    return "unreachable"
+
+
+@app.task(base=GuardedTask, name="tests.dlq.unhandled_timeout", timeout=1)
+def dlq_unhandled_timeout() -> str:
+    if _fixed("unhandled_timeout"):
+        return "ok"
+    time.sleep(30)
+    return "unreachable"
+
+
+@app.task(base=GuardedTask, bind=True, name="tests.dlq.always_fails", acks_late=True)
+def dlq_always_fails(self: Task, *args: object, **kwargs: object) -> None:
+    _count(f"runs:{self.request.id}")
+    raise ValueError(f"always fails: {args!r} {kwargs!r}")
+
+
+@app.task(base=GuardedTask, bind=True, name="tests.timeouts.sleep")
+def timeouts_sleep(self: Task, seconds: float) -> dict[str, object]:
+    """Sleeps; reports what it saw of its timeout (the header a per-call timeout travels in)."""
+    time.sleep(seconds)
+    return {"jobs_timeout": self.request.get("jobs_timeout"), "timelimit": self.request.timelimit}
+
+
+@app.task(base=GuardedTask, name="tests.timeouts.cleans_up", timeout=1)
+def timeouts_cleans_up(key: str) -> str:
+    """Catches its timeout, records what it caught, cleans up within the grace, succeeds."""
+    try:
+        time.sleep(30)
+    except JobTimeout as exc:
+        state = get_state(app)
+        state.incr(f"caught:{key}")
+        flags = int(isinstance(exc, SoftTimeLimitExceeded)) + 2 * int(isinstance(exc, JobsError))
+        state.incr(f"caught-kind:{key}", flags)
+        app.backend.client.set(f"{app.conf.jobs_state_prefix}message:{key}", str(exc))
+        return "cleaned up"
+    return "not interrupted"
+
+
+# -- health and metrics: a task whose outcome the test chooses --------------------------------
+
+
+@app.task(base=GuardedTask, bind=True, name="tests.health.job", ignore_result=True)
+def health_job(self: Task, outcome: str = "ok", seconds: float = 0.0) -> str:
+    """Takes ``seconds``, then succeeds, fails for good (``fail``) or retries once (``retry_once``)."""
+    if seconds:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    if outcome == "fail":
+        raise RuntimeError("permanent failure")
+    if outcome == "retry_once" and not self.request.retries:
+        raise self.retry(countdown=0, max_retries=1)
+    return outcome

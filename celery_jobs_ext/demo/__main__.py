@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +82,49 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{t - limited_starts[0]:.2f}" for t in limited_starts)
         )
         print(f"   unlimited queue: 6 starts within {unlimited[-1] - unlimited[0]:.2f} s, not held up")
+
+        print("\n6. Fluent chaining: then / catch / finally_ on a chain (docs/chaining.md)")
+        from celery_jobs_ext.demo.app import charge, report, reserve
+
+        for order, card in (("order-1", "4242"), ("order-2", "declined:tok_" + "live_9f8e7d6c5b4a")):
+            pipeline = reserve.s(order).chain([charge.s(card)])
+            pipeline.then(report.s(f"{order}:then")).catch(report.s(f"{order}:catch"))
+            pipeline.finally_(report.s(f"{order}:finally")).push()
+        print(f"   order-1 then     <- {_wait_for_report(app, 'order-1:then')!r}")
+        print(f"   order-1 finally_ <- {_wait_for_report(app, 'order-1:finally')['state']}")
+        error = _wait_for_report(app, "order-2:catch")
+        print(f"   order-2 catch    <- {error['exception_type']} in {error['task_name']}: {error['message']}")
+        print(f"   order-2 finally_ <- {_wait_for_report(app, 'order-2:finally')['state']}")
+
+        print("\n7. A task that fails for good lands in the dead-letter queue, then is replayed")
+        from celery_jobs_ext import DeadLetterQueue
+        from celery_jobs_ext.demo.app import DEMO_DIR, import_orders
+
+        dlq = DeadLetterQueue(app)
+        failed = import_orders.delay("2024-06")
+        try:
+            failed.get(timeout=60)
+        except Exception as error:
+            print(f"   demo.import_orders('2024-06') failed: {error!r}")
+        entry = _wait_until(lambda: next((e for e in dlq.list() if e["task_id"] == failed.id), None))
+        print(
+            f"   {dlq.name} holds it: reason={entry['reason']!r}, attempts={entry['attempts']}, "
+            f"from queue {entry['original_queue']!r}, at {entry['timestamp']}"
+        )
+        (DEMO_DIR / "feed-2024-06.csv").write_text("order,amount\n1,10\n")
+        print(f"   feed file created; replaying: {dlq.replay(task_id=failed.id)}")
+        outcome = _wait_until(lambda: app.AsyncResult(failed.id).state == "SUCCESS" and failed.id)
+        print(f"   demo.import_orders[{outcome}] -> {app.AsyncResult(outcome).result!r}")
+        left = [e["task"] for e in dlq.list()]
+        print(f"   {dlq.name} no longer holds it; left there: {left} (step 6's declined charge)")
+        print(f"   jobs-dlq purge: removed {dlq.purge()}, so the demo leaves nothing behind")
+
+        print("\n8. The health report: what `celery -A celery_jobs_ext.demo.app jobs-health` prints")
+        from celery_jobs_ext import health
+
+        _wait_for_settled_metrics(app)
+        table, _ = health.run(app, output_format="table")
+        print("\n".join(f"   {line}" if line else "" for line in table.splitlines()))
     except Exception as exc:  # show the worker's side of the story, then fail
         print(f"\ndemo failed: {exc!r}\n--- worker log ---\n{log_path.read_text(errors='replace')}")
         return 1
@@ -126,6 +170,51 @@ def _wait_for_line(path: Path, needle: str, timeout: float = 10.0) -> str:
                 return line
         time.sleep(0.05)
     return f"(no line with {needle!r} in the worker log)"
+
+
+def _wait_for_report(app: Any, label: str, timeout: float = 30.0) -> Any:
+    """What demo.report received under ``label``, once it has run."""
+    import json
+
+    from celery_jobs_ext.state import get_state
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stored = get_state(app).hgetall_text(f"demo-report:{label}")
+        if stored:
+            return json.loads(stored["json"])
+        time.sleep(0.05)
+    raise TimeoutError(f"no report {label!r} within {timeout} s")
+
+
+def _wait_for_settled_metrics(app: Any, timeout: float = 30.0) -> None:
+    """Wait until nothing runs and the counts stop moving (workers write them every second)."""
+    from celery_jobs_ext.health import build_report
+
+    def snapshot() -> Any:
+        report = build_report(app)
+        return {name: queue["status"] for name, queue in report["queues"].items()}, report["workers"].keys()
+
+    deadline = time.monotonic() + timeout
+    previous = snapshot()
+    while time.monotonic() < deadline:
+        time.sleep(1.2)
+        current = snapshot()
+        idle = all(status["processing"] == 0 for status in current[0].values())
+        if current == previous and idle and current[1]:
+            return
+        previous = current
+
+
+def _wait_until(predicate: Any, timeout: float = 30.0) -> Any:
+    """The first truthy value of ``predicate()``, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(f"condition not met within {timeout} s")
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

@@ -45,6 +45,7 @@ app.conf.update(
     jobs_retry_strategy="fixed",
     jobs_retry_base=1,
     task_default_queue="jobs-demo",
+    jobs_dead_letter_queue="jobs-demo-dead",
     jobs_queue_rate_limits={"jobs-demo-limited": "2/s"},
     jobs_allowed_shell_commands=["echo", "uname"],
     worker_hijack_root_logger=False,
@@ -89,3 +90,42 @@ def connect(url: str, api_key: str) -> str:
     """Logs its secrets, as real code does by accident; the worker's log shows them masked."""
     logger.warning("connecting to %s with api_key=%s", url, api_key)
     return "connected"
+
+
+# -- fluent chaining: a then/catch/finally_ pipeline (step 6 of the demo) ----------------
+
+
+@app.task(base=GuardedTask, name="demo.reserve")
+def reserve(order: str) -> str:
+    """First step of the pipeline."""
+    return f"reserved {order}"
+
+
+@app.task(base=GuardedTask, name="demo.charge")
+def charge(reservation: str, card: str) -> str:
+    """Second step: a declined card fails it, with the card's token in the message."""
+    if card.startswith("declined:"):
+        raise ValueError(f"card declined, token={card.split(':', 1)[1]}")
+    return f"{reservation}, charged"
+
+
+@app.task(base=GuardedTask, name="demo.report")
+def report(payload: Any, label: str) -> None:
+    """A then/catch/finally_ callback: keeps what it received in the shared state for the demo."""
+    import json
+
+    from celery_jobs_ext.state import get_state
+
+    get_state(app).hset(f"demo-report:{label}", {"json": json.dumps(payload)})
+
+
+# -- dead-letter queue: a task that fails until its input exists (step 7 of the demo) ----
+
+
+@app.task(base=GuardedTask, name="demo.import_orders")
+def import_orders(month: str) -> str:
+    """Fails for good (no retries) until the month's feed file exists in the demo folder."""
+    feed = DEMO_DIR / f"feed-{month}.csv"
+    if not feed.exists():
+        raise FileNotFoundError(f"no feed file {feed.name}")
+    return f"imported {len(feed.read_text().splitlines()) - 1} order(s) from {feed.name}"

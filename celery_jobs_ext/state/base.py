@@ -104,6 +104,19 @@ class StateBackend(abc.ABC):
         """Delete keys of any kind."""
         self.execute([Op("delete", (tuple(keys),))])
 
+    def put_expiring(self, key: str, field: str, value: str, ttl: float) -> None:
+        """Set one field of an expiring map: it drops out ``ttl`` seconds later unless put again.
+
+        Each field expires on its own (worker heartbeats: one field per worker), by the
+        store's clock; ``ttl <= 0`` removes the field at once (a clean shutdown).
+        """
+        self.execute([Op("put_expiring", (key, field, value, ttl))])
+
+    def get_expiring(self, key: str) -> dict[str, str]:
+        """The live fields of an expiring map with their values, reaping expired ones."""
+        result: dict[str, str] = self.execute([Op("get_expiring", (key,))])[0]
+        return result
+
     def batch(self) -> Batch:
         """Queue several operations and send them in one round trip."""
         return Batch(self)
@@ -183,6 +196,14 @@ class Batch:
 
     def delete(self, keys: Iterable[str]) -> Batch:
         self.ops.append(Op("delete", (tuple(keys),)))
+        return self
+
+    def put_expiring(self, key: str, field: str, value: str, ttl: float) -> Batch:
+        self.ops.append(Op("put_expiring", (key, field, value, ttl)))
+        return self
+
+    def get_expiring(self, key: str) -> Batch:
+        self.ops.append(Op("get_expiring", (key,)))
         return self
 
     def execute(self) -> list[Any]:

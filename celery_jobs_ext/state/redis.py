@@ -87,7 +87,46 @@ return redis.call('ZCARD', KEYS[1])
 """
 )
 
+# An expiring map: one hash, each value stored as "<expiry by Redis TIME>|<value>"; readers
+# drop (and delete) the expired fields, and the whole hash expires with its last field.
+_PUT_EXPIRING = (
+    _NOW
+    + """
+local ttl = tonumber(ARGV[3])
+if ttl <= 0 then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.3f', now + ttl) .. '|' .. ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl * 1000 then
+  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+end
+return 1
+"""
+)
+
+_GET_EXPIRING = (
+    _NOW
+    + """
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local stored = all[i + 1]
+  local bar = string.find(stored, '|', 1, true)
+  local expires = bar and tonumber(string.sub(stored, 1, bar - 1)) or 0
+  if expires <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    live[#live + 1] = all[i]
+    live[#live + 1] = string.sub(stored, bar + 1)
+  end
+end
+return live
+"""
+)
+
 _CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: Plain reads a batch may hold; re-sent after scripts Redis had forgotten are re-run.
+_READS = frozenset({"MGET", "HGETALL", "ZCARD", "GET"})
 
 
 def _ms(ttl: float | None) -> str:
@@ -118,11 +157,12 @@ class RedisState(StateBackend):
         )
         self._scripts = {
             hashlib.sha1(source.encode()).hexdigest(): source  # noqa: S324 - Redis's script id
-            for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS)
+            for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS, _PUT_EXPIRING, _GET_EXPIRING)
         }
         digest = {source: sha for sha, source in self._scripts.items()}
         self._incr, self._hincr, self._acquire = digest[_INCR], digest[_HINCR], digest[_ACQUIRE]
         self._add_member, self._count_members = digest[_ADD_MEMBER], digest[_COUNT_MEMBERS]
+        self._put_expiring, self._get_expiring = digest[_PUT_EXPIRING], digest[_GET_EXPIRING]
 
     def _unavailable(self, exc: Exception) -> StateUnavailable:
         return StateUnavailable(
@@ -148,7 +188,12 @@ class RedisState(StateBackend):
         return results
 
     def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """One round trip; a script Redis forgot (restart, flush) is loaded and re-run alone."""
+        """One round trip, in order.
+
+        A script Redis forgot (restart, ``SCRIPT FLUSH``) fails with NOSCRIPT and
+        nothing else: the scripts are loaded and the failed ones re-run, then the
+        batch's later plain reads are sent again so they see those writes.
+        """
         if not commands:
             return []
         if len(commands) == 1:
@@ -161,10 +206,16 @@ class RedisState(StateBackend):
             for command in commands:
                 pipe.execute_command(*command)  # type: ignore[no-untyped-call]
             replies = pipe.execute(raise_on_error=False)
+        forgotten = False
         for index, reply in enumerate(replies):
             if isinstance(reply, redis.exceptions.NoScriptError):
-                sha = commands[index][1]
-                self.client.script_load(self._scripts[sha])  # type: ignore[no-untyped-call]
+                if not forgotten:
+                    forgotten = True
+                    for source in self._scripts.values():
+                        self.client.script_load(source)  # type: ignore[no-untyped-call]
+                replies[index] = self.client.execute_command(*commands[index])  # type: ignore[no-untyped-call]
+            elif forgotten and commands[index][0] in _READS:
+                # Re-read after the re-run writes, so the batch still reads its own writes.
                 replies[index] = self.client.execute_command(*commands[index])  # type: ignore[no-untyped-call]
             elif isinstance(reply, Exception):
                 raise reply
@@ -245,6 +296,19 @@ class RedisState(StateBackend):
         if keys:
             commands.append(("DEL", *[self.prefix + key for key in keys]))
         return lambda raw: None
+
+    def _queue_put_expiring(self, commands: list[Any], key: str, field: str, value: str, ttl: float) -> Any:
+        commands.append(("EVALSHA", self._put_expiring, 1, self.prefix + key, field, value, repr(float(ttl))))
+        return lambda raw: None
+
+    def _queue_get_expiring(self, commands: list[Any], key: str) -> Any:
+        commands.append(("EVALSHA", self._get_expiring, 1, self.prefix + key))
+
+        def read(raw: list[Any]) -> dict[str, str]:
+            flat = raw[0]
+            return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+        return read
 
     def now(self) -> float:
         try:

@@ -32,11 +32,15 @@ CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, tat REAL NOT NULL, exp
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)
 );
+CREATE TABLE IF NOT EXISTS expiring (
+    key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (key, field)
+);
 """
 
-_TABLES = ("counters", "hashes", "members", "budgets", "settings")
+_TABLES = ("counters", "hashes", "members", "budgets", "settings", "expiring")
 #: Tables whose rows expire (``settings`` rows do not).
-_EXPIRING_TABLES = ("counters", "hashes", "members", "budgets")
+_EXPIRING_TABLES = ("counters", "hashes", "members", "budgets", "expiring")
 
 #: How often (in operations) expired rows are swept; reads already ignore them.
 _SWEEP_EVERY = 1000
@@ -214,6 +218,22 @@ class SQLiteState(StateBackend):
         for key in keys:
             for table in _TABLES:
                 db.execute(f"DELETE FROM {table} WHERE key = ?", (self.prefix + key,))  # noqa: S608
+
+    def _do_put_expiring(
+        self, db: sqlite3.Connection, now: float, key: str, field: str, value: str, ttl: float
+    ) -> None:
+        if ttl <= 0:
+            db.execute("DELETE FROM expiring WHERE key = ? AND field = ?", (self.prefix + key, field))
+            return
+        db.execute(
+            "INSERT OR REPLACE INTO expiring (key, field, value, expires) VALUES (?, ?, ?, ?)",
+            (self.prefix + key, field, value, now + ttl),
+        )
+
+    def _do_get_expiring(self, db: sqlite3.Connection, now: float, key: str) -> dict[str, str]:
+        key = self.prefix + key
+        db.execute("DELETE FROM expiring WHERE key = ? AND expires <= ?", (key, now))
+        return dict(db.execute("SELECT field, value FROM expiring WHERE key = ?", (key,)).fetchall())
 
     def _sweep(self, db: sqlite3.Connection, now: float) -> None:
         for table in _EXPIRING_TABLES:

@@ -212,3 +212,47 @@ def test_hash_settings_set_read_and_delete(state: StateBackend) -> None:
     assert state.hdel("overrides", ["fast", "missing"]) == 1
     assert state.hgetall_text("overrides") == {"default": "60"}
     assert state.hgetall_text("none") == {}
+
+
+def test_expiring_map_fields_expire_one_by_one(state: StateBackend) -> None:
+    state.put_expiring("workers", "a", '{"queues": ["x"]}', ttl=60)
+    state.put_expiring("workers", "b|odd", "value|with|bars", ttl=0.3)
+    assert state.get_expiring("workers") == {"a": '{"queues": ["x"]}', "b|odd": "value|with|bars"}
+    wait_for(lambda: state.get_expiring("workers") == {"a": '{"queues": ["x"]}'}, timeout=5)
+    state.put_expiring("workers", "a", "renewed", ttl=60)
+    assert state.get_expiring("workers") == {"a": "renewed"}
+    assert state.get_expiring("none") == {}
+
+
+def test_expiring_map_field_put_with_zero_ttl_is_removed_at_once(state: StateBackend) -> None:
+    state.put_expiring("workers", "a", "1", ttl=60)
+    state.put_expiring("workers", "b", "2", ttl=60)
+    state.put_expiring("workers", "a", "", ttl=0)
+    assert state.get_expiring("workers") == {"b": "2"}
+
+
+def test_expiring_map_in_a_batch_with_other_operations(state: StateBackend) -> None:
+    writes = (
+        state.batch()
+        .hincr("bucket", {"started:q": 2, "duration_sum:q": 0.5}, ttl=60)
+        .put_expiring("workers", "w1", "{}", ttl=60)
+        .execute()
+    )
+    assert writes == [None, None]
+    reads = state.batch().get_expiring("workers").hgetall(["bucket"]).execute()
+    assert reads == [{"w1": "{}"}, [{"started:q": 2, "duration_sum:q": 0.5}]]
+    state.clear_prefix()
+    assert state.get_expiring("workers") == {}
+
+
+def test_redis_batch_reads_its_own_writes_after_scripts_are_forgotten(redis_url: str) -> None:
+    import redis
+
+    backend = create_state(redis_url, prefix=unique("noscript-read") + ":")
+    try:
+        backend.incr("c")
+        redis.Redis.from_url(redis_url).script_flush()
+        results = backend.batch().incr("c", 5).get_counters(["c"]).execute()
+        assert results == [6, [6]]
+    finally:
+        backend.clear_prefix()

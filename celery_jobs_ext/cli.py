@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from celery.bin.base import CeleryCommand, CeleryOption, handle_preload_options
 from celery.exceptions import CeleryCommandException
 from celery.platforms import EX_UNAVAILABLE
 
-from celery_jobs_ext.deadletter import DeadLetterBrokerUnavailable, DeadLetterError, DeadLetterQueue
-from celery_jobs_ext.errors import ImproperlyConfigured, StateUnavailable
+from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
+
+if TYPE_CHECKING:
+    from celery_jobs_ext.deadletter import DeadLetterQueue
 
 # -- shared helpers ------------------------------------------------------------------
 
@@ -35,8 +37,12 @@ def command_errors() -> Iterator[None]:
         yield
     except ImproperlyConfigured as exc:
         raise click.UsageError(str(exc)) from exc
-    except (DeadLetterBrokerUnavailable, StateUnavailable, DeadLetterError) as exc:
-        raise CeleryCommandException(message=str(exc), exit_code=EX_UNAVAILABLE) from exc
+    except JobsError as exc:
+        from celery_jobs_ext.deadletter import DeadLetterError  # includes its broker error
+
+        if isinstance(exc, (StateUnavailable, DeadLetterError)):
+            raise CeleryCommandException(message=str(exc), exit_code=EX_UNAVAILABLE) from exc
+        raise
 
 
 def echo_json(ctx: click.Context, data: Any) -> None:
@@ -75,6 +81,8 @@ def dlq_command(ctx: click.Context, **kwargs: Any) -> None:
 
 
 def _dead_letter_queue(ctx: click.Context) -> DeadLetterQueue:
+    from celery_jobs_ext.deadletter import DeadLetterQueue
+
     with command_errors():
         return DeadLetterQueue(ctx.obj.app)
 

@@ -1,7 +1,9 @@
 """The package's one error hierarchy.
 
-Everything raised to users subclasses :class:`JobsError`, so ``except JobsError``
+Every error about the extension's work (a setting, the shared state, a refused command,
+the dead-letter queue, a timeout) subclasses :class:`JobsError`, so ``except JobsError``
 catches all of it, and each message names the setting, task, queue or command involved.
+A wrong argument to a function raises ``ValueError``/``TypeError``, as Python does.
 """
 
 from __future__ import annotations

@@ -1025,6 +1025,11 @@ class MaskingFilter(logging.Filter):
             if masked is not message and masked != message:
                 record.msg = masked
                 record.args = None
+        data = record.__dict__.get("data")
+        if isinstance(data, dict):
+            # Celery logs its task lines with ``extra={"data": {...}}`` (args, return value,
+            # traceback): structured handlers (JSON, Sentry) print those fields themselves.
+            record.data = _Walker(self._masker, objects_as_repr=True).walk(data, 0)
         if record.exc_info and not record.exc_text:
             record.exc_text = self._exception_formatter.formatException(record.exc_info)
         if record.exc_text:
@@ -1042,46 +1047,62 @@ class MaskingFilter(logging.Filter):
 def masked_reprs(app: Any, args: Any, kwargs: Any, keys: Iterable[str] | None) -> tuple[str, str]:
     """``argsrepr`` and ``kwargsrepr`` for a message, masked.
 
-    Celery's own ``saferepr`` (the repr Celery would have sent) then one pass of
-    :func:`mask_text`: secret-named keys show as ``'password': '***PASSWORD***'`` in the
-    repr text, so one text pass covers them without walking the structure.
+    The structure is masked first (:func:`mask_repr`), so a secret-named key hides its
+    value whatever it holds (a list, a tuple, a dict), and only then truncated by
+    Celery's own ``saferepr`` to ``argsrepr_maxsize``. ``task_repr_maxlevels`` exists
+    from Celery 5.7; before, Celery's default depth (3) applies.
     """
     amqp = app.amqp
-    maxlevels = app.conf.task_repr_maxlevels
-    argsrepr = saferepr(args if args is not None else (), amqp.argsrepr_maxsize, maxlevels=maxlevels)
-    kwargsrepr = saferepr(kwargs if kwargs is not None else {}, amqp.kwargsrepr_maxsize, maxlevels=maxlevels)
-    masker = _masker(keys)
-    return masker.mask_text(argsrepr), masker.mask_text(kwargsrepr)
+    maxlevels = app.conf.get("task_repr_maxlevels") or 3
+    argsrepr = mask_repr(args if args is not None else (), keys, amqp.argsrepr_maxsize, maxlevels)
+    kwargsrepr = mask_repr(kwargs if kwargs is not None else {}, keys, amqp.kwargsrepr_maxsize, maxlevels)
+    return argsrepr, kwargsrepr
 
 
 def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> BaseException:
-    """Mask an exception's arguments in place, so its message and stored form hide secrets.
+    """Mask an exception in place, so its message, stored form and traceback hide secrets.
 
     In place because Celery stores the very object the task raised (message and
     traceback text) before any ``on_failure`` hook runs; a copy would not be stored.
+    Covers ``args``, the string, list and dict values of its attributes (exceptions
+    that format their message from attributes, such as ``CalledProcessError``, and
+    what pickling stores), Celery's ``Retry`` (``message``, ``excs``, ``exc``), and
+    the chained ``__cause__`` and ``__context__``, which the traceback prints.
     Returns ``exc``.
     """
     masker = _masker(keys)
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen or len(seen) >= 16:
+            continue
+        seen.add(id(current))
+        _mask_one_exception(masker, current)
+        for linked in (current.__cause__, current.__context__, getattr(current, "exc", None)):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return exc
+
+
+def _mask_one_exception(masker: _Masker, exc: BaseException) -> None:
     try:
         args = exc.args
     except Exception:  # pragma: no cover - exotic exceptions
-        return exc
+        return
     masked = tuple(_mask_argument(masker, argument) for argument in args)
     if any(new is not old for new, old in zip(masked, args, strict=True)):
         with contextlib.suppress(Exception):  # an exotic exception with read-only args
             exc.args = masked
-    # Celery's Retry keeps its text in ``message`` and the cause's repr in ``excs``.
-    for name in ("message", "excs"):
-        text = getattr(exc, name, None)
-        if isinstance(text, str):
-            masked_text = masker.mask_text(text)
-            if masked_text is not text:
+    attributes = getattr(exc, "__dict__", None)
+    if not attributes:
+        return
+    for name, value in list(attributes.items()):
+        if isinstance(value, (str, list, tuple, dict, bytes)) and not name.startswith("__"):
+            new_value = _mask_argument(masker, value)
+            if new_value is not value and new_value != value:
                 with contextlib.suppress(Exception):
-                    setattr(exc, name, masked_text)
-    inner = getattr(exc, "exc", None)  # celery.exceptions.Retry carries the cause
-    if isinstance(inner, BaseException) and inner is not exc:
-        mask_exception(inner, keys)
-    return exc
+                    setattr(exc, name, new_value)
 
 
 def _mask_argument(masker: _Masker, argument: Any) -> Any:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from celery import bootsteps
 
 from celery_jobs_ext.config import ConfigCache, parse_rate
-from celery_jobs_ext.errors import JobsError, StateUnavailable
+from celery_jobs_ext.errors import JobsError
 from celery_jobs_ext.metrics import execute_with_metrics
 from celery_jobs_ext.state import StateBackend, get_state
 
@@ -182,6 +182,15 @@ class RateLimiter:
         )
 
 
+def _redis_visibility_timeout(app: Any) -> float | None:
+    """The Redis transport's ``visibility_timeout`` (seconds), or None for other brokers."""
+    url = str(app.conf.broker_url or "")
+    if not url.startswith(("redis", "rediss", "sentinel")):
+        return None
+    options = app.conf.broker_transport_options or {}
+    return float(options.get("visibility_timeout", 3600))
+
+
 def _per_minute(limit: float) -> str:
     return f"{limit:g}"
 
@@ -221,6 +230,8 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.on_error = "allow"
         self._queue_names: dict[tuple[str, str], str] = {}
         self._last_warning = -math.inf
+        self._down_until = -math.inf
+        self._visibility_timeout: float | None = None
         self._refresh_timer: Any = None
         self.handle: Callable[[Any], Any] = parent.on_task_request
         parent.on_task_request = self.gate
@@ -232,6 +243,7 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.burst = config.rate_limit_burst
         self.on_error = config.rate_limit_on_error
         self.gates.clear()
+        self._visibility_timeout = _redis_visibility_timeout(parent.app)
         self._queue_names = {
             (queue.exchange.name if queue.exchange else "", queue.routing_key or queue.name): queue.name
             for queue in parent.app.amqp.queues.consume_from.values()
@@ -247,15 +259,24 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.gates.clear()
 
     def _refresh_limits(self) -> None:
+        """Timer callback: configured limits plus the run-time overrides from the state.
+
+        While the state is failing, the last known overrides stay in force.
+        """
         config = ConfigCache.get(self.consumer.app)
         limits = dict(config.queue_rate_limits)
+        if time.monotonic() < self._down_until:
+            limits.update({q: v for q, v in self.limits.items() if q not in limits})
+            self.limits = limits
+            return
         try:
             for queue, limit in self.limiter.overrides().items():
                 if limit > 0:
                     limits[queue] = limit
                 else:
                     limits.pop(queue, None)
-        except StateUnavailable as exc:
+        except Exception as exc:  # never let a timer callback take the consumer down
+            self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
             self._warn(exc)
             limits.update({q: v for q, v in self.limits.items() if q not in limits})
         self.limits = limits
@@ -290,7 +311,14 @@ class RateLimitStep(bootsteps.StartStopStep):
         return None
 
     def _decide(self, queue: str, limit: float) -> float | None:
-        """None when a slot was taken; else seconds to wait."""
+        """None when a slot was taken; else seconds to wait.
+
+        After a failure the state is left alone for a second and the
+        ``jobs_rate_limit_on_error`` policy applies locally: a store that hangs
+        must not block the event loop once per task.
+        """
+        if time.monotonic() < self._down_until:
+            return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
         try:
             # One round trip: the decision, plus any metric increments due to be written.
             batch = self.limiter.state.batch().acquire(
@@ -300,7 +328,8 @@ class RateLimitStep(bootsteps.StartStopStep):
                 count_key=STARTS_KEY.format(queue=queue),
             )
             result = execute_with_metrics(self.consumer.app, batch)[0]
-        except StateUnavailable as exc:
+        except Exception as exc:  # StateUnavailable, or anything else: never crash the consumer
+            self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
             self._warn(exc)
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
         return None if result.allowed else max(result.retry_after, 0.001)
@@ -313,7 +342,12 @@ class RateLimitStep(bootsteps.StartStopStep):
             self._pause(queue, gate)
 
     def _capacity(self, limit: float) -> int:
-        return hold_capacity(limit, int(self.consumer.initial_prefetch_count or 0))
+        capacity = hold_capacity(limit, int(self.consumer.initial_prefetch_count or 0))
+        if self._visibility_timeout is not None and limit > 0:
+            # On Redis an unacked message comes back after visibility_timeout: never hold
+            # more than half of that timeout's worth of budget, or a held task would run twice.
+            capacity = min(capacity, max(1, math.floor(self._visibility_timeout / 2 * limit / 60.0)))
+        return capacity
 
     def _schedule(self, queue: str, gate: _QueueGate, delay: float) -> None:
         if not gate.scheduled:

@@ -1680,7 +1680,11 @@ def register_shell_task(app: Any) -> None:
         if config.mask_secrets:
             from celery_jobs_ext.masking import mask_text
 
-            mask = mask_text
+            keys = config.mask_keys
+
+            def mask(text: str) -> str:
+                return mask_text(text, keys)
+
         return run_command(
             argv,
             cwd=cwd,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from celery import Task
-from celery.exceptions import Retry
 
 from celery_jobs_ext.canvas import CanvasTaskMixin
 from celery_jobs_ext.config import ConfigCache
@@ -75,10 +74,7 @@ class GuardedTask(CanvasTaskMixin, TimeoutTaskMixin, DeadLetterTaskMixin, Task):
         """
         try:
             return super().__call__(*args, **kwargs)
-        except Retry as exc:
-            self._mask(exc)
-            raise
-        except Exception as exc:
+        except Exception as exc:  # Retry too: its stored reason carries the cause's text
             self._mask(exc)
             raise
 

@@ -588,3 +588,66 @@ def test_hostile_megabyte_is_masked_in_linear_time(text: str) -> None:
     mask_text(text)
 
     assert time.perf_counter() - started < 2.0
+
+
+# -- review follow-ups: structures under secret keys, chained exceptions, Celery's log data ----
+
+
+def test_masked_reprs_hide_whole_structures_under_secret_keys() -> None:
+    from celery import Celery
+
+    from celery_jobs_ext import install
+    from celery_jobs_ext.masking import masked_reprs
+
+    app = Celery("reprs", broker="redis://127.0.0.1:6379/11", set_as_current=False)
+    install(app)
+    argsrepr, kwargsrepr = masked_reprs(
+        app, ("hello",), {"password": ["hunter2-not-random"], "api_key": ("k1-abc",), "n": 1}, None
+    )
+    assert argsrepr == "('hello',)"
+    assert "hunter2-not-random" not in kwargsrepr and "k1-abc" not in kwargsrepr
+    assert "'n': 1" in kwargsrepr
+
+
+def test_mask_exception_reaches_chained_causes_and_attributes() -> None:
+    import subprocess
+    import traceback
+
+    from celery_jobs_ext.masking import mask_exception
+
+    secret = "hunter2" + "pass"  # built at run time: tracebacks also print source lines
+    try:
+        try:
+            raise ConnectionError(f"redis://:{secret}@db:6379/0 refused")
+        except ConnectionError as cause:
+            raise RuntimeError("could not connect") from cause
+    except RuntimeError as exc:
+        mask_exception(exc)
+        assert "hunter2pass" not in "".join(traceback.format_exception(exc))
+    failed = subprocess.CalledProcessError(1, ["curl", "https://user:hunter2pass@host/x"])
+    mask_exception(failed)
+    assert "hunter2pass" not in str(failed)
+
+
+def test_masking_filter_masks_celerys_structured_log_data() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Capture()
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger("test-masking-data")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        data = {
+            "args": "('password=hunter2hunter2',)",
+            "return_value": "Bearer abcdefghijklmnopqrstuvwxyz123456",
+        }
+        logger.warning("Task %(name)s received", {"name": "x"}, extra={"data": data})
+    finally:
+        logger.removeHandler(handler)
+    assert records[0].data == {"args": "('password=***PASSWORD***',)", "return_value": "Bearer ***TOKEN***"}
+    assert data["args"] == "('password=hunter2hunter2',)", "the caller's dict is not mutated"

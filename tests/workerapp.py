@@ -220,3 +220,34 @@ def health_job(self: Task, outcome: str = "ok", seconds: float = 0.0) -> str:
     if outcome == "retry_once" and not self.request.retries:
         raise self.retry(countdown=0, max_retries=1)
     return outcome
+
+
+# -- benchmarks: a marker that also records the worker's CPU time ------------------------
+
+
+def _worker_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this pool process's parent and of all its children.
+
+    Read from ``/proc`` by a pool process at the moment it runs, so a marker at the head and
+    one at the tail of a backlog bracket exactly the CPU the worker spent draining it.
+    """
+    ticks = _os.sysconf("SC_CLK_TCK")
+    parent = _os.getppid()
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as listing:
+            pids = [parent, *(int(pid) for pid in listing.read().split())]
+        total = 0
+        for pid in pids:
+            with _suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+    except OSError:  # not Linux: this process only
+        times = _os.times()
+        return times.user + times.system
+
+
+@app.task(name="tests.mark_cpu", ignore_result=True)
+def mark_cpu(key: str) -> None:
+    """Append ``[time, worker CPU seconds]`` to a Redis list."""
+    _ledger().rpush(key, json.dumps([time.time(), _worker_cpu_seconds()]))

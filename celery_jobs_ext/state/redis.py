@@ -124,7 +124,10 @@ return live
 """
 )
 
-_CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+#: Every error redis-py raises for a store that cannot serve us now: down, read-only
+#: after a failover, out of memory, busy, or answering garbage. All become StateUnavailable,
+#: which callers on the worker's hot path know how to survive.
+_CONNECTION_ERRORS = (redis.exceptions.RedisError, ValueError)
 #: Plain reads a batch may hold; re-sent after scripts Redis had forgotten are re-run.
 _READS = frozenset({"MGET", "HGETALL", "ZCARD", "GET"})
 
@@ -166,7 +169,8 @@ class RedisState(StateBackend):
 
     def _unavailable(self, exc: Exception) -> StateUnavailable:
         return StateUnavailable(
-            f"Shared state at jobs_state_url={maybe_sanitize_url(self.url)} is unreachable: {exc}"
+            f"Shared state at jobs_state_url={maybe_sanitize_url(self.url)} is unreachable or "
+            f"refused the command: {exc.__class__.__name__}: {exc}"
         )
 
     def execute(self, ops: Sequence[Op]) -> list[Any]:
@@ -322,10 +326,6 @@ class RedisState(StateBackend):
             self.client.ping()
         except _CONNECTION_ERRORS as exc:
             raise self._unavailable(exc) from exc
-        except redis.exceptions.RedisError as exc:
-            raise StateUnavailable(
-                f"Shared state at jobs_state_url={maybe_sanitize_url(self.url)} refused: {exc}"
-            ) from exc
 
     def clear_prefix(self) -> int:
         deleted = 0

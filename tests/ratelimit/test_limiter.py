@@ -70,3 +70,11 @@ def test_burst_lets_that_many_start_back_to_back(make_app: Callable[..., Celery]
     app = make_app(jobs_queue_rate_limits={"q": 1}, jobs_rate_limit_burst=3)
     limiter = RateLimiter(app)
     assert [limiter.allow("q") for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_hold_capacity_follows_prefetch_and_the_budget_with_a_cap() -> None:
+    from celery_jobs_ext.ratelimit import MAX_HOLD, hold_capacity
+
+    assert hold_capacity(600, prefetch=8) == 30  # 3 s of a 10/s budget
+    assert hold_capacity(6, prefetch=8) == 8  # never below the prefetch count
+    assert hold_capacity(6_000_000, prefetch=8) == MAX_HOLD

@@ -256,3 +256,15 @@ def test_redis_batch_reads_its_own_writes_after_scripts_are_forgotten(redis_url:
         assert results == [6, [6]]
     finally:
         backend.clear_prefix()
+
+
+def test_redis_errors_other_than_connection_errors_become_state_unavailable(redis_url: str) -> None:
+    import redis
+
+    backend = create_state(redis_url, prefix=unique("wrongtype") + ":")
+    try:
+        redis.Redis.from_url(redis_url).set(backend.prefix + "bucket", "not a hash")
+        with pytest.raises(StateUnavailable, match="jobs_state_url"):
+            backend.hincr("bucket", {"x": 1})
+    finally:
+        backend.clear_prefix()

@@ -1,8 +1,9 @@
 """Micro-benchmarks of the extension's primitives, in microseconds per call.
 
-    python -m benchmarks.micro [--redis redis://127.0.0.1:6379/11]
+    python -m benchmarks.micro [--redis redis://127.0.0.1:6379/11] [--amqp amqp://...] [--scale 1.0]
 
-Median of several ``timeit`` repeats; the figures go in docs/performance.md.
+Median of several ``timeit`` repeats; the figures go in docs/performance.md. ``--scale``
+multiplies every call count (0.1 for a quick check).
 """
 
 from __future__ import annotations
@@ -16,78 +17,213 @@ import timeit
 from collections.abc import Callable
 
 from celery import Celery
+from kombu import Queue
 
 from celery_jobs_ext import ConfigCache, install
-from celery_jobs_ext.state import create_state
+from celery_jobs_ext.state import get_state
+from tests.harness import unique
+
+DEFAULT_REDIS = os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11")
+DEFAULT_AMQP = os.environ.get("JOBS_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
+
+Rows = list[tuple[str, float]]
+_scale = 1.0
 
 
 def measure(func: Callable[[], object], number: int, repeat: int = 7) -> float:
-    """Median µs per call over ``repeat`` runs of ``number`` calls."""
+    """Median µs per call over ``repeat`` runs of ``number`` calls (times ``--scale``)."""
+    number = max(1, int(number * _scale))
+    func()  # warm up: caches, connections, compiled patterns
     times = timeit.repeat(func, number=number, repeat=repeat)
     return statistics.median(times) / number * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--redis", default=os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11"))
-    options = parser.parse_args()
+# -- payloads ---------------------------------------------------------------------------
 
-    app = Celery("bench", broker=options.redis, set_as_current=True)
-    install(app)
+CLEAN_1K = repr(
+    {
+        "task": "proj.tasks.process_payment",
+        "host": "worker-03.eu-west-1.internal",
+        "version": "5.7.0",
+        "id": "4f8c2d1e-9b7a-4c3e-8f21-0a6b5c4d3e2f",
+        "items": [{"sku": f"SKU-{i:05d}", "qty": i % 7, "note": "ordinary text"} for i in range(9)],
+    }
+)[:1024]
+SECRETS = (
+    " Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    " password=hunter2hunter2 key=AKIAIOSFODNN7EXAMPLE"
+)
+#: 1 KB with three secrets (a JWT in a Bearer header, a password field, an AWS key id).
+SECRET_1K = (CLEAN_1K[: 1024 - len(SECRETS)] + SECRETS)[:1024]
+CLEAN_100K = CLEAN_1K * 100
+#: 100 KB with the three secrets once, in the middle: a large payload that leaks one header.
+SECRET_100K = CLEAN_1K * 50 + SECRET_1K + CLEAN_1K * 49
+#: 100 KB with three secrets in every KB (300 in all): the worst case.
+DENSE_100K = SECRET_1K * 100
+
+
+def masking_rows() -> Rows:
+    from celery_jobs_ext.masking import mask_text
+
+    return [
+        ("mask_text, 1 KB without secrets", measure(lambda: mask_text(CLEAN_1K), 20_000)),
+        ("mask_text, 1 KB with 3 secrets", measure(lambda: mask_text(SECRET_1K), 5_000)),
+        ("mask_text, 100 KB without secrets", measure(lambda: mask_text(CLEAN_100K), 100)),
+        ("mask_text, 100 KB with 3 secrets", measure(lambda: mask_text(SECRET_100K), 100)),
+        ("mask_text, 100 KB with 300 secrets", measure(lambda: mask_text(DENSE_100K), 20)),
+    ]
+
+
+def shell_rows() -> Rows:
+    from celery_jobs_ext.shell import validate_command
+
+    command = "grep -E 'ERROR|WARN' /var/log/app.log"
+    return [
+        (
+            f"validate_command({command!r}, ['grep'])",
+            measure(lambda: validate_command(command, ["grep"]), 5_000),
+        )
+    ]
+
+
+def config_rows(app: Celery) -> Rows:
     ConfigCache.get(app)
-    rows: list[tuple[str, float]] = [
+    return [
         ("ConfigCache.get(app)", measure(lambda: ConfigCache.get(app), 1_000_000)),
         ("ConfigCache.get() (current app)", measure(ConfigCache.get, 1_000_000)),
     ]
 
-    from celery_jobs_ext.masking import mask_text
-    from celery_jobs_ext.shell import validate_command
 
-    clean_1k = repr(
-        {
-            "task": "proj.tasks.process_payment",
-            "host": "worker-03.eu-west-1.internal",
-            "version": "5.7.0",
-            "id": "4f8c2d1e-9b7a-4c3e-8f21-0a6b5c4d3e2f",
-            "items": [{"sku": f"SKU-{i:05d}", "qty": i % 7, "note": "ordinary text"} for i in range(9)],
-        }
-    )[:1024]
-    secret_1k = clean_1k[:700] + (
-        " Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
-        "eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
-        " password=hunter2hunter2 key=AKIAIOSFODNN7EXAMPLE"
+class _Request:
+    """What the metrics recorder reads from a Celery request."""
+
+    delivery_info = {"exchange": "", "routing_key": "payments"}
+
+
+def recording_rows() -> Rows:
+    """The metrics hot path in the worker's main process: memory only, per task."""
+    from celery_jobs_ext.metrics import Recorder
+
+    app = Celery(unique("recording"), set_as_current=False)
+    recorder = Recorder(app)
+    request = _Request()
+
+    def one_task() -> None:
+        recorder.task_started(request)
+        recorder.task_finished(request, ("succeeded",), 0.001)
+
+    return [("metrics: record one task (started + succeeded), memory only", measure(one_task, 50_000))]
+
+
+def state_rows(name: str, url: str) -> Rows:
+    """One round trip's worth of each shared-state operation on one backend."""
+    from celery_jobs_ext.metrics import Recorder
+    from celery_jobs_ext.ratelimit import RateLimiter
+
+    prefix = unique("bench") + ":"
+    app = Celery(unique("state"), set_as_current=False)
+    app.conf.update(
+        jobs_state_url=url, jobs_state_prefix=prefix, jobs_queue_rate_limits={"payments": 6_000_000}
     )
-    clean_100k = clean_1k * 100
-    rows += [
-        ("mask_text, 1 KB without secrets", measure(lambda: mask_text(clean_1k), 20_000)),
-        ("mask_text, 1 KB with 3 secrets", measure(lambda: mask_text(secret_1k), 5_000)),
-        ("mask_text, 100 KB without secrets", measure(lambda: mask_text(clean_100k), 100)),
-        (
-            "validate_command('grep -E 'ERROR|WARN' /var/log/app.log', ['grep'])",
-            measure(lambda: validate_command("grep -E 'ERROR|WARN' /var/log/app.log", ["grep"]), 5_000),
-        ),
-    ]
+    install(app)
+    state = get_state(app)
+    limiter = RateLimiter(app, state)
+    recorder = Recorder(app)
+    queues = ("payments", "emails", "reports")
+    fields = {"started": 1, "succeeded": 1, "duration_sum": 0.0123, "duration_count": 1}
 
+    def metrics_flush() -> None:
+        for queue in queues:
+            recorder.add(queue, fields)
+        recorder.flush()
+
+    def batch() -> None:
+        state.batch().acquire("b", 0.0001, 1).hincr("h", {"started": 1, "duration": 0.1}, 60).execute()
+
+    try:
+        return [
+            (f"{name}: ping (one round trip, the floor)", measure(state.ping, 2000)),
+            (f"{name}: incr", measure(lambda: state.incr("c", 1, 60), 2000)),
+            (
+                f"{name}: state.acquire (raw GCRA decision)",
+                measure(lambda: state.acquire("b", 0.0001, 1), 2000),
+            ),
+            (
+                f"{name}: RateLimiter.allow(queue, limit) (given limit)",
+                measure(lambda: limiter.allow("payments", 6_000_000), 2000),
+            ),
+            (
+                f"{name}: RateLimiter(app).allow(queue) (configured limit)",
+                measure(lambda: limiter.allow("payments"), 2000),
+            ),
+            (f"{name}: batch acquire + hincr", measure(batch, 2000)),
+            (f"{name}: metrics flush, 3 queues x 4 fields", measure(metrics_flush, 1000)),
+        ]
+    finally:
+        state.clear_prefix()
+
+
+def health_rows(broker: str, label: str, state_url: str) -> Rows:
+    """``build_report`` for 20 queues, 5 of them rate-limited, with a few metrics recorded."""
+    from celery_jobs_ext.health import build_report
+    from celery_jobs_ext.metrics import Recorder
+
+    prefix = unique("bench") + ":"
+    names = [unique(f"q{i:02d}") for i in range(20)]
+    app = Celery(unique("health"), broker=broker, set_as_current=False)
+    app.conf.update(
+        jobs_state_url=state_url,
+        jobs_state_prefix=prefix,
+        task_queues=[Queue(name) for name in names],
+        jobs_queue_rate_limits=dict.fromkeys(names[:5], 600),
+    )
+    install(app)
+    recorder = Recorder(app)
+    for name in names:
+        recorder.add(
+            name, {"started": 3, "succeeded": 2, "failed": 1, "duration_sum": 0.3, "duration_count": 3}
+        )
+    recorder.flush()
+    try:
+        return [(f"health.build_report, 20 queues, {label}", measure(lambda: build_report(app), 50))]
+    finally:
+        get_state(app).clear_prefix()
+
+
+def run(redis_url: str, amqp_url: str | None, scale: float = 1.0) -> Rows:
+    """Every micro-benchmark, in table order."""
+    global _scale
+    _scale = scale
+    app = Celery("bench", broker=redis_url, set_as_current=True)
+    install(app)
+    rows = config_rows(app) + masking_rows() + shell_rows() + recording_rows()
     with tempfile.TemporaryDirectory() as folder:
-        for name, url in (("Redis", options.redis), ("SQLite", f"sqlite:///{folder}/bench.db")):
-            state = create_state(url, prefix="bench:")
-            state.ping()
-            rows.append((f"{name}: ping (one round trip, the floor)", measure(state.ping, 2000)))
-            rows.append((f"{name}: incr", measure(lambda s=state: s.incr("c", 1, 60), 2000)))  # type: ignore[misc]
-            rows.append((f"{name}: acquire (GCRA)", measure(lambda s=state: s.acquire("b", 0.0001, 1), 2000)))  # type: ignore[misc]
+        rows += state_rows("Redis", redis_url)
+        rows += state_rows("SQLite", f"sqlite:///{folder}/bench.db")
+        rows += health_rows(redis_url, "Redis broker + state", redis_url)
+        if amqp_url:
+            rows += health_rows(amqp_url, "RabbitMQ broker, Redis state", redis_url)
+    return rows
 
-            def batch(s=state) -> None:  # type: ignore[no-untyped-def]
-                s.batch().acquire("b", 0.0001, 1).hincr("h", {"started": 1, "duration": 0.1}, 60).execute()
 
-            rows.append((f"{name}: batch acquire + hincr", measure(batch, 2000)))
-            state.clear_prefix()
-            state.close()
+def render(rows: Rows) -> str:
+    lines = ["| primitive | µs per call (median) |", "|---|---:|"]
+    lines += [f"| {name} | {micros:,.2f} |" for name, micros in rows]
+    return "\n".join(lines)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--redis", default=DEFAULT_REDIS)
+    parser.add_argument("--amqp", default=DEFAULT_AMQP, help="'' to skip the RabbitMQ health report")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every call count")
+    options = parser.parse_args()
+    rows = run(options.redis, options.amqp or None, options.scale)
     print(f"Python {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}\n")
-    print("| primitive | µs per call (median) |")
-    print("|---|---:|")
-    for name, micros in rows:
-        print(f"| {name} | {micros:,.3f} |")
+    print(render(rows))
 
 
 if __name__ == "__main__":

@@ -152,7 +152,13 @@ class RateLimiter:
             raise RateLimitExceeded(queue, per_minute, retry_after)
 
     def _acquire(self, queue: str, limit: float | None) -> tuple[bool, float, float]:
-        per_minute = self.effective_limit(queue)[0] if limit is None else float(limit)
+        # Overrides are re-read at most every few seconds, as the workers do: one round trip
+        # per decision, not two.
+        per_minute = (
+            self.effective_limit(queue, max_age=OVERRIDE_REFRESH_SECONDS)[0]
+            if limit is None
+            else float(limit)
+        )
         if per_minute <= 0:
             return True, 0.0, 0.0
         burst = ConfigCache.get(self.app).rate_limit_burst

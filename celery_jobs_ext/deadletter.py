@@ -45,7 +45,7 @@ from kombu.utils.url import maybe_sanitize_url
 from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
 from celery_jobs_ext.masking import mask_text, masked_reprs
-from celery_jobs_ext.metrics import record
+from celery_jobs_ext.metrics import record, unwrap_pool_exception
 from celery_jobs_ext.state import get_state
 from celery_jobs_ext.timeouts import JobTimeout
 
@@ -759,7 +759,7 @@ class DeadLetterRequestMixin(_RequestBase):
     _jobs_dead_lettered = False
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
-        exc = _unwrap(exc_info.exception)
+        exc = unwrap_pool_exception(exc_info.exception)
         if _ON_TIMEOUT_RECORDS_FAILURE and isinstance(exc, TimeLimitExceeded) and not return_ok:
             # Celery 5.7 reports a hard time limit twice: billiard's error callback lands here
             # (mark_as_failure, task_failure, task-failed), then Request.on_timeout does it
@@ -926,11 +926,6 @@ class DeadLetterRequestMixin(_RequestBase):
         finally:
             self.task.request_stack.pop()
         self.send_event("task-failed", exception=saferepr(exc), traceback=getattr(exc_info, "traceback", ""))
-
-
-def _unwrap(exc: Any) -> Any:
-    inner = getattr(exc, "exc", None)  # billiard's ExceptionWithTraceback
-    return inner if type(exc).__name__ == "ExceptionWithTraceback" and inner is not None else exc
 
 
 def _type_name(exc: BaseException) -> str:

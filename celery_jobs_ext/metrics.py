@@ -513,8 +513,9 @@ class MetricsStep(bootsteps.StartStopStep):
             recorder.close()
 
 
-def _unwrap(exc: Any) -> Any:
-    inner = getattr(exc, "exc", None)  # billiard's ExceptionWithTraceback
+def unwrap_pool_exception(exc: Any) -> Any:
+    """The task's own exception, out of billiard's ``ExceptionWithTraceback`` wrapper."""
+    inner = getattr(exc, "exc", None)
     return inner if type(exc).__name__ == "ExceptionWithTraceback" and inner is not None else exc
 
 
@@ -528,7 +529,7 @@ def failure_outcome(request: Any, exc_info: Any, requeued: bool) -> tuple[str, .
     Failed means "for good": a run whose message goes back to the queue (``requeued``)
     or that Celery re-sends as a retry will run again and is not a failure yet.
     """
-    exc = _unwrap(getattr(exc_info, "exception", None))
+    exc = unwrap_pool_exception(getattr(exc_info, "exception", None))
     if isinstance(exc, (Terminated, Ignore)):
         return ()  # revoked or ignored on purpose
     if isinstance(exc, Retry):

@@ -207,12 +207,15 @@ def test_workers_ride_out_a_state_outage_and_limit_again_afterwards(
             wait_for(lambda: ledger.count() >= 300 or time.time() - recovered > 8, timeout=15, interval=0.2)
             log = worker.output()
         starts = ledger.starts("limited")
-        during = [t for t in starts if outage_start + 0.5 < t < outage_end]
         after = [t for t in starts if recovered + 1 < t < recovered + 8]
         assert "shared state unavailable" in log
         if mode == "allow":
-            assert len(during) > 0.2 * limit / 60 * 4.5, "tasks kept starting during the outage"
+            # Unlimited while the state is down: more start than the limit would have let
+            # through in the whole outage (the queue may drain in a fraction of a second).
+            during = [t for t in starts if outage_start < t < outage_end]
+            assert len(during) > limit / 60 * (outage_end - outage_start), "tasks kept starting during the outage"
         else:
+            during = [t for t in starts if outage_start + 0.5 < t < outage_end]
             assert len(during) <= 4, "tasks waited during the outage"
         # After recovery the limit holds again (the budget restarted empty on the new server).
         if len(after) > 2:

@@ -35,7 +35,7 @@ from celery import bootsteps
 from celery_jobs_ext.config import ConfigCache, parse_rate
 from celery_jobs_ext.errors import JobsError
 from celery_jobs_ext.metrics import execute_with_metrics
-from celery_jobs_ext.state import StateBackend, get_state
+from celery_jobs_ext.state import Acquired, StateBackend, get_state
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -57,6 +57,11 @@ WARNING_INTERVAL_SECONDS = 60.0
 HOLD_SECONDS = 3.0
 #: Upper bound of held requests per queue, whatever the rate.
 MAX_HOLD = 200
+#: A fast queue's worker takes the slots due in the next this many seconds in one round trip
+#: and starts those jobs up to this early: the price of not asking once per job.
+AHEAD_SECONDS = 0.05
+#: Upper bound of slots taken in one round trip.
+MAX_SLOTS_AHEAD = 32
 
 
 def hold_capacity(per_minute: float, prefetch: int) -> int:
@@ -205,14 +210,46 @@ def _per_minute(limit: float) -> str:
 
 
 class _QueueGate:
-    """The requests one queue holds back, and whether the worker paused consuming from it."""
+    """One queue's state in a worker: held requests, the pause, and slots taken ahead.
 
-    __slots__ = ("held", "paused", "scheduled")
+    Slots ahead: a queue whose limit allows more than one job per :data:`AHEAD_SECONDS`
+    takes up to ``want`` slots per round trip and hands them out locally until they are
+    used or :data:`AHEAD_SECONDS` old. ``want`` starts at 1, doubles while every batch is
+    used up in time, and drops to what was used when slots expire, so a worker that sees
+    a queue's jobs only now and then takes one slot at a time and wastes none of the budget
+    that other workers share.
+    """
+
+    __slots__ = ("granted", "held", "paused", "scheduled", "slots", "slots_until", "want")
 
     def __init__(self) -> None:
         self.held: deque[Any] = deque()
         self.paused = False
         self.scheduled = False
+        self.slots = 0
+        self.slots_until = -math.inf
+        self.granted = 0
+        self.want = 1
+
+    def take_slot(self, now: float) -> bool:
+        """Use a slot taken ahead, if one is left and fresh."""
+        if self.slots and now < self.slots_until:
+            self.slots -= 1
+            return True
+        return False
+
+    def next_batch(self, cap: int) -> int:
+        """How many slots to ask for next, from how the last batch went."""
+        if self.granted:
+            used = self.granted - self.slots
+            self.want = min(cap, self.want * 2) if self.slots == 0 else max(1, used)
+        self.slots = 0
+        return max(1, min(self.want, cap))
+
+
+def slots_ahead(per_minute: float) -> int:
+    """The most slots one round trip takes for a queue limited to ``per_minute`` jobs."""
+    return max(1, min(MAX_SLOTS_AHEAD, math.floor(per_minute / 60.0 * AHEAD_SECONDS)))
 
 
 class RateLimitStep(bootsteps.StartStopStep):
@@ -309,22 +346,27 @@ class RateLimitStep(bootsteps.StartStopStep):
         if gate.held:  # keep arrival order: others are already waiting
             self._hold(queue, gate, request, limit)
             return None
-        retry_after = self._decide(queue, limit)
+        retry_after = self._decide(queue, gate, limit)
         if retry_after is None:
             return self.handle(request)
         self._hold(queue, gate, request, limit)
         self._schedule(queue, gate, retry_after)
         return None
 
-    def _decide(self, queue: str, limit: float) -> float | None:
+    def _decide(self, queue: str, gate: _QueueGate, limit: float) -> float | None:
         """None when a slot was taken; else seconds to wait.
 
+        A slot taken ahead costs nothing; otherwise one round trip asks for the next batch.
         After a failure the state is left alone for a second and the
         ``jobs_rate_limit_on_error`` policy applies locally: a store that hangs
         must not block the event loop once per task.
         """
-        if time.monotonic() < self._down_until:
+        now = time.monotonic()
+        if gate.take_slot(now):
+            return None
+        if now < self._down_until:
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
+        most = gate.next_batch(slots_ahead(limit))
         try:
             # One round trip: the decision, plus any metric increments due to be written.
             batch = self.limiter.state.batch().acquire(
@@ -332,13 +374,21 @@ class RateLimitStep(bootsteps.StartStopStep):
                 60.0 / limit,
                 self.burst,
                 count_key=STARTS_KEY.format(queue=queue),
+                most=most,
+                ahead=AHEAD_SECONDS,
             )
-            result = execute_with_metrics(self.consumer.app, batch)[0]
+            result: Acquired = execute_with_metrics(self.consumer.app, batch)[0]
         except Exception as exc:  # StateUnavailable, or anything else: never crash the consumer
             self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
             self._warn(exc)
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
-        return None if result.allowed else max(result.retry_after, 0.001)
+        if not result.allowed:
+            gate.granted = 0
+            return max(result.retry_after, 0.001)
+        gate.granted = result.granted
+        gate.slots = result.granted - 1
+        gate.slots_until = now + AHEAD_SECONDS
+        return None
 
     def _hold(self, queue: str, gate: _QueueGate, request: Any, limit: float) -> None:
         gate.held.append(request)
@@ -368,7 +418,7 @@ class RateLimitStep(bootsteps.StartStopStep):
         gate.scheduled = False
         while gate.held:
             limit = self.limits.get(queue)
-            retry_after = self._decide(queue, limit) if limit else None
+            retry_after = self._decide(queue, gate, limit) if limit else None
             if retry_after is not None:
                 self._schedule(queue, gate, retry_after)
                 return

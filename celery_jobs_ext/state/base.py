@@ -32,6 +32,8 @@ class Acquired(NamedTuple):
     allowed: bool
     #: Seconds until a slot frees up (0.0 when allowed).
     retry_after: float
+    #: Slots taken: 1, or more when asked for ``most`` slots due within ``ahead`` seconds.
+    granted: int = 1
 
 
 class StateBackend(abc.ABC):
@@ -76,15 +78,26 @@ class StateBackend(abc.ABC):
         """Number of live members, reaping expired ones."""
         return int(self.execute([Op("count_members", (key,))])[0])
 
-    def acquire(self, key: str, interval: float, burst: int = 1, count_key: str | None = None) -> Acquired:
-        """Take one slot of a GCRA budget: one job per ``interval`` seconds, ``burst`` back to back.
+    def acquire(
+        self,
+        key: str,
+        interval: float,
+        burst: int = 1,
+        count_key: str | None = None,
+        most: int = 1,
+        ahead: float = 0.0,
+    ) -> Acquired:
+        """Take a slot of a GCRA budget: one job per ``interval`` seconds, ``burst`` back to back.
 
-        With ``count_key``, an allowed call also adds one to the per-second counter
+        With ``most`` > 1, also take the following slots that fall due within ``ahead``
+        seconds, up to ``most`` in all: a fast queue's worker then asks once per batch, not
+        once per job, and starts a job at most ``ahead`` seconds before its slot.
+        With ``count_key``, an allowed call also adds the slots taken to the per-second counter
         ``{count_key}:{second}`` (kept :data:`COUNT_TTL` seconds), in the same atomic step,
         so "starts in the last minute" costs no extra round trip.
-        Returns ``Acquired(allowed, retry_after)``; a refused call consumes nothing.
+        Returns ``Acquired(allowed, retry_after, granted)``; a refused call consumes nothing.
         """
-        result: Acquired = self.execute([Op("acquire", (key, interval, burst, count_key))])[0]
+        result: Acquired = self.execute([Op("acquire", (key, interval, burst, count_key, most, ahead))])[0]
         return result
 
     def hset(self, key: str, fields: Mapping[str, str]) -> None:
@@ -190,8 +203,16 @@ class Batch:
         self.ops.append(Op("count_members", (key,)))
         return self
 
-    def acquire(self, key: str, interval: float, burst: int = 1, count_key: str | None = None) -> Batch:
-        self.ops.append(Op("acquire", (key, interval, burst, count_key)))
+    def acquire(
+        self,
+        key: str,
+        interval: float,
+        burst: int = 1,
+        count_key: str | None = None,
+        most: int = 1,
+        ahead: float = 0.0,
+    ) -> Batch:
+        self.ops.append(Op("acquire", (key, interval, burst, count_key, most, ahead)))
         return self
 
     def delete(self, keys: Iterable[str]) -> Batch:

@@ -45,6 +45,7 @@ return 1
 
 # GCRA: a job may start at ``now`` when now >= TAT - (burst - 1) * interval; the
 # theoretical arrival time then moves one interval on. A refusal changes nothing.
+# ARGV[5] > 1 also takes the next slots due by now + ARGV[6] seconds (at most ARGV[5]).
 _ACQUIRE = (
     _NOW
     + """
@@ -54,16 +55,21 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local allow_at = tat - tolerance
 if now < allow_at then
-  return {0, tostring(allow_at - now)}
+  return {0, tostring(allow_at - now), 0}
 end
-local new_tat = tat + interval
+local granted = 1
+local most = tonumber(ARGV[5])
+if most > 1 then
+  granted = math.min(most, math.floor((now + tonumber(ARGV[6]) - allow_at) / interval) + 1)
+end
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 if ARGV[3] ~= '' then
   local counter = ARGV[3] .. ':' .. tostring(math.floor(now))
-  redis.call('INCR', counter)
+  redis.call('INCRBY', counter, granted)
   redis.call('EXPIRE', counter, tonumber(ARGV[4]))
 end
-return {1, '0'}
+return {1, '0', granted}
 """
 )
 
@@ -262,7 +268,14 @@ class RedisState(StateBackend):
         return lambda raw: int(raw[0])
 
     def _queue_acquire(
-        self, commands: list[Any], key: str, interval: float, burst: int, count_key: str | None
+        self,
+        commands: list[Any],
+        key: str,
+        interval: float,
+        burst: int,
+        count_key: str | None,
+        most: int = 1,
+        ahead: float = 0.0,
     ) -> Any:
         # The counter key is built inside the script from Redis TIME; it lives under our prefix
         # (in the same hash slot on a cluster only if the user's keys are tagged: not supported).
@@ -277,9 +290,11 @@ class RedisState(StateBackend):
                 int(burst),
                 counter,
                 COUNT_TTL,
+                int(most),
+                repr(float(ahead)),
             )
         )
-        return lambda raw: Acquired(bool(int(raw[0][0])), float(raw[0][1]))
+        return lambda raw: Acquired(bool(int(raw[0][0])), float(raw[0][1]), int(raw[0][2]))
 
     def _queue_hset(self, commands: list[Any], key: str, fields: dict[str, str]) -> Any:
         if fields:

@@ -177,7 +177,15 @@ class SQLiteState(StateBackend):
         return int(row[0])
 
     def _do_acquire(
-        self, db: sqlite3.Connection, now: float, key: str, interval: float, burst: int, count_key: str | None
+        self,
+        db: sqlite3.Connection,
+        now: float,
+        key: str,
+        interval: float,
+        burst: int,
+        count_key: str | None,
+        most: int = 1,
+        ahead: float = 0.0,
     ) -> Acquired:
         # GCRA, as in the Redis script: see celery_jobs_ext.state.redis.
         key = self.prefix + key
@@ -186,15 +194,16 @@ class SQLiteState(StateBackend):
         tat = max(tat, now)
         allow_at = tat - (burst - 1) * interval
         if now < allow_at:
-            return Acquired(False, allow_at - now)
-        new_tat = tat + interval
+            return Acquired(False, allow_at - now, 0)
+        granted = min(most, math.floor((now + ahead - allow_at) / interval) + 1) if most > 1 else 1
+        new_tat = tat + granted * interval
         db.execute(
             "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
             (key, new_tat, new_tat + 1.0),
         )
         if count_key:
-            self._do_incr(db, now, f"{count_key}:{math.floor(now)}", 1, COUNT_TTL)
-        return Acquired(True, 0.0)
+            self._do_incr(db, now, f"{count_key}:{math.floor(now)}", granted, COUNT_TTL)
+        return Acquired(True, 0.0, granted)
 
     def _do_hset(self, db: sqlite3.Connection, now: float, key: str, fields: dict[str, str]) -> None:
         for name, value in fields.items():

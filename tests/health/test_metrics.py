@@ -31,7 +31,7 @@ def totals(app: Celery) -> dict[str, dict[str, float]]:
     return split_fields(get_state(app).hgetall([TOTALS_KEY]))
 
 
-def test_a_task_costs_one_round_trip_on_a_limited_queue_and_none_on_an_unlimited_one(
+def test_a_task_costs_at_most_one_round_trip_on_a_limited_queue_and_none_on_an_unlimited_one(
     make_app: Callable[..., Celery], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limited, free = unique("limited"), unique("free")
@@ -74,8 +74,9 @@ def test_a_task_costs_one_round_trip_on_a_limited_queue_and_none_on_an_unlimited
     assert set(on_consumer[-1]) <= {"hincr", "put_expiring"}
     on_consumer = on_consumer[:-1]
     decisions = [ops for ops in on_consumer if "acquire" in ops]
-    # One round trip per task on the limited queue, carrying metric writes when due...
-    assert len(decisions) == 20
+    # At most one round trip per task on the limited queue (fewer when slots are taken
+    # ahead), carrying metric writes when due...
+    assert 1 <= len(decisions) <= 20
     assert all(ops.count("acquire") == 1 and set(ops) <= {"acquire", "hincr"} for ops in decisions)
     # ...and nothing else per task: the other consumer-thread trips are the limiter's periodic refresh.
     assert all(ops == ["hgetall_text"] for ops in on_consumer if "acquire" not in ops)

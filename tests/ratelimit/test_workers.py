@@ -19,7 +19,7 @@ import pytest
 import redis
 from celery import Celery
 
-from celery_jobs_ext.ratelimit import hold_capacity
+from celery_jobs_ext.ratelimit import hold_capacity, slots_ahead
 from tests.harness import PrivateRedis, WorkerProcess, _redis_server_binary, missing, unique, wait_for
 
 
@@ -213,7 +213,8 @@ def test_workers_ride_out_a_state_outage_and_limit_again_afterwards(
             # Unlimited while the state is down: more start than the limit would have let
             # through in the whole outage (the queue may drain in a fraction of a second).
             during = [t for t in starts if outage_start < t < outage_end]
-            assert len(during) > limit / 60 * (outage_end - outage_start), "tasks kept starting during the outage"
+            allowed_by_limit = limit / 60 * (outage_end - outage_start)
+            assert len(during) > allowed_by_limit, "tasks kept starting during the outage"
         else:
             during = [t for t in starts if outage_start + 0.5 < t < outage_end]
             assert len(during) <= 4, "tasks waited during the outage"
@@ -222,6 +223,62 @@ def test_workers_ride_out_a_state_outage_and_limit_again_afterwards(
             assert achieved_per_minute(after) <= limit * 1.1
     finally:
         state.stop()
+
+
+def _drain_fast_queue(
+    app: Celery, ledger: Ledger, state: PrivateRedis, limit: float, backlog: int
+) -> tuple[list[float], int]:
+    """Drain ``backlog`` tasks of a queue limited to ``limit``/min through two workers.
+
+    Returns the ledger's start times and how many scripts (decisions and metrics writes)
+    the workers ran on the state's own server.
+    """
+    fast = unique("fast")
+    app._test_queues = [fast]  # type: ignore[attr-defined]
+    env = worker_env(app, ledger, jobs_queue_rate_limits={fast: limit}, jobs_state_url=state.url)
+    publish(app, ledger, fast, "fast", backlog)
+    with ExitStack() as stack:
+        workers = [stack.enter_context(WorkerProcess(env, queues=fast, concurrency=2)) for _ in range(2)]
+        for worker in workers:
+            worker.wait_ready()
+        wait_for(lambda: ledger.count() >= backlog, timeout=60, interval=0.2, message="every task to start")
+    client = redis.Redis.from_url(state.url)
+    scripts = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    client.close()
+    return ledger.starts("fast"), scripts
+
+
+@pytest.fixture
+def private_state() -> Iterator[PrivateRedis]:
+    """A state store on its own server, so its command counts are one test's alone."""
+    binary = _redis_server_binary()
+    if binary is None:
+        missing("no redis-server binary to run a separate state store")
+    assert binary is not None
+    state = PrivateRedis(binary)
+    yield state
+    state.stop()
+
+
+def test_a_fast_queue_at_its_limit_keeps_it_while_taking_slots_ahead(
+    make_app: Callable[..., Celery], ledger: Ledger, private_state: PrivateRedis
+) -> None:
+    limit, backlog = 6000, 600  # 100 a second: slots are taken up to 5 at a time
+    starts, _ = _drain_fast_queue(make_app(), ledger, private_state, limit, backlog)
+    assert len(starts) == backlog
+    # A slot is used at most AHEAD_SECONDS early: the rate holds within a batch.
+    assert len(starts) - 1 <= limit / 60 * (starts[-1] - starts[0]) + 2 * slots_ahead(limit)
+
+
+def test_a_queue_far_under_its_limit_costs_far_fewer_round_trips_than_jobs(
+    make_app: Callable[..., Celery], ledger: Ledger, private_state: PrivateRedis
+) -> None:
+    backlog = 1000
+    starts, scripts = _drain_fast_queue(make_app(), ledger, private_state, 6_000_000, backlog)
+    assert len(starts) == backlog
+    # Every job is still decided on the shared budget, but up to 32 per round trip
+    # (metrics flushes are in the count too).
+    assert scripts < backlog / 4, scripts
 
 
 def test_sqlite_state_shares_one_budget_across_worker_processes(

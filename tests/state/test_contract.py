@@ -76,6 +76,21 @@ def test_acquire_allows_the_burst_back_to_back_then_refuses(state: StateBackend)
     assert results == [True, True, True, False, False]
 
 
+def test_acquire_takes_the_slots_due_within_ahead_up_to_most(state: StateBackend) -> None:
+    first = state.acquire("ahead", interval=1.0, burst=1, most=8, ahead=3.5)
+    # After an idle period: the slot due now plus the three due within 3.5 s.
+    assert first.allowed and first.granted == 4
+    refused = state.acquire("ahead", interval=1.0, burst=1, most=8, ahead=3.5)
+    assert not refused.allowed and refused.granted == 0
+    assert 3.0 < refused.retry_after <= 4.0  # the four slots taken moved the budget four intervals on
+
+
+def test_acquire_never_takes_more_than_most(state: StateBackend) -> None:
+    taken = state.acquire("capped", interval=0.001, burst=1, most=5, ahead=10.0)
+    assert taken.granted == 5
+    assert state.acquire("single", interval=0.001, burst=1).granted == 1
+
+
 def test_a_refused_acquire_consumes_nothing(state: StateBackend) -> None:
     state.acquire("budget", interval=0.3, burst=1)
     for _ in range(20):
@@ -203,6 +218,10 @@ def test_acquire_counts_allowed_starts_per_second(state: StateBackend) -> None:
     assert allowed == [True, True, True, False, False]
     counts = state.get_counters([f"starts:{second}" for second in range(before, after + 1)])
     assert sum(counts) == 3
+    state.acquire("fast", interval=0.001, burst=1, count_key="starts", most=4, ahead=1.0)
+    after = math.floor(state.now())
+    counts = state.get_counters([f"starts:{second}" for second in range(before, after + 1)])
+    assert sum(counts) == 7  # every slot taken ahead counts as a start
 
 
 def test_hash_settings_set_read_and_delete(state: StateBackend) -> None:

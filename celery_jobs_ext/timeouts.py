@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -200,8 +201,14 @@ class TimeoutTaskMixin(_TaskBase):
             soft = soft or self.soft_time_limit
             if soft and soft < timeout:
                 return super().__call__(*args, **kwargs)
-            with _soft_timeout_raises(self.name, timeout):
+            global _soft_job
+            if not _soft_handler_installed:
+                _install_soft_handler()
+            outer, _soft_job = _soft_job, (self.name, timeout)
+            try:
                 return super().__call__(*args, **kwargs)
+            finally:
+                _soft_job = outer
         started = time.monotonic()
         grace = 0.0
         if kind == "alarm":
@@ -244,26 +251,44 @@ def _enforcement() -> str:
     return "check"
 
 
-@contextlib.contextmanager
-def _soft_timeout_raises(name: str, timeout: float) -> Iterator[None]:
-    """While the task runs, Celery's soft-limit signal raises JobTimeout instead.
+#: The job whose soft timeout SIGUSR1 raises in this pool process: (name, seconds), or None.
+_soft_job: tuple[str, float] | None = None
+#: Whether this process's SIGUSR1 handler is ours (reset in a forked child).
+_soft_handler_installed = False
+#: The handler ours replaced (billiard's, which raises a bare SoftTimeLimitExceeded).
+_previous_soft_handler: Any = None
 
-    Billiard's own handler raises a bare ``SoftTimeLimitExceeded``; ours raises the
-    subclass with the job's name and timeout. Restored afterwards; a signal arriving after
-    the task returned (a race Celery has too) is ignored rather than raised elsewhere.
+
+def _install_soft_handler() -> None:
+    """Make Celery's soft-limit signal raise JobTimeout while a guarded job runs.
+
+    Installed once per pool process, on its first guarded job with a timeout, rather
+    than swapped around every job (two system calls a task). While no guarded job runs,
+    the signal goes to the handler that was there (billiard's), so plain tasks' soft
+    limits behave as in plain Celery.
     """
-    active = True
+    global _soft_handler_installed, _previous_soft_handler
+    _previous_soft_handler = signal.signal(signal.SIGUSR1, _on_soft_timeout)
+    _soft_handler_installed = True
 
-    def raise_timeout(signum: int, frame: Any) -> None:
-        if active:
-            raise JobTimeout(name, timeout)
 
-    previous = signal.signal(signal.SIGUSR1, raise_timeout)
-    try:
-        yield
-    finally:
-        active = False
-        signal.signal(signal.SIGUSR1, previous)
+def _on_soft_timeout(signum: int, frame: Any) -> None:
+    job = _soft_job
+    if job is not None:
+        raise JobTimeout(*job)
+    if callable(_previous_soft_handler):
+        _previous_soft_handler(signum, frame)
+
+
+def _forget_soft_handler() -> None:
+    global _soft_handler_installed, _soft_job
+    _soft_handler_installed = False
+    _soft_job = None
+
+
+if hasattr(os, "register_at_fork"):
+    # billiard installs its own handler in each new pool process: ours goes on top again.
+    os.register_at_fork(after_in_child=_forget_soft_handler)
 
 
 @contextlib.contextmanager

@@ -205,6 +205,16 @@ def timeouts_cleans_up(key: str) -> str:
     return "not interrupted"
 
 
+@app.task(name="tests.timeouts.plain_soft_limit", soft_time_limit=1)
+def timeouts_plain_soft_limit() -> str:
+    """A plain task under Celery's own soft limit: reports the exception class it caught."""
+    try:
+        time.sleep(30)
+    except SoftTimeLimitExceeded as exc:
+        return type(exc).__name__
+    return "not interrupted"
+
+
 # -- health and metrics: a task whose outcome the test chooses --------------------------------
 
 

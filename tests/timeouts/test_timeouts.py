@@ -116,6 +116,18 @@ def test_prefork_raises_job_timeout_in_the_task_and_honours_a_per_call_timeout_f
         assert wait_for_outcome(app, reported.id) == ("SUCCESS", {"jobs_timeout": 5, "timelimit": [6, 5]})
 
 
+def test_a_plain_tasks_soft_limit_after_a_guarded_job_is_celerys_own(make_app: Callable[..., Celery]) -> None:
+    """The pool process keeps our soft-timeout handler after a guarded job; plain tasks
+    still get Celery's bare SoftTimeLimitExceeded from it, not a JobTimeout."""
+    app = make_app(jobs_timeout_grace=1)
+    with WorkerProcess(worker_conf(app), queues=app.conf.task_default_queue, concurrency=1) as worker:
+        worker.wait_ready()
+        guarded = app.send_task("tests.timeouts.sleep", args=(0,), headers={"jobs_timeout": 5})
+        assert wait_for_outcome(app, guarded.id)[0] == "SUCCESS"
+        plain = app.send_task("tests.timeouts.plain_soft_limit")
+        assert wait_for_outcome(app, plain.id) == ("SUCCESS", "SoftTimeLimitExceeded")
+
+
 # -- solo ---------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
@@ -186,27 +186,32 @@ class TimeoutTaskMixin(_TaskBase):
                 options["time_limit"], options["soft_time_limit"] = hard, soft
         return super().apply_async(args, kwargs, *rest, **options)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the task under its timeout, the way this worker's pool allows (module docstring)."""
+    def _jobs_run_timed(self, fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the task's body under its timeout, the way this worker's pool allows.
+
+        Called from the task's ``run`` (see :class:`~celery_jobs_ext.task.GuardedTask`), so
+        an ``autoretry_for`` covering :class:`JobTimeout` retries a timed-out run as it
+        would any exception of the body.
+        """
         request = self.request
         if request.called_directly or request.is_eager:
-            return super().__call__(*args, **kwargs)
+            return fun(*args, **kwargs)
         timeout = task_timeout(self, request.get(TIMEOUT_HEADER), strict=False)
         if not timeout:
-            return super().__call__(*args, **kwargs)
+            return fun(*args, **kwargs)
         kind = _enforcement()
         if kind == "prefork":
             # A soft limit stricter than ours is the user's own: leave it to Celery.
             _, soft = (request.timelimit or (None, None))[:2] if request.timelimit else (None, None)
             soft = soft or self.soft_time_limit
             if soft and soft < timeout:
-                return super().__call__(*args, **kwargs)
+                return fun(*args, **kwargs)
             global _soft_job
             if not _soft_handler_installed:
                 _install_soft_handler()
             outer, _soft_job = _soft_job, (self.name, timeout)
             try:
-                return super().__call__(*args, **kwargs)
+                return fun(*args, **kwargs)
             finally:
                 _soft_job = outer
         started = time.monotonic()
@@ -214,9 +219,9 @@ class TimeoutTaskMixin(_TaskBase):
         if kind == "alarm":
             grace = grace_for(timeout, ConfigCache.get(self.app).timeout_grace)
             with _alarm(self.name, timeout, grace):
-                result = super().__call__(*args, **kwargs)
+                result = fun(*args, **kwargs)
         else:
-            result = super().__call__(*args, **kwargs)
+            result = fun(*args, **kwargs)
         elapsed = time.monotonic() - started
         if elapsed <= timeout + grace:
             return result
@@ -229,12 +234,7 @@ class TimeoutTaskMixin(_TaskBase):
             _format_seconds(timeout),
             _pool_kind or "current",
         )
-        exc = JobTimeout(self.name, timeout)
-        retry_for = tuple(getattr(self, "autoretry_for", ()) or ())
-        if retry_for and isinstance(exc, retry_for):
-            # Celery's autoretry wraps run(), which has returned: retry here the way it would.
-            raise self.retry(exc=exc, **(getattr(self, "retry_kwargs", None) or {}))
-        raise exc
+        raise JobTimeout(self.name, timeout)
 
 
 def _enforcement() -> str:

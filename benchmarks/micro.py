@@ -13,8 +13,10 @@ import os
 import platform
 import statistics
 import tempfile
+import time
 import timeit
 from collections.abc import Callable
+from typing import Any
 
 from celery import Celery
 from kombu import Queue
@@ -116,6 +118,103 @@ def recording_rows() -> Rows:
     return [("metrics: record one task (started + succeeded), memory only", measure(one_task, 50_000))]
 
 
+class _Pool:
+    """Where a request hands itself to the pool: nowhere, here."""
+
+    def apply_async(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _worker_app(**settings: object) -> tuple[Celery, dict[str, object]]:
+    """An app with a plain and a guarded no-op, as a worker has them (metrics recorder on)."""
+    from celery_jobs_ext import GuardedTask
+    from celery_jobs_ext.metrics import recorder_for
+
+    app = Celery(unique("worker"), broker="memory://", set_as_current=False)
+    app.conf.update(task_ignore_result=True, jobs_state_url="sqlite:///:memory:", **settings)
+
+    @app.task(name="bench.plain", shared=False)
+    def plain() -> None:
+        return None
+
+    @app.task(base=GuardedTask, name="bench.guarded", shared=False)
+    def guarded() -> None:
+        return None
+
+    app.finalize()
+    recorder_for(app)
+    return app, {"plain": plain, "guarded": guarded}
+
+
+def request_rows() -> Rows:
+    """Per task in the worker's main process (the throughput bottleneck of prefork): the
+    request built from a message, accepted by the pool and finished, as Celery calls them;
+    and per task in the pool process: Celery's tracer running the task."""
+    from celery.app.trace import build_tracer
+    from celery.utils.imports import symbol_by_name
+    from celery.worker.request import create_request_cls
+    from kombu.message import Message
+
+    rows: Rows = []
+    variants = {
+        "defaults": {},
+        "every feature on": {"jobs_timeout": 300, "jobs_dead_letter_queue": unique("dlq")},
+    }
+    for label, settings in variants.items():
+        app, tasks = _worker_app(**settings)
+        for kind, task in tasks.items():
+            if kind == "plain" and label != "defaults":
+                continue
+            headers, properties, body, _ = app.amqp.as_task_v2(unique("id"), task.name, args=(), kwargs={})
+            message = Message(
+                body=body,
+                headers=headers,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_info={"exchange": "", "routing_key": "celery"},
+                **properties,
+            )
+            base = task.Request if isinstance(task.Request, type) else symbol_by_name(task.Request)
+            request_cls = create_request_cls(base, task, _Pool(), "bench@host", None, app=app)
+
+            def lifecycle(
+                cls: Any = request_cls, task: Any = task, message: Message = message, app: Celery = app
+            ) -> None:
+                request = cls(
+                    message,
+                    on_ack=_noop,
+                    hostname="bench@host",
+                    eventer=None,
+                    app=app,
+                    connection_errors=(),
+                    task=task,
+                    body=DECODED,
+                    decoded=True,
+                )
+                request.execute_using_pool(_Pool())
+                request.on_accepted(123, time.monotonic())
+                request.on_success((False, None, 0.0001))
+
+            tracer = build_tracer(task.name, task, app=app)
+            context = {"id": unique("id"), "delivery_info": {"routing_key": "celery"}, **headers}
+
+            def traced(tracer: Any = tracer, context: dict[str, Any] = context) -> None:
+                tracer(context["id"], (), {}, context)
+
+            name = "plain Celery task" if kind == "plain" else f"GuardedTask, {label}"
+            rows.append((f"worker main process: one request's life, {name}", measure(lifecycle, 20_000)))
+            rows.append((f"pool process: Celery's tracer runs the task, {name}", measure(traced, 20_000)))
+    return rows
+
+
+#: A no-op task's decoded message body: args, kwargs, embedded canvas.
+DECODED = ((), {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None})
+
+
+def _noop(*args: object, **kwargs: object) -> None:
+    return None
+
+
 def state_rows(name: str, url: str) -> Rows:
     """One round trip's worth of each shared-state operation on one backend."""
     from celery_jobs_ext.metrics import Recorder
@@ -197,7 +296,7 @@ def run(redis_url: str, amqp_url: str | None, scale: float = 1.0) -> Rows:
     _scale = scale
     app = Celery("bench", broker=redis_url, set_as_current=True)
     install(app)
-    rows = config_rows(app) + masking_rows() + shell_rows() + recording_rows()
+    rows = config_rows(app) + masking_rows() + shell_rows() + recording_rows() + request_rows()
     with tempfile.TemporaryDirectory() as folder:
         rows += state_rows("Redis", redis_url)
         rows += state_rows("SQLite", f"sqlite:///{folder}/bench.db")

@@ -15,8 +15,8 @@ The hot-path budget: recording a task costs a few dictionary updates in memory, 
 round trip. Increments are buffered per process and written in one batch by a background
 thread every :data:`FLUSH_SECONDS` (a thread, not the consumer's timer, because a solo
 worker runs its task on the consumer's loop and would stop heartbeating during a long
-task). Where a rate limit already makes one round trip per task, the limiter sends pending
-increments with its decision (:func:`execute_with_metrics`) once they are at least
+task). Where a rate limit already makes a round trip (per task, or per batch of slots), the
+limiter sends pending increments with its decision (:func:`execute_with_metrics`) once they are at least
 :data:`PIGGYBACK_AFTER` old, so on a busy limited queue the writes ride along about twice a
 second without costing another round trip, and without making every decision carry them.
 

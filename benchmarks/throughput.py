@@ -31,9 +31,16 @@ DEFAULT_REDIS = os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11")
 DEFAULT_AMQP = os.environ.get("JOBS_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 
 PLAIN = "plain Celery task"
+PLAIN_LIMITS = "plain Celery task, Celery time limits (soft 300 s, hard 310 s)"
 VARIANTS: dict[str, dict[str, Any]] = {
     PLAIN: {"task": "tests.plain_noop", "settings": {}},
     "GuardedTask, defaults": {"task": "tests.guarded_noop", "settings": {}},
+    # What Celery's own time limits cost a plain task: the pool's timers per job, which
+    # GuardedTask's timeout uses on prefork too (hard where the pool can kill).
+    PLAIN_LIMITS: {
+        "task": "tests.plain_noop",
+        "settings": {"task_soft_time_limit": 300, "task_time_limit": 310},
+    },
     "GuardedTask, every feature on": {
         "task": "tests.guarded_noop",
         "settings": {
@@ -163,10 +170,10 @@ def plot(results: list[BrokerResult], out: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    guarded = [name for name in VARIANTS if name != PLAIN]
+    guarded = [name for name in VARIANTS if name != PLAIN]  # and plain with time limits
     figure, axis = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(len(guarded), 1)
-    colors = ("tab:blue", "tab:orange", "tab:green")
+    colors = ("tab:blue", "tab:grey", "tab:orange", "tab:green")
     for i, name in enumerate(guarded):
         for b, result in enumerate(results):
             ratios = [r * 100 for r in result.ratios(name)]
@@ -175,7 +182,7 @@ def plot(results: list[BrokerResult], out: str) -> None:
                 x,
                 statistics.median(ratios),
                 width * 0.9,
-                color=colors[i % 3],
+                color=colors[i % len(colors)],
                 alpha=0.6,
                 label=name if b == 0 else None,
             )

@@ -46,6 +46,7 @@ from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
 from celery_jobs_ext.masking import mask_text, masked_reprs
 from celery_jobs_ext.metrics import record, unwrap_pool_exception
+from celery_jobs_ext.queues import resolver_for
 from celery_jobs_ext.state import get_state
 from celery_jobs_ext.timeouts import JobTimeout
 
@@ -698,18 +699,7 @@ class _Source:
 
     def original_queue(self, app: Celery) -> str:
         """The queue the task was consumed from, found from where it was routed."""
-        routing_key = self.delivery_info.get("routing_key")
-        exchange = self.delivery_info.get("exchange") or ""
-        if routing_key and not exchange:
-            return str(routing_key)
-        for queue in app.amqp.queues.values():
-            if (
-                queue.routing_key == routing_key
-                and queue.exchange is not None
-                and queue.exchange.name == exchange
-            ):
-                return str(queue.name)
-        return str(routing_key or app.conf.task_default_queue)
+        return resolver_for(app)(self.delivery_info)
 
 
 # -- worker hooks ---------------------------------------------------------------------

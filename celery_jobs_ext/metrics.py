@@ -61,6 +61,7 @@ from celery.exceptions import (
 from celery.signals import worker_process_shutdown
 
 from celery_jobs_ext.config import ConfigCache
+from celery_jobs_ext.queues import QueueResolver, resolver_for
 from celery_jobs_ext.state import Batch, Op, get_state
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class Recorder:
         self._totals: _Totals = {}
         self._pending_since: float | None = None
         self._in_flight: dict[Any, tuple[str, float]] = {}
-        self._queue_names: dict[tuple[str, str], str] = {}
+        self.queue_of: Callable[[Mapping[str, Any] | None], str] = QueueResolver(())
         self._hostname: str | None = None
         self._consumed: Callable[[], Iterable[str]] = tuple
         self._last_heartbeat = -math.inf
@@ -145,12 +146,6 @@ class Recorder:
         self._stopping = threading.Event()
 
     # -- the hot path: memory only ---------------------------------------------------
-
-    def queue_of(self, delivery_info: Mapping[str, Any] | None) -> str:
-        """The queue a message came from, by its exchange and routing key."""
-        info = delivery_info or {}
-        routing_key = info.get("routing_key") or ""
-        return self._queue_names.get((info.get("exchange") or "", routing_key), routing_key)
 
     def add(self, queue: str, fields: Mapping[str, float]) -> None:
         """Count ``fields`` (field name -> amount) for ``queue`` in this minute."""
@@ -299,10 +294,10 @@ class Recorder:
     # -- the worker's heartbeat ----------------------------------------------------
 
     def serve_worker(
-        self, hostname: str, queue_names: Mapping[tuple[str, str], str], consumed: Callable[[], Iterable[str]]
+        self, hostname: str, resolver: QueueResolver, consumed: Callable[[], Iterable[str]]
     ) -> None:
         """Act as this worker's recorder: map deliveries to queues and heartbeat as ``hostname``."""
-        self._queue_names = dict(queue_names)
+        self.queue_of = resolver
         self._consumed = consumed
         self._hostname = hostname
         self._last_heartbeat = -math.inf
@@ -497,13 +492,9 @@ class MetricsStep(bootsteps.StartStopStep):
         if not ConfigCache.get(app).metrics:
             return
         queues = app.amqp.queues
-        names = {
-            (queue.exchange.name if queue.exchange else "", queue.routing_key or queue.name): queue.name
-            for queue in queues.values()
-        }
         recorder = recorder_for(app)
         assert recorder is not None
-        recorder.serve_worker(parent.hostname, names, lambda: list(queues.consume_from or ()))
+        recorder.serve_worker(parent.hostname, resolver_for(app), lambda: list(queues.consume_from or ()))
         recorder.ensure_flushing()
         self.recorder = recorder
 

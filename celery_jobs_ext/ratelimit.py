@@ -35,6 +35,7 @@ from celery import bootsteps
 from celery_jobs_ext.config import ConfigCache, parse_rate
 from celery_jobs_ext.errors import JobsError
 from celery_jobs_ext.metrics import execute_with_metrics
+from celery_jobs_ext.queues import QueueResolver, resolver_for
 from celery_jobs_ext.state import Acquired, StateBackend, get_state
 
 if TYPE_CHECKING:
@@ -271,7 +272,7 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.limits: dict[str, float] = {}
         self.burst = 1
         self.on_error = "allow"
-        self._queue_names: dict[tuple[str, str], str] = {}
+        self._resolve = QueueResolver(())
         self._last_warning = -math.inf
         self._down_until = -math.inf
         self._visibility_timeout: float | None = None
@@ -287,10 +288,7 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.on_error = config.rate_limit_on_error
         self.gates.clear()
         self._visibility_timeout = _redis_visibility_timeout(parent.app)
-        self._queue_names = {
-            (queue.exchange.name if queue.exchange else "", queue.routing_key or queue.name): queue.name
-            for queue in parent.app.amqp.queues.consume_from.values()
-        }
+        self._resolve = resolver_for(parent.app)
         self._refresh_limits()
         self._refresh_timer = parent.timer.call_repeatedly(OVERRIDE_REFRESH_SECONDS, self._refresh_limits)
 
@@ -327,10 +325,8 @@ class RateLimitStep(bootsteps.StartStopStep):
     # -- the gate ----------------------------------------------------------------
 
     def queue_of(self, request: Any) -> str:
-        """The queue a request's message came from, by its exchange and routing key."""
-        info = request.delivery_info or {}
-        routing_key = info.get("routing_key") or ""
-        return self._queue_names.get((info.get("exchange") or "", routing_key), routing_key)
+        """The queue a request's message came from (see :mod:`celery_jobs_ext.queues`)."""
+        return self._resolve(request.delivery_info)
 
     def gate(self, request: Any) -> Any:
         """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""

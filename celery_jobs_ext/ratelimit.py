@@ -174,7 +174,11 @@ class RateLimiter:
         return result.allowed, result.retry_after, per_minute
 
     def usage(self, queue: str) -> int:
-        """Jobs started on ``queue`` in the last 60 seconds (by the shared state's clock)."""
+        """Slots taken on ``queue`` in the last 60 seconds (by the shared state's clock).
+
+        That is jobs started, plus on a fast queue the few slots a worker took ahead and
+        had not used yet (or let expire).
+        """
         return self.usage_many([queue])[queue]
 
     def usage_many(self, queues: list[str]) -> dict[str, int]:
@@ -375,6 +379,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             )
             result: Acquired = execute_with_metrics(self.consumer.app, batch)[0]
         except Exception as exc:  # StateUnavailable, or anything else: never crash the consumer
+            gate.granted = 0  # nothing was taken: not a batch used up
             self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
             self._warn(exc)
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS

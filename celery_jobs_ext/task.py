@@ -9,6 +9,8 @@ every behaviour lives in this class's methods or in receivers that check the
 from __future__ import annotations
 
 import functools
+import inspect
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,15 @@ def _guarded_run(run: Any) -> Callable[..., Any]:
         def guarded_run(self: GuardedTask, *args: Any, **kwargs: Any) -> Any:
             return self._jobs_call(fun, args, kwargs)
 
+        # ``task.run`` is now a bound method: its signature must still be ``fun``'s, which
+        # Celery's ``retry`` and autoretry read to merge arguments.
+        signature = inspect.signature(fun)
+        self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+        guarded_run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[self_parameter, *signature.parameters.values()]
+        )
+        del guarded_run.__wrapped__
+
     else:
 
         @functools.wraps(run)
@@ -43,6 +54,17 @@ def _guarded_run(run: Any) -> Callable[..., Any]:
 
     guarded_run._jobs_guarded_run = True  # type: ignore[attr-defined]
     return guarded_run
+
+
+#: The GuardedTasks whose run() this thread is inside (ids), so nested calls are guarded once.
+_local = threading.local()
+
+
+def _running_here() -> set[int]:
+    running: set[int] | None = getattr(_local, "running", None)
+    if running is None:
+        running = _local.running = set()
+    return running
 
 
 class GuardedRequest(TimeoutRequestMixin, DeadLetterRequestMixin, MetricsRequestMixin, MaskingRequest):
@@ -106,11 +128,17 @@ class GuardedTask(CanvasTaskMixin, TimeoutTaskMixin, DeadLetterTaskMixin, Task):
         Celery stores a failure in the result backend before any ``on_failure`` hook
         runs, so the exception is masked here, on its way out.
         """
+        running = _running_here()
+        if id(self) in running:  # a run() calling super().run() or itself: guarded once
+            return fun(*args, **kwargs)
+        running.add(id(self))
         try:
             return self._jobs_run_timed(fun, args, kwargs)
         except Exception as exc:  # Retry too: its stored reason carries the cause's text
             self._mask(exc)
             raise
+        finally:
+            running.discard(id(self))
 
     def _mask(self, exc: BaseException) -> None:
         config = ConfigCache.get(self.app)

@@ -268,13 +268,17 @@ def _install_soft_handler() -> None:
     limits behave as in plain Celery.
     """
     global _soft_handler_installed, _previous_soft_handler
-    _previous_soft_handler = signal.signal(signal.SIGUSR1, _on_soft_timeout)
+    previous = signal.signal(signal.SIGUSR1, _on_soft_timeout)
+    if previous is not _on_soft_timeout:  # ours already, inherited by a fork: keep what it wraps
+        _previous_soft_handler = previous
     _soft_handler_installed = True
 
 
 def _on_soft_timeout(signum: int, frame: Any) -> None:
+    global _soft_job
     job = _soft_job
     if job is not None:
+        _soft_job = None  # once per job: a late signal must not stick to the next one
         raise JobTimeout(*job)
     if callable(_previous_soft_handler):
         _previous_soft_handler(signum, frame)

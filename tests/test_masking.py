@@ -651,3 +651,29 @@ def test_masking_filter_masks_celerys_structured_log_data() -> None:
         logger.removeHandler(handler)
     assert records[0].data == {"args": "('password=***PASSWORD***',)", "return_value": "Bearer ***TOKEN***"}
     assert data["args"] == "('password=hunter2hunter2',)", "the caller's dict is not mutated"
+
+
+_SIGNATURE = "Xk9fQ2vL8mN3pR7sT1wY5zB4cD6eF0gH2jK4lM8nP0q"
+
+
+@pytest.mark.parametrize(
+    ("text", "mask"),
+    [
+        # Only the signature makes a run; the JWT's trigger is 50 characters before it.
+        ("claims eyJhIjoxfQ." + "a1b2c3d4e5" * 4 + "." + _SIGNATURE, "***JWT***"),
+        # SendGrid's second part is the run; "SG." and a lowercase first part come before it.
+        ("key SG." + "abcdefghij" * 3 + "ab." + _SIGNATURE, "***API_KEY***"),
+        ("url https://hooks.slack.com/services/T00000000/B00000000/" + "X" * 24, "***API_KEY***"),
+    ],
+)
+def test_a_multi_part_secret_is_found_from_a_run_well_after_its_prefix(text: str, mask: str) -> None:
+    masked = mask_text(text)
+    assert mask in masked
+    assert _SIGNATURE not in masked
+    assert "X" * 24 not in masked
+
+
+def test_a_huge_dict_key_is_judged_by_its_end_and_not_kept_whole() -> None:
+    key = "x" * 100_000 + "_password"
+    assert mask({key: "hunter2hunter2"}) == {key: "***PASSWORD***"}
+    assert mask({"x" * 100_000 + "_count": 3}) == {"x" * 100_000 + "_count": 3}

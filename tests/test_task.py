@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -202,3 +203,35 @@ def test_guarded_task_runs_on_rabbitmq_with_redis_state(
     with in_process_worker(app):
         assert flaky.delay().get(timeout=30) == 2
     assert attempts == [0, 1]
+
+
+def test_an_unbound_guarded_tasks_retry_merges_arguments_as_plain_celery_does(
+    make_app: Callable[..., Celery], redis_url: str
+) -> None:
+    """Celery's retry merges new args/kwargs by ``run``'s signature: the wrapper must keep it."""
+    app = make_app()
+    parking = unique("parking")
+    app._test_queues = [parking]  # type: ignore[attr-defined]
+
+    @app.task(shared=False, name=unique("plain_merge"))
+    def plain_merge(x: int, y: int = 1) -> None:
+        raise plain_merge.retry(kwargs={"x": 101}, countdown=0, queue=parking)
+
+    @app.task(base=GuardedTask, shared=False, name=unique("guarded_merge"))
+    def guarded_merge(x: int, y: int = 1) -> None:
+        raise guarded_merge.retry(args=(102,), countdown=0, queue=parking)
+
+    @app.task(base=GuardedTask, shared=False, name=unique("guarded_merge_kwargs"))
+    def guarded_merge_kwargs(x: int, y: int = 1) -> None:
+        raise guarded_merge_kwargs.retry(kwargs={"x": 101}, countdown=0, queue=parking)
+
+    with in_process_worker(app):
+        for task in (plain_merge, guarded_merge, guarded_merge_kwargs):
+            task.apply_async((1,), {"y": 7})
+        wait_for(lambda: len(parked_messages(redis_url, parking)) == 3, timeout=20, message="three retries")
+    bodies = {
+        message["headers"]["task"]: json.loads(base64.b64decode(message["body"]))[:2]
+        for message in parked_messages(redis_url, parking)
+    }
+    assert bodies[guarded_merge_kwargs.name] == bodies[plain_merge.name]
+    assert bodies[guarded_merge.name] == [[102], {"y": 7}]

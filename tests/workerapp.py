@@ -205,6 +205,27 @@ def timeouts_cleans_up(key: str) -> str:
     return "not interrupted"
 
 
+class _SleepsFirst(GuardedTask):
+    """A class-based task whose subclass calls ``super().run()``: the timeout covers the whole."""
+
+    def run(self, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
+
+
+class _NestedSleep(_SleepsFirst):
+    name = "tests.timeouts.nested"
+    timeout = 1
+
+    def run(self, seconds: float) -> str:
+        super().run(0.2)
+        time.sleep(seconds)
+        return "not interrupted"
+
+
+nested_sleep = app.register_task(_NestedSleep())
+
+
 @app.task(name="tests.timeouts.plain_soft_limit", soft_time_limit=1)
 def timeouts_plain_soft_limit() -> str:
     """A plain task under Celery's own soft limit: reports the exception class it caught."""

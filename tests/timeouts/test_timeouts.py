@@ -154,6 +154,13 @@ def test_solo_interrupts_the_task_with_sigalrm(make_app: Callable[..., Celery]) 
         cleaned = app.send_task("tests.timeouts.cleans_up", args=("solo",))
         assert wait_for_outcome(app, cleaned.id) == ("SUCCESS", "cleaned up")
         assert state.get_counters(["caught:solo", "caught-kind:solo"]) == [1, 3]
+        # A run() that calls super().run() is timed once, as a whole: the inner call's
+        # alarm neither restarts nor cancels the outer one.
+        started = time.monotonic()
+        nested = app.send_task("tests.timeouts.nested", args=(30,))
+        state_name, exc = wait_for_outcome(app, nested.id)
+        assert (state_name, type(exc)) == ("FAILURE", JobTimeout)
+        assert time.monotonic() - started < 10
         # The worker is still healthy: it runs the next task.
         assert wait_for_outcome(app, sleep.apply_async((0,)).id)[0] == "SUCCESS"
 

@@ -326,13 +326,18 @@ class DeadLetterQueue:
         task_id = str(source.headers.get("id"))
         stored_key = f"dlq:{self.name}:stored:{task_id}:{source.headers.get(REPLAYED_FROM) or '-'}"
         state = None
+        claimed = False
         try:
             state = get_state(self.app)
-            if state.get_counters([stored_key])[0] > 0:
+            # Claim the entry atomically before publishing: a message the broker redelivered
+            # while its first run was still failing (RabbitMQ requeues at once when a
+            # connection drops) can fail in two workers at the same moment.
+            if state.incr(stored_key, 1, ttl=_STORED_TTL) > 1:
                 logger.info(
                     "Task %s is already in dead-letter queue %r; not stored again", task_id, self.name
                 )
                 return False
+            claimed = True
         except StateUnavailable as exc:
             # Better a duplicate entry than a lost one.
             logger.warning("Storing task %s without the duplicate check: %s", task_id, exc)
@@ -360,21 +365,25 @@ class DeadLetterQueue:
         )
         if source.priority is not None:
             headers["original_priority"] = source.priority
-        self._publish(
-            source.body,
-            routing_key=self.name,
-            headers=headers,
-            content_type=source.content_type,
-            content_encoding=source.content_encoding,
-            properties=source.properties,
-            declare=[_queue_entity(self.name)],
-        )
+        try:
+            self._publish(
+                source.body,
+                routing_key=self.name,
+                headers=headers,
+                content_type=source.content_type,
+                content_encoding=source.content_encoding,
+                properties=source.properties,
+                declare=[_queue_entity(self.name)],
+            )
+        except BaseException:
+            if claimed and state is not None:  # not stored: let the next attempt store it
+                with contextlib.suppress(StateUnavailable):
+                    state.incr(stored_key, -1, ttl=_STORED_TTL)
+            raise
         record(self.app, original_queue, "dead_lettered")
         if state is not None:
             try:
-                with state.batch() as batch:
-                    batch.incr(stored_key, 1, ttl=_STORED_TTL)
-                    batch.hincr(self._counts_key, {original_queue: 1})
+                state.hincr(self._counts_key, {original_queue: 1})
             except StateUnavailable as exc:
                 logger.warning(
                     "Task %s dead-lettered but not counted (stats() will recount): %s", task_id, exc

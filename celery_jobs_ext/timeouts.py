@@ -275,10 +275,13 @@ def _install_soft_handler() -> None:
 
 
 def _on_soft_timeout(signum: int, frame: Any) -> None:
-    global _soft_job
+    # Every signal while the job runs raises: billiard sends a second one at worker shutdown
+    # to a job that caught the first, and that must still read as this job's timeout. (A
+    # signal landing between the body's return and the reset below would leave the job
+    # marked until the next guarded job; a plain task's soft limit would then raise a
+    # JobTimeout, which is still a SoftTimeLimitExceeded.)
     job = _soft_job
     if job is not None:
-        _soft_job = None  # once per job: a late signal must not stick to the next one
         raise JobTimeout(*job)
     if callable(_previous_soft_handler):
         _previous_soft_handler(signum, frame)

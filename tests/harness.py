@@ -93,10 +93,15 @@ def _redis_server_binary() -> str | None:
 
 
 class PrivateRedis:
-    """A ``redis-server`` of our own, for a machine that has none running."""
+    """A ``redis-server`` of our own, for a machine that has none running.
 
-    def __init__(self, binary: str) -> None:
+    ``persistent``: keep the data across :meth:`halt` and :meth:`start` in an append-only
+    file, as a production broker does; without it a restart empties the server.
+    """
+
+    def __init__(self, binary: str, persistent: bool = False) -> None:
         self.binary = binary
+        self.persistent = persistent
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="jobs-test-redis-")
         self.url = f"redis://127.0.0.1:{self.port}"
@@ -114,15 +119,18 @@ class PrivateRedis:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "everysec")
+                    if self.persistent
+                    else ("--appendonly", "no")
+                ),
                 "--dir",
                 self.dir,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: _redis_answers(self.url), timeout=10, message="private redis-server")
+        wait_for(lambda: _redis_answers(self.url), timeout=20, message="private redis-server")
 
     def halt(self) -> None:
         """Stop the server but keep its port and folder, to :meth:`start` it again."""

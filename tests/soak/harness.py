@@ -55,7 +55,6 @@ from tests.harness import (
     ROOT,
     PrivateRedis,
     WorkerProcess,
-    _redis_answers,
     _redis_server_binary,
     redis_db_url,
     unique,
@@ -189,37 +188,6 @@ class Secrets:
 
 
 # -- servers ------------------------------------------------------------------------------
-
-
-class PersistentRedis(PrivateRedis):
-    """A private ``redis-server`` that keeps its data across a restart (append-only file).
-
-    ``tests.harness.PrivateRedis`` runs without persistence, so a restart would empty the
-    broker: every queued message lost, which no Celery setting can recover. Production Redis
-    brokers run with persistence; on SIGTERM Redis writes the file before exiting.
-    """
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(lambda: _redis_answers(self.url), timeout=20, message="private redis-server")
 
 
 class RabbitVhost:
@@ -464,14 +432,16 @@ class Soak:
         self.last_fault_wall: float | None = None  # wall clock of the last fault injected
         self.started_at = time.monotonic()
         self.started_wall = time.time()
-        self.redis_server: PersistentRedis | None = None
+        self.redis_server: PrivateRedis | None = None
         self.vhost: RabbitVhost | None = None
         self._lock = threading.Lock()
 
         if settings.broker == "redis":
             binary = _redis_server_binary()
             assert binary, "no redis-server binary"
-            self.redis_server = PersistentRedis(binary)
+            # Persistent, as production brokers are: a restart of a Redis without it empties
+            # the broker, every queued message gone, which no Celery setting can make up for.
+            self.redis_server = PrivateRedis(binary, persistent=True)
             broker_url = f"{self.redis_server.url}/0"
             state_url = broker_url
         else:

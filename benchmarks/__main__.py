@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import micro, publish, startup, throughput
+from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS, micro, publish, startup, throughput
 
 SECTIONS = ("throughput", "publish", "micro", "startup")
 
@@ -52,8 +52,8 @@ def main() -> None:
     parser.add_argument("--micro-scale", type=float, default=1.0, help="multiply micro-benchmark call counts")
     parser.add_argument("--startup-runs", type=int, default=7)
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
-    parser.add_argument("--redis", default=throughput.DEFAULT_REDIS, help="Redis: broker, state, ledger")
-    parser.add_argument("--amqp", default=throughput.DEFAULT_AMQP)
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis: broker, state, ledger")
+    parser.add_argument("--amqp", default=DEFAULT_AMQP)
     parser.add_argument("--plot", default="docs/performance-throughput.png", help="'' for no plot")
     parser.add_argument("--markdown", default=None, help="also write the tables to this file")
     parser.add_argument("--json", default=None, help="write every throughput round's figures here")

@@ -27,7 +27,8 @@ from pathlib import Path
 import redis
 from celery import Celery
 
-from benchmarks.throughput import DEFAULT_REDIS, VARIANTS
+from benchmarks import DEFAULT_REDIS
+from benchmarks.throughput import VARIANTS
 from tests.harness import ROOT, unique, wait_for
 
 SHORT = {

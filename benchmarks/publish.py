@@ -19,11 +19,9 @@ from typing import Any
 
 from celery import Celery
 
+from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS
 from celery_jobs_ext import GuardedTask
 from tests.harness import unique
-
-DEFAULT_REDIS = os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11")
-DEFAULT_AMQP = os.environ.get("JOBS_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 
 ARGS = (
     42,

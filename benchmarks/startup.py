@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import DEFAULT_REDIS
 from tests.harness import unique
 
-DEFAULT_REDIS = os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11")
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -25,10 +25,8 @@ from typing import Any
 import redis
 from celery import Celery
 
+from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS
 from tests.harness import WorkerProcess, unique, wait_for
-
-DEFAULT_REDIS = os.environ.get("JOBS_BENCH_REDIS", "redis://127.0.0.1:6379/11")
-DEFAULT_AMQP = os.environ.get("JOBS_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672//")
 
 PLAIN = "plain Celery task"
 PLAIN_LIMITS = "plain Celery task, Celery time limits (soft 300 s, hard 310 s)"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.harness import ROOT
+from tests.harness import ROOT, free_port
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,6 +30,22 @@ def test_demo_runs_on_the_embedded_broker_with_no_server() -> None:
     assert "api_key=***API_KEY***" in result.stdout and "s3cr3t-pa55" not in result.stdout
     assert "limited queue, starts (s): 0.00," in result.stdout
     assert "Done: every task finished." in result.stdout
+    assert "worker log: " in result.stdout
+
+
+def test_demo_that_fails_exits_non_zero_and_keeps_its_worker_log(tmp_path: Path) -> None:
+    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    result = run_demo("--broker", nobody_listens, "--state", f"sqlite:///{tmp_path / 'state.db'}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Done:" not in result.stdout
+    kept = re.search(r"the worker's log is kept at (\S+)", result.stderr)
+    assert kept, result.stderr
+    log = Path(kept.group(1))
+    try:
+        assert log.is_file() and f"worker log: {log}" in result.stdout
+        assert "demo failed: " in result.stderr
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
 
 
 def test_demo_runs_on_redis_when_pointed_at_it(redis_url: str) -> None:

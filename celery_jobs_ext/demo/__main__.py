@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,18 @@ def main(argv: list[str] | None = None) -> int:
     if options.state:
         os.environ["JOBS_DEMO_STATE"] = options.state
 
-    from celery_jobs_ext import ShellCommandNotAllowed, shell_task
-    from celery_jobs_ext.demo.app import add, app, connect, flaky, plain_multiply, stamp
-
-    shell = shell_task(app)
-
-    print(f"broker: {_safe(app.conf.broker_url)}   state: {_safe(app.conf.jobs_state_url)}")
     log_path = scratch / "worker.log"
-    worker = _start_worker(log_path)
+    worker: subprocess.Popen[bytes] | None = None
     try:
+        from celery_jobs_ext import ShellCommandNotAllowed, shell_task
+        from celery_jobs_ext.demo.app import add, app, connect, flaky, plain_multiply, stamp
+
+        shell = shell_task(app)
+        print(f"broker: {_safe(app.conf.broker_url)}   state: {_safe(app.conf.jobs_state_url)}")
+        print(f"worker log: {log_path}")
+        worker = _start_worker(log_path)
+        _watch(worker)
+
         print("\n1. A GuardedTask and a plain task, side by side in one worker")
         guarded = add.delay(2, 3)
         plain = plain_multiply.delay(4, 5)
@@ -125,15 +129,40 @@ def main(argv: list[str] | None = None) -> int:
         _wait_for_settled_metrics(app)
         table, _ = health.run(app, output_format="table")
         print("\n".join(f"   {line}" if line else "" for line in table.splitlines()))
-    except Exception as exc:  # show the worker's side of the story, then fail
-        print(f"\ndemo failed: {exc!r}\n--- worker log ---\n{log_path.read_text(errors='replace')}")
-        return 1
-    finally:
-        _stop_worker(worker)
-        if not options.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException as exc:  # show the worker's side of the story, keep it, then fail
+        if worker is not None:
+            _stop_worker(worker)
+        log = log_path.read_text(errors="replace") if log_path.exists() else "(no worker log)"
+        print(f"\ndemo failed: {exc!r}\n--- worker log ({log_path}) ---\n{log}", file=sys.stderr)
+        print(f"demo failed; the worker's log is kept at {log_path}", file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    _stop_worker(worker)
+    if not options.keep:
+        shutil.rmtree(scratch, ignore_errors=True)
     print("\nDone: every task finished." + (f" Scratch folder: {scratch}" if options.keep else ""))
     return 0
+
+
+class WorkerDied(RuntimeError):
+    """The demo's worker exited while the demo still needed it."""
+
+
+_stopping = threading.Event()
+
+
+def _watch(worker: subprocess.Popen[bytes]) -> None:
+    """Fail the demo at once if its worker dies, instead of after a result's timeout."""
+
+    def died(signum: int, frame: Any) -> None:
+        raise WorkerDied(f"the demo's worker exited with code {worker.returncode}")
+
+    def wait() -> None:
+        worker.wait()
+        if not _stopping.is_set():
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    signal.signal(signal.SIGUSR1, died)
+    threading.Thread(target=wait, name="demo-worker-watch", daemon=True).start()
 
 
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
@@ -218,6 +247,7 @@ def _wait_until(predicate: Any, timeout: float = 30.0) -> Any:
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    _stopping.set()
     worker.send_signal(signal.SIGTERM)
     try:
         worker.wait(30)

@@ -15,25 +15,9 @@ from celery import Celery, Task
 from celery.utils.log import get_task_logger
 
 from celery_jobs_ext import GuardedTask
+from celery_jobs_ext.demo import broker
 
 DEMO_DIR = Path(os.environ.get("JOBS_DEMO_DIR", ".demo")).resolve()
-
-
-def embedded_broker_options(folder: Path) -> dict[str, Any]:
-    """Kombu's filesystem transport: messages are files in one folder, shared by every process."""
-    messages = folder / "messages"
-    for sub in (messages, folder / "processed", folder / "control"):
-        sub.mkdir(parents=True, exist_ok=True)
-    return {
-        "data_folder_in": str(messages),
-        "data_folder_out": str(messages),
-        "processed_folder": str(folder / "processed"),
-        "control_folder": str(folder / "control"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
-
-
 (DEMO_DIR / "results").mkdir(parents=True, exist_ok=True)
 app = Celery("celery_jobs_ext.demo")
 _broker = os.environ.get("JOBS_DEMO_BROKER") or "filesystem://"
@@ -52,7 +36,9 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 if _broker.startswith("filesystem"):
-    app.conf.broker_transport_options = embedded_broker_options(DEMO_DIR / "broker")
+    # Kombu's filesystem transport with atomic publish and claim (demo/broker.py says why).
+    app.conf.broker_transport = broker.TRANSPORT
+    app.conf.broker_transport_options = broker.transport_options(DEMO_DIR / "broker")
 
 
 @app.task(base=GuardedTask, name="demo.add")

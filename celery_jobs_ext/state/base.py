@@ -34,6 +34,9 @@ class Acquired(NamedTuple):
     retry_after: float
     #: Slots taken: 1, or more when asked for ``most`` slots due within ``ahead`` seconds.
     granted: int = 1
+    #: True when the stored budget (or start counter) was unusable (not a number, not finite,
+    #: absurdly far ahead) and was replaced: the decision is as if the queue had been idle.
+    repaired: bool = False
 
 
 class StateBackend(abc.ABC):

@@ -162,11 +162,13 @@ def dlq_replay(
     dlq = _dead_letter_queue(ctx)
     with command_errors():
         replayed = dlq.replay(task_id=task_id, queue=queue, limit=limit)
+    if task_id is not None and not replayed:
+        raise click.BadParameter(
+            f"task {task_id[:60]!r} is not in dead-letter queue {dlq.name!r}", param_hint="--task-id"
+        )
     if as_json:
         echo_json(ctx, {"replayed": replayed})
         return
-    if task_id is not None and not replayed:
-        raise click.UsageError(f"Task {task_id} is not in dead-letter queue {dlq.name!r}.")
     ctx.obj.echo(f"Replayed {len(replayed)} task(s) from {dlq.name}.")
     for replayed_id in replayed:
         ctx.obj.echo(f"  {replayed_id}")
@@ -330,16 +332,19 @@ def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kw
 @click.argument("limit")
 @click.pass_context
 def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) -> None:
-    """Set QUEUE's limit to LIMIT: jobs per minute (50) or a rate (10/s, 100/m, 1000/h); 0 = none."""
-    value: Any = int(limit) if limit.isdigit() else limit
+    """Set QUEUE's limit to LIMIT: jobs per minute (50, 1.5) or a rate (10/s, 100/m, 1000/h); 0 = none.
+
+    LIMIT is at most 100000/s and at least one job per day (0.042/h).
+    """
+    from celery_jobs_ext.config import parse_rate
+    from celery_jobs_ext.errors import InvalidRate
+
+    try:
+        value = parse_rate(limit)
+    except InvalidRate as exc:
+        raise click.BadParameter(str(exc), param_hint="LIMIT") from None
     with command_errors():
-        try:
-            per_minute = _limiter(ctx).set_limit(queue, value)
-        except ValueError:
-            raise click.BadParameter(
-                f"{limit!r}: use jobs per minute (50) or a rate such as 10/s, 100/m, 1000/h",
-                param_hint="LIMIT",
-            ) from None
+        per_minute = _limiter(ctx).set_limit(queue, value)
     shown = f"{_rate(per_minute)} jobs per minute" if per_minute else "no limit"
     ctx.obj.echo(f"{queue}: {shown} (override; workers pick it up within a few seconds)")
 

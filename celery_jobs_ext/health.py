@@ -285,7 +285,7 @@ def _declared_counts(connection: Any, names: list[str]) -> dict[str, int]:
 
 # -- thresholds (--fail-on) ------------------------------------------------------------------
 
-_THRESHOLD = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|>|<|=)\s*(-?\d+(?:\.\d+)?)\s*$")
+_THRESHOLD = re.compile(r"\s*([a-z_]+)\s*(>=|<=|==|>|<|=)\s*(-?[0-9]{1,15}(?:\.[0-9]{1,6})?)\s*", re.ASCII)
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -329,15 +329,19 @@ def parse_threshold(text: str) -> Threshold:
     Raises:
         ValueError: not ``METRIC OP NUMBER``, or an unknown metric; the message lists the metrics.
     """
-    match = _THRESHOLD.match(text)
+    match = _THRESHOLD.fullmatch(text)
     known = sorted([*QUEUE_METRICS, *GLOBAL_METRICS])
+    foreign = next((char for char in text if not char.isascii() and char.isnumeric()), None)
+    if foreign is not None:
+        raise ValueError(f"--fail-on {text[:40]!r}: {foreign!r} is not an ASCII digit; write numbers as 0-9")
     if not match:
         raise ValueError(
-            f"--fail-on {text!r}: expected METRIC>NUMBER (or >=, <, <=, =), e.g. failure_rate>10"
+            f"--fail-on {text[:40]!r}: expected METRIC>NUMBER (or >=, <, <=, =), e.g. failure_rate>10, "
+            "NUMBER at most 15 digits and 6 decimals"
         )
     metric, op, value = match.groups()
     if metric not in QUEUE_METRICS and metric not in GLOBAL_METRICS:
-        raise ValueError(f"--fail-on {text!r}: unknown metric {metric!r}; one of {', '.join(known)}")
+        raise ValueError(f"--fail-on {text[:40]!r}: unknown metric {metric!r}; one of {', '.join(known)}")
     return Threshold(metric, op, float(value))
 
 

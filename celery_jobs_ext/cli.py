@@ -22,6 +22,10 @@ from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavail
 if TYPE_CHECKING:
     from celery_jobs_ext.deadletter import DeadLetterQueue
 
+    _ParamType = click.ParamType[Any]  # generic in click 8.2+ stubs only
+else:
+    _ParamType = click.ParamType
+
 # -- shared helpers ------------------------------------------------------------------
 
 
@@ -54,6 +58,57 @@ _OUTPUT = "Output Options"
 _SELECT = "Selection Options"
 
 
+class Name(_ParamType):
+    """A queue name or a task id: not empty, no control characters, at most 255 bytes (AMQP's limit).
+
+    An empty ``--queue ""`` (an unset shell variable) would otherwise be stored or
+    matched silently.
+    """
+
+    name = "name"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            self.fail(f"{self.what} must not be empty", param, ctx)
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            self.fail(f"{self.what} {value[:60]!r} contains a control character", param, ctx)
+        if len(value.encode("utf-8", "surrogatepass")) > 255:
+            self.fail(f"{self.what} {value[:60]!r}... is longer than 255 bytes", param, ctx)
+        return value
+
+
+QUEUE = Name("a queue name")
+TASK_ID = Name("a task id")
+
+
+def warn(ctx: click.Context, text: str) -> None:
+    """A warning on stderr (never stdout: ``--json`` output stays one JSON document)."""
+    ctx.obj.error(f"Warning: {text}", fg="yellow")
+
+
+def warn_if_unknown(ctx: click.Context, queue: str | None, extra: Any = ()) -> bool:
+    """Warn when no setting, limit, metric or worker knows ``queue``; True when unknown."""
+    if queue is None:
+        return False
+    from celery_jobs_ext.health import known_queues
+
+    with command_errors():
+        known = known_queues(ctx.obj.app) | set(extra)
+    if queue in known:
+        return False
+    warn(
+        ctx,
+        f"no setting, rate limit, metric or worker knows queue {queue[:60]!r} (a typo?). "
+        f"Known: {', '.join(sorted(known)[:20]) or 'none'}.",
+    )
+    return True
+
+
 def _json_option(function: Any) -> Any:
     return click.option(
         "--json", "as_json", cls=CeleryOption, is_flag=True, help_group=_OUTPUT, help="Print JSON."
@@ -64,6 +119,7 @@ def _queue_option(function: Any) -> Any:
     return click.option(
         "--queue",
         cls=CeleryOption,
+        type=QUEUE,
         default=None,
         help_group=_SELECT,
         help="Only entries whose task came from this queue.",
@@ -121,6 +177,8 @@ def dlq_list(ctx: click.Context, /, as_json: bool, queue: str | None, limit: int
     dlq = _dead_letter_queue(ctx)
     with command_errors():
         entries = dlq.list(limit=limit, queue=queue)
+    if not entries:
+        warn_if_unknown(ctx, queue)
     if as_json:
         echo_json(ctx, entries)
         return
@@ -139,7 +197,9 @@ def dlq_list(ctx: click.Context, /, as_json: bool, queue: str | None, limit: int
 @dlq_command.command(name="replay", cls=CeleryCommand)
 @_json_option
 @_queue_option
-@click.option("--task-id", cls=CeleryOption, default=None, help_group=_SELECT, help="Only this task.")
+@click.option(
+    "--task-id", cls=CeleryOption, type=TASK_ID, default=None, help_group=_SELECT, help="Only this task."
+)
 @click.option(
     "--limit",
     cls=CeleryOption,
@@ -219,7 +279,9 @@ def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, yes: bool
     "--json", "as_json", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="Same as --format json."
 )
 @click.option("--no-color", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="No ANSI colours.")
-@click.option("--queue", metavar="NAME", cls=CeleryOption, help_group=_SELECT, help="Only this queue.")
+@click.option(
+    "--queue", type=QUEUE, metavar="NAME", cls=CeleryOption, help_group=_SELECT, help="Only this queue."
+)
 @click.option(
     "--fail-on",
     "fail_on",
@@ -257,6 +319,9 @@ def health_command(
         thresholds = [health.parse_threshold(text) for text in fail_on]
     except ValueError as exc:
         raise click.UsageError(str(exc), ctx=ctx) from exc
+    explicit = ctx.get_parameter_source("output_format") is click.core.ParameterSource.COMMANDLINE
+    if as_json and explicit and output_format != "json":
+        raise click.UsageError(f"--json and --format {output_format} conflict: give one of them.", ctx=ctx)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     try:
         text, crossed = health.run(
@@ -270,6 +335,8 @@ def health_command(
         raise CeleryCommandException(message=mask_text(str(exc)), exit_code=EX_UNAVAILABLE) from exc
     except ImproperlyConfigured as exc:
         raise click.UsageError(mask_text(str(exc)), ctx=ctx) from exc
+    if queue is not None and warn_if_unknown(ctx, queue) and thresholds:
+        crossed.append(f"queue {queue!r} is unknown: no setting, rate limit, metric or worker knows it")
     click.echo(text)
     for line in crossed:
         click.echo(f"jobs-health: threshold crossed: {line}", err=True)
@@ -298,7 +365,9 @@ def _limiter(ctx: click.Context) -> Any:
 
 @ratelimit_command.command(name="show", cls=CeleryCommand)
 @_json_option
-@click.option("--queue", cls=CeleryOption, default=None, help_group=_SELECT, help="Only this queue.")
+@click.option(
+    "--queue", type=QUEUE, cls=CeleryOption, default=None, help_group=_SELECT, help="Only this queue."
+)
 @click.pass_context
 def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kwargs: Any) -> None:
     """Effective limit of each queue, where it comes from, and starts in the last 60 s."""
@@ -309,6 +378,7 @@ def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kw
         queues = sorted(set(ConfigCache.get(ctx.obj.app).queue_rate_limits) | set(limiter.overrides()))
         if queue is not None:
             queues = [queue]
+            warn_if_unknown(ctx, queue)
         usage = limiter.usage_many(queues)
         rows = {}
         for name in queues:
@@ -328,7 +398,7 @@ def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kw
 
 
 @ratelimit_command.command(name="set", cls=CeleryCommand)
-@click.argument("queue")
+@click.argument("queue", type=QUEUE)
 @click.argument("limit")
 @click.pass_context
 def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) -> None:
@@ -343,6 +413,7 @@ def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) 
         value = parse_rate(limit)
     except InvalidRate as exc:
         raise click.BadParameter(str(exc), param_hint="LIMIT") from None
+    warn_if_unknown(ctx, queue)
     with command_errors():
         per_minute = _limiter(ctx).set_limit(queue, value)
     shown = f"{_rate(per_minute)} jobs per minute" if per_minute else "no limit"
@@ -350,13 +421,16 @@ def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) 
 
 
 @ratelimit_command.command(name="unset", cls=CeleryCommand)
-@click.argument("queue")
+@click.argument("queue", type=QUEUE)
 @click.pass_context
 def ratelimit_unset(ctx: click.Context, /, queue: str, **kwargs: Any) -> None:
     """Drop QUEUE's run-time override: back to jobs_queue_rate_limits."""
     with command_errors():
         limiter = _limiter(ctx)
         existed = limiter.unset_limit(queue)
+    if not existed:
+        warn_if_unknown(ctx, queue)
+    with command_errors():
         limit, source = limiter.effective_limit(queue)
     shown = f"{_rate(limit)} jobs per minute ({source})" if limit else "no limit"
     ctx.obj.echo(f"{queue}: {'override removed' if existed else 'no override was set'}; now {shown}")

@@ -42,6 +42,7 @@ __all__ = [
     "Threshold",
     "breaches",
     "build_report",
+    "known_queues",
     "mask_report",
     "parse_threshold",
     "render",
@@ -158,6 +159,35 @@ def build_report(app: Celery, queue: str | None = None) -> dict[str, Any]:
     if dead_letter is not None:
         report["dead_letter"] = dead_letter
     return report
+
+
+def known_queues(app: Celery) -> set[str]:
+    """Every queue a setting, a rate limit (configured or set), a metric or a live worker knows.
+
+    A name outside this set is most likely a typo: the commands warn about it, and
+    ``jobs-health --queue NAME --fail-on …`` fails for it rather than report zeros forever.
+
+    Raises:
+        StateUnavailable: the shared state cannot be reached.
+    """
+    from celery_jobs_ext.ratelimit import RateLimiter
+
+    config = ConfigCache.get(app)
+    state = get_state(app)
+    totals_raw, window_raw, beats_raw = (
+        state.batch()
+        .hgetall([TOTALS_KEY])
+        .hgetall(last_24h_keys(state.now()))
+        .get_expiring(WORKERS_KEY)
+        .execute()
+    )
+    found = set(app.amqp.queues) | set(config.queue_rate_limits) | set(RateLimiter(app, state).overrides())
+    found |= set(split_fields(totals_raw)) | set(split_fields(window_raw))
+    for beat in read_heartbeats(beats_raw).values():
+        found.update(beat.get("queues") or ())
+    if config.dead_letter_queue:
+        found.add(config.dead_letter_queue)
+    return found
 
 
 def _processing(workers: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:

@@ -194,6 +194,54 @@ def dlq_list(ctx: click.Context, /, as_json: bool, queue: str | None, limit: int
             ctx.obj.echo(f"    error: {entry['exception']}")
 
 
+#: Long replays and purges report progress on stderr from this many entries on.
+PROGRESS_FROM = 100
+
+
+class _Progress:
+    """``jobs-dlq: replayed 500/8000`` on stderr every 5 % (at least every 100 entries).
+
+    Lines, not a redrawn bar: they read the same in a terminal, a log file and CI.
+    """
+
+    def __init__(self, ctx: click.Context, verb: str, total: int) -> None:
+        self.ctx = ctx
+        self.verb = verb
+        self.total = total
+        self.step = max(PROGRESS_FROM, total // 20)
+        if total >= PROGRESS_FROM:
+            ctx.obj.error(f"jobs-dlq: {verb} {total} task(s)...")
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self.total >= PROGRESS_FROM and done % self.step == 0:
+            self.ctx.obj.error(f"jobs-dlq: {self.verb} {done}/{self.total}")
+
+
+def _count(dlq: DeadLetterQueue, queue: str | None) -> int:
+    with command_errors():
+        stats = dlq.stats()
+    return int(stats["total"] if queue is None else stats["by_queue"].get(queue, 0))
+
+
+def _force_option(function: Any) -> Any:
+    return click.option(
+        "-f",
+        "--force",
+        "-y",
+        "--yes",
+        "force",
+        cls=CeleryOption,
+        is_flag=True,
+        help_group="Confirmation Options",
+        help="Do not prompt for confirmation (-y/--yes is the same).",
+    )(function)
+
+
+def _confirm(ctx: click.Context, question: str) -> None:
+    """Ask on stderr, as Celery's purge does, so stdout stays the command's output."""
+    click.confirm(f"{question}\n(to skip this prompt use the -f option)\nAre you sure?", abort=True, err=True)
+
+
 @dlq_command.command(name="replay", cls=CeleryCommand)
 @_json_option
 @_queue_option
@@ -208,6 +256,15 @@ def dlq_list(ctx: click.Context, /, as_json: bool, queue: str | None, limit: int
     help_group=_SELECT,
     help="Replay at most this many entries (oldest first). Default: all that match.",
 )
+@click.option(
+    "--all",
+    "replay_all",
+    cls=CeleryOption,
+    is_flag=True,
+    help_group=_SELECT,
+    help="Replay every entry without asking (without a selector the command asks first).",
+)
+@_force_option
 @click.pass_context
 def dlq_replay(
     ctx: click.Context,
@@ -216,16 +273,32 @@ def dlq_replay(
     queue: str | None,
     task_id: str | None,
     limit: int | None,
+    replay_all: bool,
+    force: bool,
     **kwargs: Any,
 ) -> None:
-    """Send entries back to their original queues as fresh attempts, then remove them."""
+    """Send entries back to their original queues as fresh attempts, then remove them.
+
+    Without --task-id or --queue every entry is replayed: the command asks first, unless
+    --all or -f is given.
+    """
+    if replay_all and (task_id is not None or queue is not None):
+        raise click.UsageError("--all and --task-id/--queue conflict: give a selector or --all.", ctx=ctx)
     dlq = _dead_letter_queue(ctx)
+    total = 0 if task_id is not None else _count(dlq, queue)
+    if limit is not None:
+        total = min(total, limit)
+    if task_id is None and queue is None and not (replay_all or force) and total:
+        _confirm(ctx, f"Replay {total} task(s) from dead-letter queue {dlq.name!r} to their queues?")
+    progress = _Progress(ctx, "replaying", total)
     with command_errors():
-        replayed = dlq.replay(task_id=task_id, queue=queue, limit=limit)
+        replayed = dlq.replay(task_id=task_id, queue=queue, limit=limit, progress=progress)
     if task_id is not None and not replayed:
         raise click.BadParameter(
             f"task {task_id[:60]!r} is not in dead-letter queue {dlq.name!r}", param_hint="--task-id"
         )
+    if not replayed:
+        warn_if_unknown(ctx, queue)
     if as_json:
         echo_json(ctx, {"replayed": replayed})
         return
@@ -237,28 +310,32 @@ def dlq_replay(
 @dlq_command.command(name="purge", cls=CeleryCommand)
 @_json_option
 @_queue_option
-@click.option(
-    "--yes", "-y", cls=CeleryOption, is_flag=True, help_group="Purging Options", help="Do not ask to confirm."
-)
+@_force_option
 @click.pass_context
-def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, yes: bool, **kwargs: Any) -> None:
-    """Delete entries for good (all, or those from one original queue). There is no undo."""
+def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, force: bool, **kwargs: Any) -> None:
+    """Delete entries for good (all, or those from one original queue). There is no undo.
+
+    Asks first (on stderr), unless -f/--force (or -y/--yes) is given or there is nothing to delete.
+    """
     dlq = _dead_letter_queue(ctx)
-    if not yes:
-        with command_errors():
-            stats = dlq.stats()
-        count = stats["total"] if queue is None else stats["by_queue"].get(queue, 0)
+    count = _count(dlq, queue)
+    if count and not force:
         which = f" that came from queue {queue!r}" if queue else ""
-        click.confirm(
-            f"Delete {count} task(s){which} from dead-letter queue {dlq.name!r}? There is no undo.",
-            abort=True,
-        )
-    with command_errors():
-        purged = dlq.purge(queue=queue)
+        _confirm(ctx, f"Delete {count} task(s){which} from dead-letter queue {dlq.name!r}? There is no undo.")
+    purged = 0
+    if count:
+        progress = _Progress(ctx, "purging", count if queue is not None else 0)
+        with command_errors():
+            purged = dlq.purge(queue=queue, progress=progress)
+    elif queue is not None:
+        warn_if_unknown(ctx, queue)
     if as_json:
         echo_json(ctx, {"purged": purged})
         return
-    ctx.obj.echo(f"Purged {purged} task(s) from {dlq.name}.")
+    if purged:
+        ctx.obj.echo(f"Purged {purged} task(s) from {dlq.name}.")
+    else:
+        ctx.obj.echo(f"Nothing to purge: {dlq.name} has no task(s){' from ' + repr(queue) if queue else ''}.")
 
 
 # -- jobs-health ---------------------------------------------------------------------

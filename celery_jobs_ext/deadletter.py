@@ -462,7 +462,11 @@ class DeadLetterQueue:
     # -- acting --------------------------------------------------------------------
 
     def replay(
-        self, task_id: str | None = None, queue: str | None = None, limit: int | None = None
+        self,
+        task_id: str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[str]:
         """Publish entries back to their original queues, then remove them; oldest first.
 
@@ -476,6 +480,7 @@ class DeadLetterQueue:
             task_id: only this task.
             queue: only tasks that came from this original queue.
             limit: at most this many (None: all that match).
+            progress: called as ``progress(done, total)`` after each entry (for a long replay).
 
         Returns:
             The ids of the replayed tasks.
@@ -504,12 +509,16 @@ class DeadLetterQueue:
                     if broker.remove(entry):
                         removed[entry.original_queue] = removed.get(entry.original_queue, 0) - 1
                     replayed.append(str(entry.task_id))
+                    if progress is not None:
+                        progress(len(replayed), len(chosen))
             finally:
                 self._count_removed(removed)
         return replayed
 
-    def purge(self, queue: str | None = None) -> int:
+    def purge(self, queue: str | None = None, progress: Callable[[int], None] | None = None) -> int:
         """Delete entries (all, or those from one original queue); return how many.
+
+        ``progress(done)`` is called after each entry removed one by one (``queue`` given).
 
         Raises:
             DeadLetterBrokerUnavailable: the broker cannot be reached.
@@ -524,6 +533,8 @@ class DeadLetterQueue:
                 for entry in broker.entries():
                     if entry.original_queue == queue and broker.remove(entry):
                         removed[queue] = removed.get(queue, 0) - 1
+                        if progress is not None:
+                            progress(-removed[queue])
             finally:
                 self._count_removed(removed)
             return -removed.get(queue, 0)

@@ -72,7 +72,7 @@ def test_stats_list_replay_and_purge_from_the_command_line(dlq_app: Callable[...
     assert missing.returncode == 2 and "is not in dead-letter queue" in missing.stderr
 
     declined = jobs_dlq(app, "purge", stdin="n\n")
-    assert declined.returncode == 1 and "Delete 2 task(s)" in declined.stdout
+    assert declined.returncode == 1 and "Delete 2 task(s)" in declined.stderr
     assert dlq.stats()["total"] == 2
     purged = jobs_dlq(app, "purge", "--yes")
     assert purged.returncode == 0 and "Purged 2 task(s)" in purged.stdout

@@ -17,7 +17,12 @@ from celery.bin.base import CeleryCommand, CeleryOption, handle_preload_options
 from celery.exceptions import CeleryCommandException
 from celery.platforms import EX_UNAVAILABLE
 
-from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
+from celery_jobs_ext.errors import (
+    BrokerUnavailable,
+    DeadLetterError,
+    ImproperlyConfigured,
+    StateUnavailable,
+)
 
 if TYPE_CHECKING:
     from celery_jobs_ext.deadletter import DeadLetterQueue
@@ -29,24 +34,39 @@ else:
 # -- shared helpers ------------------------------------------------------------------
 
 
+#: Seconds every command waits for a broker or shared state that does not answer.
+COMMAND_TIMEOUT = 3.0
+#: ``sysexits.h``'s configuration error (Celery's ``platforms`` has no name for it).
+EX_CONFIG = 78
+
+
 @contextlib.contextmanager
 def command_errors() -> Iterator[None]:
-    """Turn the extension's errors into what Celery's CLI expects.
+    """Bound every call to the broker and the state, and turn the extension's errors into exits.
 
-    A bad setting is a usage error (exit 2, with the setting's name); an unreachable
-    broker or shared state, or an operation the broker cannot do, exits with
-    ``EX_UNAVAILABLE`` (69) and the message.
+    A bad setting exits ``EX_CONFIG`` (78) with the setting's name and no usage banner (it
+    is not a usage error); an unreachable or unresponsive broker or shared state, or an
+    operation the broker cannot do, exits ``EX_UNAVAILABLE`` (69). Messages are masked:
+    URLs keep no password.
     """
-    try:
-        yield
-    except ImproperlyConfigured as exc:
-        raise click.UsageError(str(exc)) from exc
-    except JobsError as exc:
-        from celery_jobs_ext.deadletter import DeadLetterError  # includes its broker error
+    from kombu.exceptions import OperationalError
 
-        if isinstance(exc, (StateUnavailable, DeadLetterError)):
-            raise CeleryCommandException(message=str(exc), exit_code=EX_UNAVAILABLE) from exc
-        raise
+    from celery_jobs_ext.state import command_timeout
+
+    try:
+        with command_timeout(COMMAND_TIMEOUT):
+            yield
+    except ImproperlyConfigured as exc:
+        raise CeleryCommandException(message=_masked(exc), exit_code=EX_CONFIG) from exc
+    except (StateUnavailable, BrokerUnavailable, DeadLetterError, OperationalError) as exc:
+        raise CeleryCommandException(message=_masked(exc), exit_code=EX_UNAVAILABLE) from exc
+
+
+def _masked(exc: BaseException) -> str:
+    """The message through ``mask_text`` (URLs in it are already shown without a password)."""
+    from celery_jobs_ext.masking import mask_text
+
+    return mask_text(str(exc))
 
 
 def echo_json(ctx: click.Context, data: Any) -> None:
@@ -390,7 +410,6 @@ def health_command(
     import sys
 
     from celery_jobs_ext import health
-    from celery_jobs_ext.masking import mask_text
 
     try:
         thresholds = [health.parse_threshold(text) for text in fail_on]
@@ -400,7 +419,7 @@ def health_command(
     if as_json and explicit and output_format != "json":
         raise click.UsageError(f"--json and --format {output_format} conflict: give one of them.", ctx=ctx)
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
-    try:
+    with command_errors():
         text, crossed = health.run(
             ctx.obj.app,
             output_format="json" if as_json else output_format,
@@ -408,10 +427,6 @@ def health_command(
             color=color,
             thresholds=thresholds,
         )
-    except (StateUnavailable, health.BrokerUnavailable) as exc:
-        raise CeleryCommandException(message=mask_text(str(exc)), exit_code=EX_UNAVAILABLE) from exc
-    except ImproperlyConfigured as exc:
-        raise click.UsageError(mask_text(str(exc)), ctx=ctx) from exc
     if queue is not None and warn_if_unknown(ctx, queue) and thresholds:
         crossed.append(f"queue {queue!r} is unknown: no setting, rate limit, metric or worker knows it")
     click.echo(text)

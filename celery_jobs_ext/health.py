@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.errors import JobsError, StateUnavailable
+from celery_jobs_ext.errors import BrokerUnavailable, StateUnavailable
 from celery_jobs_ext.masking import mask_text
 from celery_jobs_ext.metrics import (
     COUNTERS,
@@ -54,10 +54,6 @@ __all__ = [
 FORMATS = ("table", "json", "prometheus")
 #: Seconds to wait for the broker before giving up (the command must never hang).
 BROKER_TIMEOUT = 1.5
-
-
-class BrokerUnavailable(JobsError):
-    """The broker cannot be reached to count pending messages."""
 
 
 # -- the report ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Any
 
 import redis
 from kombu.utils.url import maybe_sanitize_url
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from celery_jobs_ext.errors import StateUnavailable
 from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
@@ -177,11 +179,19 @@ class RedisState(StateBackend):
     ``SCRIPT EXISTS`` on every execute, a second round trip on the hot path.
     """
 
-    def __init__(self, url: str, prefix: str = "jobs:") -> None:
+    def __init__(self, url: str, prefix: str = "jobs:", timeout: float | None = None) -> None:
         super().__init__(url, prefix)
-        self.client = redis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        if timeout is None:
+            self.client = redis.Redis.from_url(
+                url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+            )
+        else:  # an operator command: one attempt, bounded
+            self.client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
         self._scripts = {
             hashlib.sha1(source.encode()).hexdigest(): source  # noqa: S324 - Redis's script id
             for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS, _PUT_EXPIRING, _GET_EXPIRING)

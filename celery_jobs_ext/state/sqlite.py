@@ -57,9 +57,11 @@ def sqlite_path(url: str) -> str:
 class SQLiteState(StateBackend):
     """:class:`StateBackend` on a SQLite file shared by the processes of one machine."""
 
-    def __init__(self, url: str, prefix: str = "jobs:") -> None:
+    def __init__(self, url: str, prefix: str = "jobs:", timeout: float | None = None) -> None:
         super().__init__(url, prefix)
         self.path = sqlite_path(url)
+        #: How long a transaction waits for another process's lock before it fails.
+        self.busy_timeout = 30.0 if timeout is None else timeout
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._operations = 0
@@ -79,7 +81,7 @@ class SQLiteState(StateBackend):
             if not os.path.isdir(directory):
                 raise sqlite3.OperationalError(f"directory {directory!r} does not exist")
             connection = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")

@@ -79,13 +79,14 @@ def test_stats_list_replay_and_purge_from_the_command_line(dlq_app: Callable[...
     assert dlq.stats() == {"total": 0, "by_queue": {}}
 
 
-def test_command_without_the_setting_is_a_usage_error_naming_it(
+def test_command_without_the_setting_is_a_config_error_naming_it(
     make_app: Callable[..., Celery], redis_url: str
 ) -> None:
     app = install(make_app())
     result = jobs_dlq(app, "stats")
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG, not a usage error
     assert "jobs_dead_letter_queue is not set" in result.stderr
+    assert "Usage:" not in result.stderr
 
 
 def test_unreachable_broker_exits_unavailable(make_app: Callable[..., Celery], redis_url: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +70,44 @@ def _masked(exc: BaseException) -> str:
     return mask_text(str(exc))
 
 
+def to_json(data: Any) -> str:
+    """The one JSON writer of every command: standard JSON, keys sorted, two-space indent.
+
+    Standard means no ``Infinity`` or ``NaN`` (``allow_nan=False``): a number that is not
+    finite is written as ``null`` (none should reach here; parsers refuse them first).
+    """
+    return json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False, default=str)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(item) for item in data]
+    return data
+
+
 def echo_json(ctx: click.Context, data: Any) -> None:
-    """Print ``data`` as JSON, one document, for scripts."""
-    ctx.obj.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    """Print ``data`` as JSON, one document on stdout, for scripts."""
+    click.echo(to_json(data))
+
+
+def require_app(ctx: click.Context) -> None:
+    """Refuse to run on Celery's fallback app: the ``jobs_*`` settings live on the user's app.
+
+    Without ``-A`` Celery hands sub-commands an empty default app, and every error that
+    follows (no broker, no state) would name the wrong thing.
+    """
+    from celery import _state
+
+    if ctx.obj is not None and ctx.obj.app is _state.default_app:
+        raise click.UsageError(
+            "No Celery app given: name yours with -A/--app before the sub-command, "
+            f"e.g. celery -A proj {ctx.command_path.split()[-1] if ctx.command_path else 'jobs-health'}",
+            ctx=ctx,
+        )
 
 
 _OUTPUT = "Output Options"
@@ -131,7 +167,7 @@ def warn_if_unknown(ctx: click.Context, queue: str | None, extra: Any = ()) -> b
 
 def _json_option(function: Any) -> Any:
     return click.option(
-        "--json", "as_json", cls=CeleryOption, is_flag=True, help_group=_OUTPUT, help="Print JSON."
+        "-j", "--json", "as_json", cls=CeleryOption, is_flag=True, help_group=_OUTPUT, help="Print JSON."
     )(function)
 
 
@@ -154,6 +190,7 @@ def _queue_option(function: Any) -> Any:
 @handle_preload_options
 def dlq_command(ctx: click.Context, **kwargs: Any) -> None:
     """Inspect, replay and purge the dead-letter queue (jobs_dead_letter_queue)."""
+    require_app(ctx)
 
 
 def _dead_letter_queue(ctx: click.Context) -> DeadLetterQueue:
@@ -373,9 +410,21 @@ def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, force: bo
     help="An aligned table, JSON, or the Prometheus text format.",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="Same as --format json."
+    "-j",
+    "--json",
+    "as_json",
+    is_flag=True,
+    cls=CeleryOption,
+    help_group=_OUTPUT,
+    help="Same as --format json.",
 )
-@click.option("--no-color", is_flag=True, cls=CeleryOption, help_group=_OUTPUT, help="No ANSI colours.")
+@click.option(
+    "--no-color",
+    is_flag=True,
+    cls=CeleryOption,
+    help_group=_OUTPUT,
+    help="No colours (as celery --no-color or NO_COLOR).",
+)
 @click.option(
     "--queue", type=QUEUE, metavar="NAME", cls=CeleryOption, help_group=_SELECT, help="Only this queue."
 )
@@ -418,7 +467,8 @@ def health_command(
     explicit = ctx.get_parameter_source("output_format") is click.core.ParameterSource.COMMANDLINE
     if as_json and explicit and output_format != "json":
         raise click.UsageError(f"--json and --format {output_format} conflict: give one of them.", ctx=ctx)
-    color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    require_app(ctx)
+    color = not (no_color or ctx.obj.no_color or os.environ.get("NO_COLOR")) and sys.stdout.isatty()
     with command_errors():
         text, crossed = health.run(
             ctx.obj.app,
@@ -429,9 +479,9 @@ def health_command(
         )
     if queue is not None and warn_if_unknown(ctx, queue) and thresholds:
         crossed.append(f"queue {queue!r} is unknown: no setting, rate limit, metric or worker knows it")
-    click.echo(text)
+    click.echo(text, color=color)
     for line in crossed:
-        click.echo(f"jobs-health: threshold crossed: {line}", err=True)
+        ctx.obj.error(f"jobs-health: threshold crossed: {line}", fg="red")
     ctx.exit(1 if crossed else 0)
 
 
@@ -443,6 +493,7 @@ def health_command(
 @handle_preload_options
 def ratelimit_command(ctx: click.Context, **kwargs: Any) -> None:
     """Show and change per-queue rate limits at run time (every worker picks them up in ~2 s)."""
+    require_app(ctx)
 
 
 def _rate(per_minute: float) -> str:
@@ -490,10 +541,11 @@ def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kw
 
 
 @ratelimit_command.command(name="set", cls=CeleryCommand)
+@_json_option
 @click.argument("queue", type=QUEUE)
 @click.argument("limit")
 @click.pass_context
-def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) -> None:
+def ratelimit_set(ctx: click.Context, /, as_json: bool, queue: str, limit: str, **kwargs: Any) -> None:
     """Set QUEUE's limit to LIMIT: jobs per minute (50, 1.5) or a rate (10/s, 100/m, 1000/h); 0 = none.
 
     LIMIT is at most 100000/s and at least one job per day (0.042/h).
@@ -508,14 +560,18 @@ def ratelimit_set(ctx: click.Context, /, queue: str, limit: str, **kwargs: Any) 
     warn_if_unknown(ctx, queue)
     with command_errors():
         per_minute = _limiter(ctx).set_limit(queue, value)
+    if as_json:
+        echo_json(ctx, {"queue": queue, "limit_per_minute": per_minute, "source": "override"})
+        return
     shown = f"{_rate(per_minute)} jobs per minute" if per_minute else "no limit"
     ctx.obj.echo(f"{queue}: {shown} (override; workers pick it up within a few seconds)")
 
 
 @ratelimit_command.command(name="unset", cls=CeleryCommand)
+@_json_option
 @click.argument("queue", type=QUEUE)
 @click.pass_context
-def ratelimit_unset(ctx: click.Context, /, queue: str, **kwargs: Any) -> None:
+def ratelimit_unset(ctx: click.Context, /, as_json: bool, queue: str, **kwargs: Any) -> None:
     """Drop QUEUE's run-time override: back to jobs_queue_rate_limits."""
     with command_errors():
         limiter = _limiter(ctx)
@@ -524,5 +580,8 @@ def ratelimit_unset(ctx: click.Context, /, queue: str, **kwargs: Any) -> None:
         warn_if_unknown(ctx, queue)
     with command_errors():
         limit, source = limiter.effective_limit(queue)
+    if as_json:
+        echo_json(ctx, {"queue": queue, "removed": existed, "limit_per_minute": limit, "source": source})
+        return
     shown = f"{_rate(limit)} jobs per minute ({source})" if limit else "no limit"
     ctx.obj.echo(f"{queue}: {'override removed' if existed else 'no override was set'}; now {shown}")

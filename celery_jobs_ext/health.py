@@ -10,7 +10,6 @@ it; every string they print has gone through :func:`~celery_jobs_ext.masking.mas
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -430,18 +429,33 @@ def render(report: Mapping[str, Any], output_format: str, color: bool = False) -
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2)
+    """The report through the commands' one JSON writer (:func:`celery_jobs_ext.cli.to_json`)."""
+    from celery_jobs_ext.cli import to_json
+
+    return to_json(report)
 
 
-_STYLES = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m", "dim": "\033[2m"}
-_RESET = "\033[0m"
+#: click.style arguments per style name.
+_STYLES: dict[str, dict[str, Any]] = {
+    "red": {"fg": "red"},
+    "yellow": {"fg": "yellow"},
+    "green": {"fg": "green"},
+    "bold": {"bold": True},
+    "dim": {"dim": True},
+}
 
 
 def render_table(report: Mapping[str, Any], color: bool = False) -> str:
-    """Aligned, human-readable text; ANSI colour only when ``color`` (a TTY without ``--no-color``)."""
+    """Aligned, human-readable text; colour (``click.style``) only when ``color``.
+
+    The command passes ``color`` from Celery's ``--no-color``/``NO_COLOR`` and whether
+    stdout is a terminal, and prints through ``click.echo``, which also strips styles
+    when the output is not a terminal.
+    """
+    import click
 
     def paint(text: str, style: str | None) -> str:
-        return f"{_STYLES[style]}{text}{_RESET}" if color and style else text
+        return click.style(text, **_STYLES[style]) if color and style else text
 
     lines = [paint("celery-jobs-ext health", "bold") + "  " + str(report.get("generated_at", ""))]
     lines += ["", paint("Configuration", "bold")]

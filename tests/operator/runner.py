@@ -70,3 +70,38 @@ def strict_json(text: str) -> Any:
         raise AssertionError(f"not JSON: {constant}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def run_in_terminal(conf: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> str:
+    """``celery -A tests.workerapp ARGS…`` with stdout on a pseudo-terminal; return what it printed."""
+    import pty
+
+    full_env = dict(os.environ)
+    full_env.pop("NO_COLOR", None)
+    full_env["JOBS_TEST_CONF"] = json.dumps(conf)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", *args],
+        cwd=ROOT,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(master)
+        process.wait(60)
+    return output.decode(errors="replace")

@@ -75,7 +75,7 @@ def test_replay_without_a_selector_asks_first_or_needs_all(app: Celery) -> None:
     assert "Are you sure" not in replayed.stderr
 
 
-@pytest.mark.parametrize("mode", [[], ["--json"]])
+@pytest.mark.parametrize("mode", [[], ["--json"], ["-j"]])
 def test_replay_of_an_unknown_task_id_fails_in_every_output_mode(app: Celery, mode: list[str]) -> None:
     fill(app, 1)
     result = invoke(app, "jobs-dlq", "replay", "--task-id", "no-such-task", *mode)

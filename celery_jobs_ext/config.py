@@ -10,6 +10,7 @@ the hot path reads an attribute, never ``app.conf``.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import weakref
@@ -467,15 +468,27 @@ def _state_url(get: Any, key: str, conf: Any) -> str | None:
             return broker
         raise ImproperlyConfigured(
             f"Setting {key} is not set and the broker ({maybe_sanitize_url(broker) or 'none'}) "
-            f"is not Redis: set {key} to 'redis://host:6379/0' or 'sqlite:///path/to/state.db'."
+            f"is not Redis: set {key} to 'redis://host:6379/0' or 'sqlite:////path/to/state.db'."
         )
     if not isinstance(value, str) or "://" not in value:
-        raise _bad(key, value, "a URL such as 'redis://host:6379/0' or 'sqlite:///path/state.db'")
+        raise _bad(key, value, "a URL such as 'redis://host:6379/0' or 'sqlite:////path/state.db'")
     scheme = value.split("://", 1)[0].lower()
     if scheme not in STATE_SCHEMES:
         raise _bad(key, value, "a URL with scheme " + ", ".join(STATE_SCHEMES))
-    if scheme == "sqlite" and not value[len("sqlite://") :].lstrip("/"):
-        raise _bad(key, value, "a SQLite file path, e.g. 'sqlite:///state.db'")
+    if scheme == "sqlite":
+        path = value.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path
+        if not path.strip("/"):
+            raise _bad(key, value, "a SQLite file path, e.g. 'sqlite:////var/lib/jobs/state.db'")
+        if path != ":memory:" and not os.path.isabs(path):
+            # Each process would resolve it against its own working directory: a command run
+            # from elsewhere would silently create and use another, empty state.
+            raise ImproperlyConfigured(
+                f"Setting {key} = {value!r} is a relative SQLite path, which every worker and "
+                "command resolves against its own working directory (a command run elsewhere "
+                "would use another, empty state). Use the absolute form (four slashes): "
+                f"{key} = {'sqlite:///' + os.path.abspath(path)!r}"
+            )
     return value
 
 

@@ -110,6 +110,16 @@ def require_app(ctx: click.Context) -> None:
         )
 
 
+#: The exit codes, shown at the end of every command's --help (docs/operators.md has the details).
+EXIT_CODES = """\b
+Exit codes:
+  0   done
+  1   declined at the prompt; jobs-health: a --fail-on threshold crossed
+  2   usage: a bad argument, an empty name, conflicting flags, an unknown
+      --task-id, no -A app
+  69  the broker or the shared state unreachable, or silent for 3 s
+  78  a jobs_* setting is invalid (the message names it)"""
+
 _OUTPUT = "Output Options"
 _SELECT = "Selection Options"
 
@@ -185,7 +195,7 @@ def _queue_option(function: Any) -> Any:
 # -- jobs-dlq ------------------------------------------------------------------------
 
 
-@click.group(name="jobs-dlq")
+@click.group(name="jobs-dlq", epilog=EXIT_CODES)
 @click.pass_context
 @handle_preload_options
 def dlq_command(ctx: click.Context, **kwargs: Any) -> None:
@@ -200,7 +210,7 @@ def _dead_letter_queue(ctx: click.Context) -> DeadLetterQueue:
         return DeadLetterQueue(ctx.obj.app)
 
 
-@dlq_command.command(name="stats", cls=CeleryCommand)
+@dlq_command.command(name="stats", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @click.pass_context
 def dlq_stats(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
@@ -216,7 +226,7 @@ def dlq_stats(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
         ctx.obj.echo(f"  {queue}: {count}")
 
 
-@dlq_command.command(name="list", cls=CeleryCommand)
+@dlq_command.command(name="list", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @_queue_option
 @click.option(
@@ -299,7 +309,7 @@ def _confirm(ctx: click.Context, question: str) -> None:
     click.confirm(f"{question}\n(to skip this prompt use the -f option)\nAre you sure?", abort=True, err=True)
 
 
-@dlq_command.command(name="replay", cls=CeleryCommand)
+@dlq_command.command(name="replay", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @_queue_option
 @click.option(
@@ -364,7 +374,7 @@ def dlq_replay(
         ctx.obj.echo(f"  {replayed_id}")
 
 
-@dlq_command.command(name="purge", cls=CeleryCommand)
+@dlq_command.command(name="purge", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @_queue_option
 @_force_option
@@ -398,7 +408,7 @@ def dlq_purge(ctx: click.Context, /, as_json: bool, queue: str | None, force: bo
 # -- jobs-health ---------------------------------------------------------------------
 
 
-@click.command(name="jobs-health", cls=CeleryCommand)
+@click.command(name="jobs-health", cls=CeleryCommand, epilog=EXIT_CODES)
 @click.option(
     "--format",
     "output_format",
@@ -449,11 +459,7 @@ def health_command(
     fail_on: tuple[str, ...],
     **kwargs: Any,
 ) -> None:
-    """Queues, rate limits, dead letters and workers at a glance.
-
-    Exit codes: 0 healthy, 1 a --fail-on threshold crossed, 69 the broker or the shared
-    state unreachable.
-    """
+    """Queues, rate limits, dead letters and workers at a glance."""
     # Imported here, not at the top: Celery imports this module for every ``celery`` command.
     import os
     import sys
@@ -488,7 +494,7 @@ def health_command(
 # -- jobs-ratelimit ------------------------------------------------------------------
 
 
-@click.group(name="jobs-ratelimit")
+@click.group(name="jobs-ratelimit", epilog=EXIT_CODES)
 @click.pass_context
 @handle_preload_options
 def ratelimit_command(ctx: click.Context, **kwargs: Any) -> None:
@@ -506,7 +512,7 @@ def _limiter(ctx: click.Context) -> Any:
     return RateLimiter(ctx.obj.app)
 
 
-@ratelimit_command.command(name="show", cls=CeleryCommand)
+@ratelimit_command.command(name="show", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @click.option(
     "--queue", type=QUEUE, cls=CeleryOption, default=None, help_group=_SELECT, help="Only this queue."
@@ -540,7 +546,7 @@ def ratelimit_show(ctx: click.Context, /, as_json: bool, queue: str | None, **kw
         ctx.obj.echo(f"{name:<{width}}  {limit:>10}  {row['source']:<8}  {row['started_last_60s']:>9,}")
 
 
-@ratelimit_command.command(name="set", cls=CeleryCommand)
+@ratelimit_command.command(name="set", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @click.argument("queue", type=QUEUE)
 @click.argument("limit")
@@ -567,7 +573,7 @@ def ratelimit_set(ctx: click.Context, /, as_json: bool, queue: str, limit: str, 
     ctx.obj.echo(f"{queue}: {shown} (override; workers pick it up within a few seconds)")
 
 
-@ratelimit_command.command(name="unset", cls=CeleryCommand)
+@ratelimit_command.command(name="unset", cls=CeleryCommand, epilog=EXIT_CODES)
 @_json_option
 @click.argument("queue", type=QUEUE)
 @click.pass_context

@@ -91,3 +91,15 @@ def test_a_command_without_an_app_says_to_give_one(args: list[str]) -> None:
     result = run_celery(None, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "No Celery app given" in result.stderr and "-A" in result.stderr
+
+
+HELPS = sorted({tuple(args[:2]) for args in EVERY_COMMAND} | {("jobs-dlq",), ("jobs-ratelimit",)})
+
+
+@pytest.mark.parametrize("args", HELPS, ids=" ".join)
+def test_every_help_lists_the_exit_codes(args: tuple[str, ...], make_app: Callable[..., Celery]) -> None:
+    result = invoke(make_app(), *args, "--help")
+    assert result.exit_code == 0, result.stderr
+    assert "Exit codes:" in result.stdout
+    for code in ("69", "78"):
+        assert f"  {code}  " in result.stdout

@@ -28,22 +28,29 @@ from tests.harness import in_process_worker, unique
 POISON = ["inf", "nan", "-5", "lots", "²", "1" * 401, "", "1e999"]
 
 
-def _poison_redis(app: Celery, url: str, queue: str) -> None:
+def _overrides(queue: str, poison: str) -> dict[str, str]:
+    """``infinity``: the queue's override is what ``set payments 1000…0/s`` stored (the crash of
+    issue 21); ``garbage``: text for the queue and every other poison for other queues."""
+    if poison == "infinity":
+        return {queue: "inf"}
+    return {queue: "lots", **{unique("other"): value for value in POISON}}
+
+
+def _poison_redis(app: Celery, url: str, queue: str, poison: str) -> None:
     client = redis.Redis.from_url(url)
     prefix = app.conf.jobs_state_prefix
-    client.hset(prefix + OVERRIDES_KEY, mapping={queue: "inf", **{unique("other"): v for v in POISON}})
+    client.hset(prefix + OVERRIDES_KEY, mapping=_overrides(queue, poison))
     client.set(prefix + BUDGET_KEY.format(queue=queue), "not a time")
     now = int(client.time()[0])
     for second in range(now - 1, now + 30):  # the start counters of the next seconds
         client.set(f"{prefix}{STARTS_KEY.format(queue=queue)}:{second}", "garbage", ex=120)
 
 
-def _poison_sqlite(app: Celery, path: Path, queue: str) -> None:
+def _poison_sqlite(app: Celery, path: Path, queue: str, poison: str) -> None:
     get_state(app).ping()  # creates the schema
     prefix = app.conf.jobs_state_prefix
     with sqlite3.connect(path) as db:
-        rows = [(prefix + OVERRIDES_KEY, queue, "inf")]
-        rows += [(prefix + OVERRIDES_KEY, unique("other"), value) for value in POISON]
+        rows = [(prefix + OVERRIDES_KEY, name, value) for name, value in _overrides(queue, poison).items()]
         db.executemany("INSERT OR REPLACE INTO settings (key, field, value) VALUES (?, ?, ?)", rows)
         db.execute(
             "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
@@ -59,9 +66,11 @@ def _poison_sqlite(app: Celery, path: Path, queue: str) -> None:
         )
 
 
+@pytest.mark.parametrize("poison", ["infinity", "garbage"])
 @pytest.mark.parametrize("backend", ["redis", "sqlite"])
 def test_worker_keeps_consuming_at_the_configured_limit_over_poisoned_overrides_and_budget(
     backend: str,
+    poison: str,
     make_app: Callable[..., Celery],
     redis_url: str,
     tmp_path: Path,
@@ -73,12 +82,9 @@ def test_worker_keeps_consuming_at_the_configured_limit_over_poisoned_overrides_
         settings["jobs_state_url"] = f"sqlite:///{tmp_path / 'state.db'}"
     app = make_app(**settings)
     if backend == "redis":
-        _poison_redis(app, redis_url, queue)
+        _poison_redis(app, redis_url, queue, poison)
     else:
-        _poison_sqlite(app, tmp_path / "state.db", queue)
-
-    # What the operator commands and the health report see: the configured limit.
-    assert RateLimiter(app).effective_limit(queue) == (120.0, "config")
+        _poison_sqlite(app, tmp_path / "state.db", queue, poison)
 
     starts: list[float] = []
 
@@ -96,6 +102,9 @@ def test_worker_keeps_consuming_at_the_configured_limit_over_poisoned_overrides_
     # 120/m with a burst of 1: starts at least half a second apart (a lower bound only).
     gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(starts))]
     assert len(starts) == 7 and all(gap > 0.45 for gap in gaps), gaps
+
+    # What the operator commands and the health report see: the configured limit.
+    assert RateLimiter(app).effective_limit(queue) == (120.0, "config")
 
     ignored = [r for r in caplog.records if "ignoring the stored override" in r.getMessage()]
     about_queue = [r for r in ignored if repr(queue) in r.getMessage()]

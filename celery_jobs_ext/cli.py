@@ -153,8 +153,10 @@ TASK_ID = Name("a task id")
 
 
 def warn(ctx: click.Context, text: str) -> None:
-    """A warning on stderr (never stdout: ``--json`` output stays one JSON document)."""
-    ctx.obj.error(f"Warning: {text}", fg="yellow")
+    """A warning on stderr (never stdout: ``--json`` output stays one JSON document), masked."""
+    from celery_jobs_ext.masking import mask_text
+
+    ctx.obj.error(f"Warning: {mask_text(text)}", fg="yellow")
 
 
 def warn_if_unknown(ctx: click.Context, queue: str | None, extra: Any = ()) -> bool:

@@ -86,7 +86,8 @@ class _Warnings:
 _WARNINGS = _Warnings()
 
 
-def _cut(text: str, size: int = 40) -> str:
+def _cut(value: object, size: int = 40) -> str:
+    text = str(value)
     return text if len(text) <= size else text[: size - 3] + "..."
 
 

@@ -62,7 +62,7 @@ local tat = now
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local parsed = tonumber(stored)
-  if parsed and parsed == parsed
+  if parsed and parsed == parsed and parsed > -math.huge
       and parsed <= now + (tonumber(ARGV[2]) + most) * math.max(interval, 86400) then
     tat = parsed
   else
@@ -163,7 +163,8 @@ def _ms(ttl: float | None) -> str:
 
 
 def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+    # "replace": bytes that are not UTF-8 (written by something else) must not raise here.
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _number(raw: Any) -> float:

@@ -136,6 +136,10 @@ def test_dlq_any_limit_queue_and_task_id_exit_cleanly(
         assert strict_json(listed.stdout) == []
     replayed = invoke(app, "jobs-dlq", "replay", "--json", "--task-id", task_id, "--limit", limit)
     no_traceback(replayed, 2)  # nothing to replay: an unknown id, or a bad argument
+    purged = invoke(app, "jobs-dlq", "purge", "-f", "-j", "--queue", queue)
+    no_traceback(purged, 0, 2)
+    if purged.exit_code == 0:
+        assert strict_json(purged.stdout) == {"purged": 0}
 
 
 @pytest.mark.parametrize("text", ["²", "١٢", "٣/s", "\uff150"])

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -28,12 +29,12 @@ from tests.harness import in_process_worker, unique
 POISON = ["inf", "nan", "-5", "lots", "²", "1" * 401, "", "1e999"]
 
 
-def _overrides(queue: str, poison: str) -> dict[str, str]:
+def _overrides(queue: str, poison: str) -> dict[str, Any]:
     """``infinity``: the queue's override is what ``set payments 1000…0/s`` stored (the crash of
     issue 21); ``garbage``: text for the queue and every other poison for other queues."""
     if poison == "infinity":
         return {queue: "inf"}
-    return {queue: "lots", **{unique("other"): value for value in POISON}}
+    return {queue: "lots", **{unique("other"): value for value in POISON}, unique("bytes"): b"\xff\xfe1"}
 
 
 def _poison_redis(app: Celery, url: str, queue: str, poison: str) -> None:
@@ -51,6 +52,7 @@ def _poison_sqlite(app: Celery, path: Path, queue: str, poison: str) -> None:
     prefix = app.conf.jobs_state_prefix
     with sqlite3.connect(path) as db:
         rows = [(prefix + OVERRIDES_KEY, name, value) for name, value in _overrides(queue, poison).items()]
+        rows.append((prefix + OVERRIDES_KEY, 42, 7))  # SQLite keeps whatever type it is given
         db.executemany("INSERT OR REPLACE INTO settings (key, field, value) VALUES (?, ?, ?)", rows)
         db.execute(
             "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
@@ -110,3 +112,29 @@ def test_worker_keeps_consuming_at_the_configured_limit_over_poisoned_overrides_
     about_queue = [r for r in ignored if repr(queue) in r.getMessage()]
     assert len(about_queue) == 1, [r.getMessage() for r in ignored]  # once per interval, not per read
     assert any("budget of queue" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("stored", ["not a time", "inf", "nan", "1e300", "-inf"])
+@pytest.mark.parametrize("backend", ["redis", "sqlite"])
+def test_an_unusable_stored_budget_is_replaced_and_reported(
+    backend: str, stored: str, make_app: Callable[..., Celery], redis_url: str, tmp_path: Path
+) -> None:
+    settings = {"jobs_state_url": f"sqlite:///{tmp_path / 'state.db'}"} if backend == "sqlite" else {}
+    app = make_app(**settings)
+    state = get_state(app)
+    key = BUDGET_KEY.format(queue="q")
+    if backend == "redis":
+        redis.Redis.from_url(redis_url).set(state.prefix + key, stored)
+    else:
+        state.ping()
+        with sqlite3.connect(tmp_path / "state.db") as db:
+            # SQLite stores NaN as NULL, which the column refuses: text stands in for it there.
+            value: Any = float(stored) if stored in ("inf", "1e300", "-inf") else stored
+            db.execute(
+                "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
+                (state.prefix + key, value, value),
+            )
+    first = state.acquire(key, interval=10.0, burst=1)
+    assert first.allowed and first.repaired
+    second = state.acquire(key, interval=10.0, burst=1)  # the budget is a real one again
+    assert not second.allowed and not second.repaired and 9 < second.retry_after <= 10

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "BrokerUnavailable": "celery_jobs_ext.health",
+    "BrokerUnavailable": "celery_jobs_ext.errors",
     "ChainingError": "celery_jobs_ext.canvas",
     "ConfigCache": "celery_jobs_ext.config",
     "DeadLetterBrokerUnavailable": "celery_jobs_ext.deadletter",
-    "DeadLetterError": "celery_jobs_ext.deadletter",
+    "DeadLetterError": "celery_jobs_ext.errors",
     "DeadLetterQueue": "celery_jobs_ext.deadletter",
     "ErrorDescription": "celery_jobs_ext.canvas",
     "GuardedTask": "celery_jobs_ext.task",
     "ImproperlyConfigured": "celery_jobs_ext.errors",
+    "InvalidRate": "celery_jobs_ext.errors",
     "JobChain": "celery_jobs_ext.canvas",
     "JobSignature": "celery_jobs_ext.canvas",
     "JobTimeout": "celery_jobs_ext.timeouts",
@@ -47,9 +48,16 @@ if TYPE_CHECKING:
     from celery_jobs_ext.app import install
     from celery_jobs_ext.canvas import ChainingError, ErrorDescription, JobChain, JobSignature, Outcome
     from celery_jobs_ext.config import ConfigCache, JobsConfig
-    from celery_jobs_ext.deadletter import DeadLetterBrokerUnavailable, DeadLetterError, DeadLetterQueue
-    from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
-    from celery_jobs_ext.health import BrokerUnavailable, build_report
+    from celery_jobs_ext.deadletter import DeadLetterBrokerUnavailable, DeadLetterQueue
+    from celery_jobs_ext.errors import (
+        BrokerUnavailable,
+        DeadLetterError,
+        ImproperlyConfigured,
+        InvalidRate,
+        JobsError,
+        StateUnavailable,
+    )
+    from celery_jobs_ext.health import build_report
     from celery_jobs_ext.masking import MaskingFilter, mask, mask_text
     from celery_jobs_ext.ratelimit import RateLimiter, RateLimitExceeded
     from celery_jobs_ext.shell import (
@@ -86,6 +94,7 @@ __all__ = [
     "ErrorDescription",
     "GuardedTask",
     "ImproperlyConfigured",
+    "InvalidRate",
     "JobChain",
     "JobSignature",
     "JobTimeout",

@@ -10,11 +10,13 @@ the hot path reads an attribute, never ``app.conf``.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from celery import bootsteps
 from celery._state import get_current_app
 from kombu.utils.url import maybe_sanitize_url
 
-from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.errors import ImproperlyConfigured, InvalidRate
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -58,8 +60,15 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
     }
 )
 
-_RATE_STRING = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*$")
-_PER_MINUTE = {"s": 60.0, "m": 1.0, "h": 1.0 / 60.0}
+#: The bounds of a rate limit, in jobs per minute (0 means no limit): at most 100,000 jobs
+#: per second per queue, at least one job per day. Outside them a worker cannot space jobs
+#: (an interval under 10 microseconds, or longer than a budget is worth keeping).
+MAX_RATE_PER_MINUTE = 6_000_000
+MIN_RATE_PER_MINUTE = Decimal(1) / Decimal(1440)
+#: Longer rate texts are refused before parsing (no 5,000-digit numbers).
+MAX_RATE_TEXT = 32
+_RATE_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)(?:\s*/\s*([smh]))?", re.ASCII)
+RATE_FORMS = "jobs per minute (50, 1.5) or a rate such as 10/s, 100/m, 1000/h; 0 means no limit"
 
 
 @dataclass(frozen=True)
@@ -369,22 +378,68 @@ def _denied_arguments(get: Any, key: str) -> Mapping[str, tuple[str, ...]]:
 
 
 def parse_rate(value: Any) -> float:
-    """Return jobs per minute for an int/float (already per minute) or a ``"10/s"`` string.
+    """Jobs per minute from a number (already per minute) or a text: ``"50"``, ``"1.5"``, ``"10/s"``.
+
+    The one rate parser: settings, the ``jobs-ratelimit`` command and the overrides a
+    worker reads from the shared state all go through it, so nothing a worker reads can
+    be a rate it cannot use. Texts are ASCII digits with an optional decimal part and an
+    optional ``/s``, ``/m`` or ``/h``; the result is 0 (no limit) or finite, between
+    :data:`MIN_RATE_PER_MINUTE` and :data:`MAX_RATE_PER_MINUTE`.
 
     Raises:
-        ValueError: the value is not a non-negative number or a rate string.
+        InvalidRate: (a ``ValueError``) anything else; the message says why and what fits.
     """
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(value)
-        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidRate(f"{_shown(value)} is not a rate: use {RATE_FORMS}.")
     if isinstance(value, str):
-        match = _RATE_STRING.match(value)
-        if match:
-            return float(match.group(1)) * _PER_MINUTE[match.group(2)]
-    raise ValueError(value)
+        text = value.strip()
+        if len(text) > MAX_RATE_TEXT:
+            raise InvalidRate(
+                f"{_shown(value)} is not a rate: longer than {MAX_RATE_TEXT} characters; use {RATE_FORMS}."
+            )
+        foreign = next((char for char in text if not char.isascii() and char.isnumeric()), None)
+        if foreign is not None:
+            raise InvalidRate(
+                f"{_shown(value)} is not a rate: {foreign!r} is not an ASCII digit; write digits as 0-9."
+            )
+        match = _RATE_TEXT.fullmatch(text)
+        if match is None:
+            raise InvalidRate(f"{_shown(value)} is not a rate: use {RATE_FORMS}.")
+        number = Decimal(match.group(1))
+        if match.group(2) == "s":
+            number *= 60
+        elif match.group(2) == "h":
+            number /= 60
+    else:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidRate(f"{_shown(value)} is not a rate: it must be a finite number.")
+        number = Decimal(value)
+        if not number.is_finite():
+            raise InvalidRate(f"{_shown(value)} is not a rate: it must be a finite number.")
+    if number < 0:
+        raise InvalidRate(f"{_shown(value)} is not a rate: it must not be negative (0 means no limit).")
+    if number == 0:
+        return 0.0
+    if number > MAX_RATE_PER_MINUTE:
+        raise InvalidRate(
+            f"{_shown(value)} is above the largest rate limit, 100000/s "
+            f"({MAX_RATE_PER_MINUTE:,} jobs per minute); use 0 for no limit."
+        )
+    if number < MIN_RATE_PER_MINUTE:
+        raise InvalidRate(
+            f"{_shown(value)} is below the smallest rate limit, one job per day (0.042/h); "
+            "use 0 for no limit."
+        )
+    return float(number)
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a value, cut short: an error message must not echo a 5,000-digit paste."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        return "a number too long to show"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _rate_limits(get: Any, key: str) -> Mapping[str, float]:
@@ -393,17 +448,12 @@ def _rate_limits(get: Any, key: str) -> Mapping[str, float]:
         raise _bad(key, value, "a dict of queue name to jobs per minute")
     limits: dict[str, float] = {}
     for queue, rate in value.items():
-        if not isinstance(queue, str) or not queue:
+        if not isinstance(queue, str) or not queue.strip():
             raise _bad(key, value, f"queue names as non-empty strings (bad key {queue!r})")
         try:
             per_minute = parse_rate(rate)
-        except ValueError:
-            raise _bad(
-                key,
-                value,
-                f"for queue {queue!r} a number of jobs per minute >= 0 or a rate "
-                f"such as '10/s', '100/m', '1000/h' (got {rate!r})",
-            ) from None
+        except InvalidRate as exc:
+            raise ImproperlyConfigured(f"Setting {key} is invalid for queue {queue!r}: {exc}") from None
         if per_minute > 0:
             limits[queue] = per_minute
     return MappingProxyType(limits)
@@ -418,15 +468,27 @@ def _state_url(get: Any, key: str, conf: Any) -> str | None:
             return broker
         raise ImproperlyConfigured(
             f"Setting {key} is not set and the broker ({maybe_sanitize_url(broker) or 'none'}) "
-            f"is not Redis: set {key} to 'redis://host:6379/0' or 'sqlite:///path/to/state.db'."
+            f"is not Redis: set {key} to 'redis://host:6379/0' or 'sqlite:////path/to/state.db'."
         )
     if not isinstance(value, str) or "://" not in value:
-        raise _bad(key, value, "a URL such as 'redis://host:6379/0' or 'sqlite:///path/state.db'")
+        raise _bad(key, value, "a URL such as 'redis://host:6379/0' or 'sqlite:////path/state.db'")
     scheme = value.split("://", 1)[0].lower()
     if scheme not in STATE_SCHEMES:
         raise _bad(key, value, "a URL with scheme " + ", ".join(STATE_SCHEMES))
-    if scheme == "sqlite" and not value[len("sqlite://") :].lstrip("/"):
-        raise _bad(key, value, "a SQLite file path, e.g. 'sqlite:///state.db'")
+    if scheme == "sqlite":
+        path = value.split("://", 1)[1]
+        path = path[1:] if path.startswith("/") else path
+        if not path.strip("/"):
+            raise _bad(key, value, "a SQLite file path, e.g. 'sqlite:////var/lib/jobs/state.db'")
+        if path != ":memory:" and not os.path.isabs(path):
+            # Each process would resolve it against its own working directory: a command run
+            # from elsewhere would silently create and use another, empty state.
+            raise ImproperlyConfigured(
+                f"Setting {key} = {value!r} is a relative SQLite path, which every worker and "
+                "command resolves against its own working directory (a command run elsewhere "
+                "would use another, empty state). Use the absolute form (four slashes): "
+                f"{key} = {'sqlite:///' + os.path.abspath(path)!r}"
+            )
     return value
 
 

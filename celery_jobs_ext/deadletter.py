@@ -43,7 +43,12 @@ from kombu.serialization import dumps as serialize
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.errors import ImproperlyConfigured, JobsError, StateUnavailable
+from celery_jobs_ext.errors import (
+    BrokerUnavailable,
+    DeadLetterError,
+    ImproperlyConfigured,
+    StateUnavailable,
+)
 from celery_jobs_ext.masking import mask_text, masked_reprs
 from celery_jobs_ext.metrics import record, unwrap_pool_exception
 from celery_jobs_ext.queues import resolver_for
@@ -107,12 +112,11 @@ _WORKER_KEYS = frozenset(
 _ON_TIMEOUT_RECORDS_FAILURE = (CELERY_VERSION.major, CELERY_VERSION.minor) >= (5, 7)
 
 
-class DeadLetterError(JobsError):
-    """A dead-letter queue operation cannot be done; the message names the queue and what to do."""
-
-
-class DeadLetterBrokerUnavailable(DeadLetterError):
-    """The broker that holds the dead-letter queue cannot be reached."""
+#: The old name of :class:`~celery_jobs_ext.errors.BrokerUnavailable`, kept for imports.
+DeadLetterBrokerUnavailable = BrokerUnavailable
+#: Seconds :meth:`DeadLetterQueue.stats`, ``list``, ``replay`` and ``purge`` wait for a broker
+#: that does not answer (connect, and each read or write) before raising BrokerUnavailable.
+BROKER_TIMEOUT = 3.0
 
 
 # -- the queue ------------------------------------------------------------------------
@@ -422,7 +426,7 @@ class DeadLetterQueue:
         """``{"total": n, "by_queue": {original queue: n}}``; ``total`` is the broker's count.
 
         Raises:
-            DeadLetterBrokerUnavailable: the broker cannot be reached.
+            BrokerUnavailable: the broker cannot be reached (or does not answer in time).
             StateUnavailable: the shared state cannot be reached.
         """
         state = get_state(self.app)
@@ -462,7 +466,11 @@ class DeadLetterQueue:
     # -- acting --------------------------------------------------------------------
 
     def replay(
-        self, task_id: str | None = None, queue: str | None = None, limit: int | None = None
+        self,
+        task_id: str | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[str]:
         """Publish entries back to their original queues, then remove them; oldest first.
 
@@ -476,13 +484,14 @@ class DeadLetterQueue:
             task_id: only this task.
             queue: only tasks that came from this original queue.
             limit: at most this many (None: all that match).
+            progress: called as ``progress(done, total)`` after each entry (for a long replay).
 
         Returns:
             The ids of the replayed tasks.
 
         Raises:
             DeadLetterError: the original queue does not exist on the broker (RabbitMQ).
-            DeadLetterBrokerUnavailable: the broker cannot be reached.
+            BrokerUnavailable: the broker cannot be reached (or does not answer in time).
         """
         replayed: builtins.list[str] = []
         removed: dict[str, int] = {}
@@ -504,15 +513,19 @@ class DeadLetterQueue:
                     if broker.remove(entry):
                         removed[entry.original_queue] = removed.get(entry.original_queue, 0) - 1
                     replayed.append(str(entry.task_id))
+                    if progress is not None:
+                        progress(len(replayed), len(chosen))
             finally:
                 self._count_removed(removed)
         return replayed
 
-    def purge(self, queue: str | None = None) -> int:
+    def purge(self, queue: str | None = None, progress: Callable[[int], None] | None = None) -> int:
         """Delete entries (all, or those from one original queue); return how many.
 
+        ``progress(done)`` is called after each entry removed one by one (``queue`` given).
+
         Raises:
-            DeadLetterBrokerUnavailable: the broker cannot be reached.
+            BrokerUnavailable: the broker cannot be reached (or does not answer in time).
         """
         with self._broker() as broker:
             if queue is None:
@@ -524,6 +537,8 @@ class DeadLetterQueue:
                 for entry in broker.entries():
                     if entry.original_queue == queue and broker.remove(entry):
                         removed[queue] = removed.get(queue, 0) - 1
+                        if progress is not None:
+                            progress(-removed[queue])
             finally:
                 self._count_removed(removed)
             return -removed.get(queue, 0)
@@ -587,17 +602,28 @@ class DeadLetterQueue:
 
     @contextlib.contextmanager
     def _broker(self) -> Iterator[Any]:
-        connection = self.app.connection_for_write()
+        # Bounded everywhere: a broker that accepts connections and never answers must not
+        # hang an operator (Redis: socket timeouts; AMQP: the handshake and every frame).
+        timeout = BROKER_TIMEOUT
+        connection = self.app.connection_for_write(
+            connect_timeout=timeout,
+            transport_options={
+                "socket_connect_timeout": timeout,
+                "socket_timeout": timeout,
+                "read_timeout": timeout,
+                "write_timeout": timeout,
+            },
+        )
         try:
             errors = (OperationalError, OSError, *connection.connection_errors)
             try:
                 connection.ensure_connection(
-                    max_retries=1, interval_start=0, interval_step=0.5, interval_max=0.5
+                    max_retries=1, interval_start=0, interval_step=0.5, interval_max=0.5, timeout=timeout
                 )
             except errors as exc:
-                raise DeadLetterBrokerUnavailable(
-                    f"Broker {maybe_sanitize_url(connection.as_uri())} holding dead-letter queue "
-                    f"{self.name!r} is unreachable: {exc}"
+                raise BrokerUnavailable(
+                    f"Broker {maybe_sanitize_url(connection.as_uri(include_password=True))} holding "
+                    f"dead-letter queue {self.name!r} is unreachable: {exc}"
                 ) from exc
             broker: Any
             if connection.transport.driver_type == "redis":
@@ -607,7 +633,7 @@ class DeadLetterQueue:
             try:
                 yield broker
             except errors as exc:
-                raise DeadLetterBrokerUnavailable(
+                raise BrokerUnavailable(
                     f"Lost the broker while working on dead-letter queue {self.name!r}: {exc}"
                 ) from exc
             finally:

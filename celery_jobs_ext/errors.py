@@ -19,3 +19,18 @@ class ImproperlyConfigured(JobsError):
 
 class StateUnavailable(JobsError):
     """The shared state store (``jobs_state_url``) cannot be reached or written."""
+
+
+class BrokerUnavailable(JobsError):
+    """The broker cannot be reached, or does not answer in time; the message names it (no password)."""
+
+
+class InvalidRate(JobsError, ValueError):
+    """A rate limit a worker cannot use (not a number, not finite, out of bounds, not ASCII digits).
+
+    Also a ``ValueError``: a bad argument to ``RateLimiter.set_limit`` or ``parse_rate``.
+    """
+
+
+class DeadLetterError(JobsError):
+    """A dead-letter queue operation cannot be done; the message names the queue and what to do."""

@@ -10,7 +10,6 @@ it; every string they print has gone through :func:`~celery_jobs_ext.masking.mas
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.errors import JobsError, StateUnavailable
+from celery_jobs_ext.errors import BrokerUnavailable, StateUnavailable
 from celery_jobs_ext.masking import mask_text
 from celery_jobs_ext.metrics import (
     COUNTERS,
@@ -42,6 +41,7 @@ __all__ = [
     "Threshold",
     "breaches",
     "build_report",
+    "known_queues",
     "mask_report",
     "parse_threshold",
     "render",
@@ -53,10 +53,6 @@ __all__ = [
 FORMATS = ("table", "json", "prometheus")
 #: Seconds to wait for the broker before giving up (the command must never hang).
 BROKER_TIMEOUT = 1.5
-
-
-class BrokerUnavailable(JobsError):
-    """The broker cannot be reached to count pending messages."""
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -158,6 +154,35 @@ def build_report(app: Celery, queue: str | None = None) -> dict[str, Any]:
     if dead_letter is not None:
         report["dead_letter"] = dead_letter
     return report
+
+
+def known_queues(app: Celery) -> set[str]:
+    """Every queue a setting, a rate limit (configured or set), a metric or a live worker knows.
+
+    A name outside this set is most likely a typo: the commands warn about it, and
+    ``jobs-health --queue NAME --fail-on …`` fails for it rather than report zeros forever.
+
+    Raises:
+        StateUnavailable: the shared state cannot be reached.
+    """
+    from celery_jobs_ext.ratelimit import RateLimiter
+
+    config = ConfigCache.get(app)
+    state = get_state(app)
+    totals_raw, window_raw, beats_raw = (
+        state.batch()
+        .hgetall([TOTALS_KEY])
+        .hgetall(last_24h_keys(state.now()))
+        .get_expiring(WORKERS_KEY)
+        .execute()
+    )
+    found = set(app.amqp.queues) | set(config.queue_rate_limits) | set(RateLimiter(app, state).overrides())
+    found |= set(split_fields(totals_raw)) | set(split_fields(window_raw))
+    for beat in read_heartbeats(beats_raw).values():
+        found.update(beat.get("queues") or ())
+    if config.dead_letter_queue:
+        found.add(config.dead_letter_queue)
+    return found
 
 
 def _processing(workers: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
@@ -285,7 +310,7 @@ def _declared_counts(connection: Any, names: list[str]) -> dict[str, int]:
 
 # -- thresholds (--fail-on) ------------------------------------------------------------------
 
-_THRESHOLD = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|>|<|=)\s*(-?\d+(?:\.\d+)?)\s*$")
+_THRESHOLD = re.compile(r"\s*([a-z_]+)\s*(>=|<=|==|>|<|=)\s*(-?[0-9]{1,15}(?:\.[0-9]{1,6})?)\s*", re.ASCII)
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -329,15 +354,19 @@ def parse_threshold(text: str) -> Threshold:
     Raises:
         ValueError: not ``METRIC OP NUMBER``, or an unknown metric; the message lists the metrics.
     """
-    match = _THRESHOLD.match(text)
+    match = _THRESHOLD.fullmatch(text)
     known = sorted([*QUEUE_METRICS, *GLOBAL_METRICS])
+    foreign = next((char for char in text if not char.isascii() and char.isnumeric()), None)
+    if foreign is not None:
+        raise ValueError(f"--fail-on {text[:40]!r}: {foreign!r} is not an ASCII digit; write numbers as 0-9")
     if not match:
         raise ValueError(
-            f"--fail-on {text!r}: expected METRIC>NUMBER (or >=, <, <=, =), e.g. failure_rate>10"
+            f"--fail-on {text[:40]!r}: expected METRIC>NUMBER (or >=, <, <=, =), e.g. failure_rate>10, "
+            "NUMBER at most 15 digits and 6 decimals"
         )
     metric, op, value = match.groups()
     if metric not in QUEUE_METRICS and metric not in GLOBAL_METRICS:
-        raise ValueError(f"--fail-on {text!r}: unknown metric {metric!r}; one of {', '.join(known)}")
+        raise ValueError(f"--fail-on {text[:40]!r}: unknown metric {metric!r}; one of {', '.join(known)}")
     return Threshold(metric, op, float(value))
 
 
@@ -400,18 +429,33 @@ def render(report: Mapping[str, Any], output_format: str, color: bool = False) -
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    return json.dumps(report, indent=2)
+    """The report through the commands' one JSON writer (:func:`celery_jobs_ext.cli.to_json`)."""
+    from celery_jobs_ext.cli import to_json
+
+    return to_json(report)
 
 
-_STYLES = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m", "dim": "\033[2m"}
-_RESET = "\033[0m"
+#: click.style arguments per style name.
+_STYLES: dict[str, dict[str, Any]] = {
+    "red": {"fg": "red"},
+    "yellow": {"fg": "yellow"},
+    "green": {"fg": "green"},
+    "bold": {"bold": True},
+    "dim": {"dim": True},
+}
 
 
 def render_table(report: Mapping[str, Any], color: bool = False) -> str:
-    """Aligned, human-readable text; ANSI colour only when ``color`` (a TTY without ``--no-color``)."""
+    """Aligned, human-readable text; colour (``click.style``) only when ``color``.
+
+    The command passes ``color`` from Celery's ``--no-color``/``NO_COLOR`` and whether
+    stdout is a terminal, and prints through ``click.echo``, which also strips styles
+    when the output is not a terminal.
+    """
+    import click
 
     def paint(text: str, style: str | None) -> str:
-        return f"{_STYLES[style]}{text}{_RESET}" if color and style else text
+        return click.style(text, **_STYLES[style]) if color and style else text
 
     lines = [paint("celery-jobs-ext health", "bold") + "  " + str(report.get("generated_at", ""))]
     lines += ["", paint("Configuration", "bold")]

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from celery import bootsteps
 
 from celery_jobs_ext.config import ConfigCache, parse_rate
-from celery_jobs_ext.errors import JobsError
+from celery_jobs_ext.errors import InvalidRate, JobsError
 from celery_jobs_ext.metrics import execute_with_metrics
 from celery_jobs_ext.queues import QueueResolver, resolver_for
 from celery_jobs_ext.state import Acquired, StateBackend, get_state
@@ -63,6 +63,32 @@ MAX_HOLD = 200
 AHEAD_SECONDS = 0.05
 #: Upper bound of slots taken in one round trip.
 MAX_SLOTS_AHEAD = 32
+
+
+class _Warnings:
+    """At most one warning per key per :data:`WARNING_INTERVAL_SECONDS`.
+
+    A bad value in the shared state is read again every couple of seconds by every worker:
+    one line a minute says it, a line per read would bury everything else in the log.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def warn(self, key: str, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -math.inf) >= WARNING_INTERVAL_SECONDS:
+            self._last[key] = now
+            logger.warning(message, *args)
+
+
+#: One per process: every limiter and worker step of a process shares the interval.
+_WARNINGS = _Warnings()
+
+
+def _cut(value: object, size: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= size else text[: size - 3] + "..."
 
 
 def hold_capacity(per_minute: float, prefetch: int) -> int:
@@ -101,6 +127,7 @@ class RateLimiter:
         self._state = state
         self._overrides: dict[str, float] = {}
         self._overrides_read = -math.inf
+        self.warnings = _WARNINGS
 
     @property
     def state(self) -> StateBackend:
@@ -117,9 +144,34 @@ class RateLimiter:
         now = time.monotonic()
         if now - self._overrides_read >= max_age:
             raw = self.state.hgetall_text(OVERRIDES_KEY)
-            self._overrides = {queue: float(value) for queue, value in raw.items()}
+            overrides: dict[str, float] = {}
+            for queue, text in raw.items():
+                try:
+                    overrides[queue] = parse_rate(text)
+                except InvalidRate as exc:
+                    # Never trust the store: a value written by hand, by an older version or by
+                    # anything else is ignored, and the configured limit applies.
+                    self.warnings.warn(
+                        f"override:{queue}",
+                        "Rate limits: ignoring the stored override of queue %r: %s The configured "
+                        "limit applies; fix it with: celery jobs-ratelimit set|unset %s",
+                        _cut(queue),
+                        exc,
+                        _cut(queue),
+                    )
+            self._overrides = overrides
             self._overrides_read = now
         return self._overrides
+
+    def note_repaired(self, queue: str, result: Acquired) -> None:
+        """Log (once per interval) that ``queue``'s stored budget was unusable and was replaced."""
+        if result.repaired:
+            self.warnings.warn(
+                f"budget:{queue}",
+                "Rate limits: the stored budget of queue %r was not usable and was reset "
+                "(as if the queue had been idle); the limit applies from now on.",
+                _cut(queue),
+            )
 
     def effective_limit(self, queue: str, max_age: float = 0.0) -> tuple[float, str]:
         """``(jobs per minute, source)``, source being ``override``, ``config`` or ``none``."""
@@ -133,8 +185,11 @@ class RateLimiter:
         """Store a run-time limit every worker picks up within a few seconds; 0 means unlimited.
 
         Raises:
-            ValueError: ``limit`` is not a non-negative number or a rate such as ``"10/s"``.
+            InvalidRate: (a ``ValueError``) ``limit`` is not a rate :func:`parse_rate` accepts.
+            ValueError: ``queue`` is empty.
         """
+        if not isinstance(queue, str) or not queue.strip():
+            raise ValueError(f"queue must be a non-empty name, not {queue!r}")
         per_minute = parse_rate(limit)
         self.state.hset(OVERRIDES_KEY, {queue: repr(per_minute)})
         self._overrides_read = -math.inf
@@ -171,6 +226,7 @@ class RateLimiter:
         result = self.state.acquire(
             BUDGET_KEY.format(queue=queue), 60.0 / per_minute, burst, count_key=STARTS_KEY.format(queue=queue)
         )
+        self.note_repaired(queue, result)
         return result.allowed, result.retry_after, per_minute
 
     def usage(self, queue: str) -> int:
@@ -277,7 +333,6 @@ class RateLimitStep(bootsteps.StartStopStep):
         self.burst = 1
         self.on_error = "allow"
         self._resolve = QueueResolver(())
-        self._last_warning = -math.inf
         self._down_until = -math.inf
         self._visibility_timeout: float | None = None
         self._refresh_timer: Any = None
@@ -383,6 +438,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
             self._warn(exc)
             return None if self.on_error == "allow" else UNAVAILABLE_RETRY_SECONDS
+        self.limiter.note_repaired(queue, result)
         if not result.allowed:
             gate.granted = 0
             return max(result.retry_after, 0.001)
@@ -446,13 +502,10 @@ class RateLimitStep(bootsteps.StartStopStep):
             consumer.consume()
 
     def _warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= WARNING_INTERVAL_SECONDS:
-            self._last_warning = now
-            logger.warning(
-                "Rate limits: shared state unavailable (%s); jobs_rate_limit_on_error=%r: "
-                "%s until it is back",
-                exc,
-                self.on_error,
-                "starting tasks without limits" if self.on_error == "allow" else "holding rate-limited tasks",
-            )
+        self.limiter.warnings.warn(
+            "unavailable",
+            "Rate limits: shared state unavailable (%s); jobs_rate_limit_on_error=%r: %s until it is back",
+            exc,
+            self.on_error,
+            "starting tasks without limits" if self.on_error == "allow" else "holding rate-limited tasks",
+        )

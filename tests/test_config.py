@@ -105,9 +105,9 @@ def test_state_url_defaults_to_a_redis_broker_and_is_required_otherwise() -> Non
     install(app)
     with pytest.raises(ImproperlyConfigured, match="jobs_state_url"):
         ConfigCache.get(app)
-    app.conf.jobs_state_url = "sqlite:///state.db"
+    app.conf.jobs_state_url = "sqlite:////var/lib/jobs/state.db"
     ConfigCache.clear(app)
-    assert ConfigCache.get(app).state_url == "sqlite:///state.db"
+    assert ConfigCache.get(app).state_url == "sqlite:////var/lib/jobs/state.db"
 
 
 def test_django_style_namespaced_settings_are_read() -> None:

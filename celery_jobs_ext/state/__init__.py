@@ -6,8 +6,10 @@ re-created after fork (``worker_process_init``), never shared with a parent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
@@ -20,14 +22,43 @@ from celery_jobs_ext.state.base import Acquired, Batch, Op, StateBackend
 if TYPE_CHECKING:
     from celery import Celery
 
-__all__ = ["Acquired", "Batch", "Op", "StateBackend", "StateCheck", "create_state", "get_state"]
+__all__ = [
+    "Acquired",
+    "Batch",
+    "Op",
+    "StateBackend",
+    "StateCheck",
+    "command_timeout",
+    "create_state",
+    "get_state",
+]
 
-_backends: dict[tuple[int, str, str], StateBackend] = {}
+_backends: dict[tuple[int, str, str, float | None], StateBackend] = {}
 _lock = threading.Lock()
+#: Set by :func:`command_timeout` while an operator command runs.
+_timeout: float | None = None
 
 
-def create_state(url: str, prefix: str = "jobs:") -> StateBackend:
+@contextlib.contextmanager
+def command_timeout(seconds: float) -> Iterator[None]:
+    """Backends from :func:`get_state` inside the block give up after ``seconds``, without retrying.
+
+    For the operator commands: a store that accepts connections and never answers (or a
+    SQLite file another process keeps locked) must end the command in a few seconds,
+    where a worker would rather wait out a short hiccup.
+    """
+    global _timeout
+    previous, _timeout = _timeout, seconds
+    try:
+        yield
+    finally:
+        _timeout = previous
+
+
+def create_state(url: str, prefix: str = "jobs:", timeout: float | None = None) -> StateBackend:
     """Build a new backend for ``url`` (``redis://``, ``rediss://``, ``unix://`` or ``sqlite:///``).
+
+    ``timeout``: seconds before a call that gets no answer fails (default: the backend's own).
 
     Raises:
         ImproperlyConfigured: the URL's scheme is not one of those.
@@ -36,11 +67,11 @@ def create_state(url: str, prefix: str = "jobs:") -> StateBackend:
     if scheme in ("redis", "rediss", "unix"):
         from celery_jobs_ext.state.redis import RedisState
 
-        return RedisState(url, prefix)
+        return RedisState(url, prefix, timeout=timeout)
     if scheme == "sqlite":
         from celery_jobs_ext.state.sqlite import SQLiteState
 
-        return SQLiteState(url, prefix)
+        return SQLiteState(url, prefix, timeout=timeout)
     raise ImproperlyConfigured(
         f"Setting jobs_state_url has unknown scheme {scheme!r}: use redis://, rediss://, "
         "unix:// or sqlite:///"
@@ -53,13 +84,14 @@ def get_state(app: Celery | None = None) -> StateBackend:
     url = config.state_url
     if url is None:  # JobsConfig resolves None to the broker or raises; this is a pinned config.
         raise ImproperlyConfigured("Setting jobs_state_url is not set.")
-    key = (os.getpid(), url, config.state_prefix)
+    timeout = _timeout
+    key = (os.getpid(), url, config.state_prefix, timeout)
     backend = _backends.get(key)
     if backend is None:
         with _lock:
             backend = _backends.get(key)
             if backend is None:
-                backend = _backends[key] = create_state(url, config.state_prefix)
+                backend = _backends[key] = create_state(url, config.state_prefix, timeout)
     return backend
 
 

@@ -34,6 +34,9 @@ class Acquired(NamedTuple):
     retry_after: float
     #: Slots taken: 1, or more when asked for ``most`` slots due within ``ahead`` seconds.
     granted: int = 1
+    #: True when the stored budget (or start counter) was unusable (not a number, not finite,
+    #: absurdly far ahead) and was replaced: the decision is as if the queue had been idle.
+    repaired: bool = False
 
 
 class StateBackend(abc.ABC):
@@ -95,7 +98,10 @@ class StateBackend(abc.ABC):
         With ``count_key``, an allowed call also adds the slots taken to the per-second counter
         ``{count_key}:{second}`` (kept :data:`COUNT_TTL` seconds), in the same atomic step,
         so "starts in the last minute" costs no extra round trip.
-        Returns ``Acquired(allowed, retry_after, granted)``; a refused call consumes nothing.
+        Returns ``Acquired(allowed, retry_after, granted, repaired)``; a refused call consumes
+        nothing. A stored budget this method did not write (not a finite number, or further
+        ahead than any limit allows) is replaced as if the queue had been idle
+        (``repaired``): a bad value in the store must not stop a queue or a worker.
         """
         result: Acquired = self.execute([Op("acquire", (key, interval, burst, count_key, most, ahead))])[0]
         return result

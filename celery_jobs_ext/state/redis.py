@@ -12,6 +12,8 @@ from typing import Any
 
 import redis
 from kombu.utils.url import maybe_sanitize_url
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from celery_jobs_ext.errors import StateUnavailable
 from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
@@ -46,19 +48,33 @@ return 1
 # GCRA: a job may start at ``now`` when now >= TAT - (burst - 1) * interval; the
 # theoretical arrival time then moves one interval on. A refusal changes nothing.
 # ARGV[5] > 1 also takes the next slots due by now + ARGV[6] seconds (at most ARGV[5]).
+# A stored TAT that is not a finite number within (burst + most) days of now (or a start
+# counter that is not an integer) was not written by this script: it is replaced, and the
+# fourth reply says so, rather than failing every decision of the queue.
 _ACQUIRE = (
     _NOW
     + """
 local interval = tonumber(ARGV[1])
 local tolerance = (tonumber(ARGV[2]) - 1) * interval
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local most = tonumber(ARGV[5])
+local repaired = 0
+local tat = now
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local parsed = tonumber(stored)
+  if parsed and parsed == parsed and parsed > -math.huge
+      and parsed <= now + (tonumber(ARGV[2]) + most) * math.max(interval, 86400) then
+    tat = parsed
+  else
+    repaired = 1
+  end
+end
 if tat < now then tat = now end
 local allow_at = tat - tolerance
 if now < allow_at then
-  return {0, tostring(allow_at - now), 0}
+  return {0, tostring(allow_at - now), 0, repaired}
 end
 local granted = 1
-local most = tonumber(ARGV[5])
 if most > 1 then
   granted = math.min(most, math.floor((now + tonumber(ARGV[6]) - allow_at) / interval) + 1)
 end
@@ -66,10 +82,14 @@ local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
 if ARGV[3] ~= '' then
   local counter = ARGV[3] .. ':' .. tostring(math.floor(now))
-  redis.call('INCRBY', counter, granted)
+  local added = redis.pcall('INCRBY', counter, granted)
+  if type(added) == 'table' and added.err then
+    redis.call('SET', counter, granted)
+    repaired = 1
+  end
   redis.call('EXPIRE', counter, tonumber(ARGV[4]))
 end
-return {1, '0', granted}
+return {1, '0', granted, repaired}
 """
 )
 
@@ -143,7 +163,8 @@ def _ms(ttl: float | None) -> str:
 
 
 def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+    # "replace": bytes that are not UTF-8 (written by something else) must not raise here.
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _number(raw: Any) -> float:
@@ -159,11 +180,19 @@ class RedisState(StateBackend):
     ``SCRIPT EXISTS`` on every execute, a second round trip on the hot path.
     """
 
-    def __init__(self, url: str, prefix: str = "jobs:") -> None:
+    def __init__(self, url: str, prefix: str = "jobs:", timeout: float | None = None) -> None:
         super().__init__(url, prefix)
-        self.client = redis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        if timeout is None:
+            self.client = redis.Redis.from_url(
+                url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+            )
+        else:  # an operator command: one attempt, bounded
+            self.client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
         self._scripts = {
             hashlib.sha1(source.encode()).hexdigest(): source  # noqa: S324 - Redis's script id
             for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS, _PUT_EXPIRING, _GET_EXPIRING)
@@ -294,7 +323,9 @@ class RedisState(StateBackend):
                 repr(float(ahead)),
             )
         )
-        return lambda raw: Acquired(bool(int(raw[0][0])), float(raw[0][1]), int(raw[0][2]))
+        return lambda raw: Acquired(
+            bool(int(raw[0][0])), float(raw[0][1]), int(raw[0][2]), bool(int(raw[0][3]))
+        )
 
     def _queue_hset(self, commands: list[Any], key: str, fields: dict[str, str]) -> Any:
         if fields:

@@ -57,9 +57,11 @@ def sqlite_path(url: str) -> str:
 class SQLiteState(StateBackend):
     """:class:`StateBackend` on a SQLite file shared by the processes of one machine."""
 
-    def __init__(self, url: str, prefix: str = "jobs:") -> None:
+    def __init__(self, url: str, prefix: str = "jobs:", timeout: float | None = None) -> None:
         super().__init__(url, prefix)
         self.path = sqlite_path(url)
+        #: How long a transaction waits for another process's lock before it fails.
+        self.busy_timeout = 30.0 if timeout is None else timeout
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._operations = 0
@@ -79,7 +81,7 @@ class SQLiteState(StateBackend):
             if not os.path.isdir(directory):
                 raise sqlite3.OperationalError(f"directory {directory!r} does not exist")
             connection = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -113,7 +115,8 @@ class SQLiteState(StateBackend):
         key = self.prefix + key
         expires = None if ttl is None else now + ttl
         row = db.execute("SELECT value, expires FROM counters WHERE key = ?", (key,)).fetchone()
-        if row is None or (row[1] is not None and row[1] <= now):
+        unusable = row is not None and (not isinstance(row[0], int) or not _finite(row[1], none=True))
+        if row is None or unusable or (row[1] is not None and row[1] <= now):
             db.execute(
                 "INSERT OR REPLACE INTO counters (key, value, expires) VALUES (?, ?, ?)",
                 (key, amount, expires),
@@ -190,11 +193,18 @@ class SQLiteState(StateBackend):
         # GCRA, as in the Redis script: see celery_jobs_ext.state.redis.
         key = self.prefix + key
         row = db.execute("SELECT tat, expires FROM budgets WHERE key = ?", (key,)).fetchone()
-        tat = row[0] if row is not None and row[1] > now else now
-        tat = max(tat, now)
+        tat, repaired = now, False
+        if row is not None:
+            # A row this method did not write (text, infinity, years ahead) is replaced, as on Redis.
+            stored, expires = row
+            if _finite(stored) and _finite(expires) and stored <= now + (burst + most) * max(interval, 86400):
+                if expires > now:
+                    tat = max(stored, now)
+            else:
+                repaired = True
         allow_at = tat - (burst - 1) * interval
         if now < allow_at:
-            return Acquired(False, allow_at - now, 0)
+            return Acquired(False, allow_at - now, 0, repaired)
         granted = min(most, math.floor((now + ahead - allow_at) / interval) + 1) if most > 1 else 1
         new_tat = tat + granted * interval
         db.execute(
@@ -203,7 +213,7 @@ class SQLiteState(StateBackend):
         )
         if count_key:
             self._do_incr(db, now, f"{count_key}:{math.floor(now)}", granted, COUNT_TTL)
-        return Acquired(True, 0.0, granted)
+        return Acquired(True, 0.0, granted, repaired)
 
     def _do_hset(self, db: sqlite3.Connection, now: float, key: str, fields: dict[str, str]) -> None:
         for name, value in fields.items():
@@ -278,6 +288,13 @@ class SQLiteState(StateBackend):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def _finite(value: Any, none: bool = False) -> bool:
+    """A number SQLite gave back as one, and finite (a column may hold text: SQLite does not check)."""
+    if value is None:
+        return none
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _number(value: float) -> float:

@@ -72,20 +72,21 @@ def test_stats_list_replay_and_purge_from_the_command_line(dlq_app: Callable[...
     assert missing.returncode == 2 and "is not in dead-letter queue" in missing.stderr
 
     declined = jobs_dlq(app, "purge", stdin="n\n")
-    assert declined.returncode == 1 and "Delete 2 task(s)" in declined.stdout
+    assert declined.returncode == 1 and "Delete 2 task(s)" in declined.stderr
     assert dlq.stats()["total"] == 2
     purged = jobs_dlq(app, "purge", "--yes")
     assert purged.returncode == 0 and "Purged 2 task(s)" in purged.stdout
     assert dlq.stats() == {"total": 0, "by_queue": {}}
 
 
-def test_command_without_the_setting_is_a_usage_error_naming_it(
+def test_command_without_the_setting_is_a_config_error_naming_it(
     make_app: Callable[..., Celery], redis_url: str
 ) -> None:
     app = install(make_app())
     result = jobs_dlq(app, "stats")
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG, not a usage error
     assert "jobs_dead_letter_queue is not set" in result.stderr
+    assert "Usage:" not in result.stderr
 
 
 def test_unreachable_broker_exits_unavailable(make_app: Callable[..., Celery], redis_url: str) -> None:

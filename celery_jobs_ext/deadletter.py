@@ -37,6 +37,7 @@ from celery.exceptions import (
     WorkerLostError,
 )
 from celery.utils.saferepr import saferepr
+from celery.worker.state import task_ready
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
 from kombu.serialization import dumps as serialize
@@ -851,6 +852,60 @@ class DeadLetterRequestMixin(_RequestBase):
 
     _jobs_failure: _Failure | None = None
     _jobs_dead_lettered = False
+
+    _jobs_settled: bool | None = None
+
+    def revoked(self) -> bool:
+        """Celery's check before it runs a request, which also skips a copy whose outcome is settled.
+
+        Celery's request class (``create_request_cls``) replaces ``execute_using_pool``
+        without calling a base class, so the skip goes where Celery skips revoked tasks:
+        a True here makes the worker drop the request unrun. Checked once per request.
+        """
+        if super().revoked():
+            return True
+        if self._jobs_settled is None:
+            self._jobs_settled = self._jobs_outcome_already_settled()
+        return self._jobs_settled
+
+    def _jobs_outcome_already_settled(self) -> bool:
+        """A redelivered copy of a task that already has its outcome is acknowledged, not run.
+
+        The broker hands a message out again when its acknowledgement was lost (a broker
+        restart, a worker that died after the outcome): running it again could give a task
+        that was dead-lettered a success, or a task that succeeded a dead-letter entry. Only
+        redelivered messages are checked (one lookup each, in the worker's main process):
+        the dead-letter claim, which lives with the entries on a Redis broker, then
+        the result backend's stored success (Celery's own check for a lost worker).
+        """
+        headers = getattr(self._message, "headers", None) or {}
+        if not ((self.delivery_info or {}).get("redelivered") or headers.get("redelivered")):
+            return False
+        task = self.task
+        if not getattr(task, "jobs_guarded", False):
+            return False
+        outcome = ""
+        try:
+            if ConfigCache.get(task.app).dead_letter_queue:
+                generation = str(self._request_dict.get(REPLAYED_FROM) or "-")
+                if DeadLetterQueue(task.app).is_claimed(str(self.id), generation):
+                    outcome = "dead-lettered"
+            if not outcome and self._success_was_stored():
+                outcome = "success"
+        except Exception as exc:  # cannot tell: run it, as Celery would
+            logger.warning("Task %s[%s] redelivered; cannot check its outcome: %r", task.name, self.id, exc)
+            return False
+        if not outcome:
+            return False
+        logger.warning(
+            "Task %s[%s] redelivered after its outcome (%s) was recorded: acknowledged, not run again",
+            task.name,
+            self.id,
+            outcome,
+        )
+        task_ready(self)
+        self.acknowledge()
+        return True
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
         exc = unwrap_pool_exception(exc_info.exception)

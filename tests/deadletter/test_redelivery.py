@@ -12,8 +12,10 @@ is what the broker hands out when the first copy's acknowledgement was lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
 from celery_jobs_ext import DeadLetterQueue, GuardedTask
@@ -42,45 +44,120 @@ def _claims(app: Celery) -> list[bytes]:
         return list(client.keys(f"{app.conf.jobs_state_prefix}dlq:*"))
 
 
-def test_copy_redelivered_after_a_dead_letter_stored_while_the_state_was_down_is_not_stored_again(
-    make_app: Callable[..., Celery], state_server: PrivateRedis
-) -> None:
-    app = make_app(
-        jobs_dead_letter_queue=unique("dlq"),
-        jobs_state_url=f"{state_server.url}/0",
-        task_acks_late=True,
-    )
-    app._test_queues = [app.conf.jobs_dead_letter_queue]  # type: ignore[attr-defined]
-    ran: list[str] = []
+class Scenario:
+    """An app on the test Redis (broker) with its shared state on ``state_server``, and its tasks.
 
-    @app.task(base=GuardedTask, bind=True, shared=False, name=unique("tests.declined"))
-    def declined(self: GuardedTask) -> None:
-        ran.append(str(self.request.id))
-        raise ValueError("card declined")
+    ``declined`` fails for good on its first run; on a later run it does what ``then`` says
+    (``fail`` or ``succeed``). ``first`` does the opposite first: it succeeds, then fails.
+    """
 
-    @app.task(shared=False, name=unique("tests.after"))
-    def after() -> str:
-        return "ran"
+    def __init__(self, make_app: Callable[..., Celery], state_server: PrivateRedis) -> None:
+        self.app = app = make_app(
+            jobs_dead_letter_queue=unique("dlq"),
+            jobs_state_url=f"{state_server.url}/0",
+            task_acks_late=True,
+        )
+        app._test_queues = [app.conf.jobs_dead_letter_queue]  # type: ignore[attr-defined]
+        self.dlq = DeadLetterQueue(app)
+        self.ran: list[str] = []
+        self.then = "fail"
+        ran = self.ran
 
-    dlq = DeadLetterQueue(app)
-    task_id = unique("declined")
-    try:
-        with in_process_worker(app, pool="solo"):
-            # The first copy fails for good while the shared state is down (as it was, on the
-            # same server as the broker, through the soak's Redis restart).
-            state_server.halt()
-            declined.apply_async(task_id=task_id)
-            wait_for(lambda: _entries_for(dlq, task_id), timeout=30, message="the first dead-letter entry")
-            state_server.start()
-            # Its acknowledgement is lost: the broker hands the message out again.
-            declined.apply_async(task_id=task_id, headers={"redelivered": True})
-            # The solo pool runs messages one by one: once this one ran, the copy is settled.
-            assert after.delay().get(timeout=30) == "ran"
-        assert ran == [task_id, task_id]
-        entries = _entries_for(dlq, task_id)
-        assert len(entries) == 1, f"dead-lettered {len(entries)} times: {entries}"
-    finally:
-        with app.connection_for_write() as connection:
+        @app.task(base=GuardedTask, bind=True, shared=False, name=unique("tests.declined"))
+        def declined(task: GuardedTask) -> str:
+            ran.append(str(task.request.id))
+            if len(ran) == 1 or self.then == "fail":
+                raise ValueError("card declined")
+            return "charged"
+
+        @app.task(base=GuardedTask, bind=True, shared=False, name=unique("tests.charged"))
+        def charged(task: GuardedTask) -> str:
+            ran.append(str(task.request.id))
+            if len(ran) == 1:
+                return "charged"
+            raise ValueError("card declined")
+
+        @app.task(shared=False, name=unique("tests.after"))
+        def after() -> str:
+            return "ran"
+
+        self.declined, self.charged, self.after = declined, charged, after
+
+    def redeliver(self, task: Any, task_id: str) -> None:
+        """The broker hands the message out again (its acknowledgement was lost); wait till it is settled."""
+        task.apply_async(task_id=task_id, headers={"redelivered": True})
+        # The solo pool runs messages one by one: once this one ran, the copy is settled.
+        assert self.after.delay().get(timeout=30) == "ran"
+
+    def entries(self, task_id: str) -> list[dict[str, object]]:
+        return _entries_for(self.dlq, task_id)
+
+    def clean(self) -> None:
+        with self.app.connection_for_write() as connection:
             client = connection.default_channel.client
-            for key in _claims(app):
+            for key in _claims(self.app):
                 client.delete(key)
+
+
+@pytest.fixture
+def scenario(make_app: Callable[..., Celery], state_server: PrivateRedis) -> Iterator[Scenario]:
+    built = Scenario(make_app, state_server)
+    yield built
+    built.clean()
+
+
+def test_copy_redelivered_after_a_dead_letter_stored_while_the_state_was_down_is_not_stored_again(
+    scenario: Scenario, state_server: PrivateRedis
+) -> None:
+    task_id = unique("declined")
+    with in_process_worker(scenario.app, pool="solo"):
+        # The first copy fails for good while the shared state is down (as it was, on the
+        # same server as the broker, through the soak's Redis restart).
+        state_server.halt()
+        scenario.declined.apply_async(task_id=task_id)
+        wait_for(lambda: scenario.entries(task_id), timeout=30, message="the first dead-letter entry")
+        state_server.start()
+        scenario.redeliver(scenario.declined, task_id)
+    entries = scenario.entries(task_id)
+    assert len(entries) == 1, f"dead-lettered {len(entries)} times: {entries}"
+
+
+def test_copy_redelivered_after_the_state_lost_the_dead_letter_claim_is_not_stored_again(
+    scenario: Scenario, state_server: PrivateRedis
+) -> None:
+    task_id = unique("declined")
+    with in_process_worker(scenario.app, pool="solo"):
+        scenario.declined.apply_async(task_id=task_id)
+        wait_for(lambda: scenario.entries(task_id), timeout=30, message="the first dead-letter entry")
+        # The state loses what it wrote last (a restart of a Redis that had not yet written
+        # it to disk, a failover to a replica that had not received it).
+        redis.Redis.from_url(state_server.url).flushall()
+        scenario.redeliver(scenario.declined, task_id)
+    entries = scenario.entries(task_id)
+    assert len(entries) == 1, f"dead-lettered {len(entries)} times: {entries}"
+
+
+def test_copy_redelivered_after_a_dead_letter_is_not_run_again_so_it_cannot_also_succeed(
+    scenario: Scenario,
+) -> None:
+    scenario.then = "succeed"
+    task_id = unique("declined")
+    with in_process_worker(scenario.app, pool="solo"):
+        scenario.declined.apply_async(task_id=task_id)
+        wait_for(lambda: scenario.entries(task_id), timeout=30, message="the first dead-letter entry")
+        scenario.redeliver(scenario.declined, task_id)
+    assert scenario.ran == [task_id]
+    assert len(scenario.entries(task_id)) == 1
+    assert scenario.app.AsyncResult(task_id).state == "FAILURE"
+
+
+def test_copy_redelivered_after_a_success_is_not_run_again_so_it_cannot_be_dead_lettered(
+    scenario: Scenario,
+) -> None:
+    task_id = unique("charged")
+    with in_process_worker(scenario.app, pool="solo"):
+        assert scenario.charged.apply_async(task_id=task_id).get(timeout=30) == "charged"
+        scenario.redeliver(scenario.charged, task_id)
+    assert scenario.ran == [task_id]
+    assert scenario.entries(task_id) == []
+    assert scenario.app.AsyncResult(task_id).state == "SUCCESS"

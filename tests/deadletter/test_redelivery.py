@@ -11,6 +11,11 @@ is what the broker hands out when the first copy's acknowledgement was lost.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +24,15 @@ import redis
 from celery import Celery
 
 from celery_jobs_ext import DeadLetterQueue, GuardedTask
-from tests.harness import PrivateRedis, _redis_server_binary, in_process_worker, missing, unique, wait_for
+from tests.harness import (
+    PrivateRedis,
+    WorkerProcess,
+    _redis_server_binary,
+    in_process_worker,
+    missing,
+    unique,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -161,3 +174,88 @@ def test_copy_redelivered_after_a_success_is_not_run_again_so_it_cannot_be_dead_
     assert scenario.ran == [task_id]
     assert scenario.entries(task_id) == []
     assert scenario.app.AsyncResult(task_id).state == "SUCCESS"
+
+
+#: How long the broker's Redis stays down: the fault itself (the soak's is 2 s).
+OUTAGE_SECONDS = 2.0
+
+
+def test_tasks_failing_while_their_redis_broker_restarts_are_each_dead_lettered_exactly_once(
+    redis_url: str,
+) -> None:
+    """The soak's double outcome, focused: real prefork worker, broker and state on one Redis.
+
+    Busy tasks fail for good while the Redis (broker and state, persistent, as in the soak)
+    is down. Before the fix, the claim in the state failed, the publish retried through the
+    outage and stored the entry anyway, the worker exited (upstream) before acknowledging,
+    and the message came back after the visibility timeout, failed again and was stored a
+    second time.
+    """
+    binary = _redis_server_binary()
+    if binary is None:
+        missing("no redis-server binary to run a private broker")
+    assert binary is not None
+    server = PrivateRedis(binary, persistent=True)
+    ledger = redis.Redis.from_url(redis_url)
+    ledger_key = unique("ledger")
+    dlq = unique("dlq")
+    conf = {
+        "broker_url": f"{server.url}/0",
+        "result_backend": redis_url,
+        "task_default_queue": unique("q"),
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "broker_connection_retry_on_startup": True,
+        "task_publish_retry_policy": {
+            "max_retries": 20,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        "broker_transport_options": {
+            "visibility_timeout": 5,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
+        "jobs_state_url": f"{server.url}/0",
+        "jobs_state_prefix": f"{ledger_key}:",
+        "jobs_dead_letter_queue": dlq,
+    }
+    env = {"JOBS_TEST_CONF": json.dumps(conf), "JOBS_TEST_LEDGER_URL": redis_url}
+    app = Celery(unique("publisher"))
+    app.conf.update(conf)
+    broker = redis.Redis.from_url(f"{server.url}/0")
+    workers = [WorkerProcess(env, queues=conf["task_default_queue"], concurrency=2)]
+    try:
+        workers[0].wait_ready()
+        ids = [app.send_task("tests.dlq.fails_after", (ledger_key, 1.0)).id for _ in range(6)]
+        wait_for(lambda: ledger.llen(ledger_key) >= 2, timeout=30, message="two tasks busy")
+        server.halt()  # the two busy tasks fail while it is down
+        time.sleep(OUTAGE_SECONDS)
+        server.start()
+
+        def settled() -> bool:
+            for worker in list(workers):
+                if worker.process.poll() is not None and worker is workers[-1]:
+                    # Celery 5.7 workers exit at a broker restart (docs/reliability.md): restart it.
+                    workers.append(WorkerProcess(env, queues=conf["task_default_queue"], concurrency=2))
+                    workers[-1].wait_ready()
+            try:
+                stored = {json.loads(raw)["headers"]["id"] for raw in broker.lrange(dlq, 0, -1)}
+                pending = broker.llen(conf["task_default_queue"]) + broker.hlen("unacked")
+            except redis.ConnectionError:
+                return False
+            return stored >= set(ids) and pending == 0
+
+        wait_for(settled, timeout=90, interval=0.2, message="every task dead-lettered, nothing pending")
+        entries = Counter(json.loads(raw)["headers"]["id"] for raw in broker.lrange(dlq, 0, -1))
+        assert {task_id: entries[task_id] for task_id in ids} == dict.fromkeys(ids, 1), "\n".join(
+            worker.output() for worker in workers
+        )
+    finally:
+        for worker in workers:
+            worker.stop()
+            with contextlib.suppress(OSError):
+                os.unlink(worker.log.name)
+        ledger.delete(ledger_key)
+        server.stop()

@@ -13,6 +13,7 @@ from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
 from celery_jobs_ext.metrics import MetricsStep
 from celery_jobs_ext.ratelimit import RateLimitStep
+from celery_jobs_ext.reconnect import RedisReconnectFix
 from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
 from celery_jobs_ext.timeouts import TimeoutPool
@@ -40,6 +41,7 @@ def install(app: Celery) -> Celery:
     app.steps["worker"].add(TimeoutPool)
     app.steps["consumer"].add(RateLimitStep)
     app.steps["consumer"].add(MetricsStep)
+    app.steps["consumer"].add(RedisReconnectFix)
     register_shell_task(app)
     register_canvas_tasks(app)
     return app

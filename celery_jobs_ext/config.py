@@ -57,6 +57,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "jobs_mask_secrets": True,
         "jobs_mask_keys": None,
         "jobs_batch_size": 1,
+        "jobs_redis_reconnect_fix": True,
     }
 )
 
@@ -109,6 +110,8 @@ class JobsConfig:
     mask_secrets: bool = True
     mask_keys: tuple[str, ...] | None = None
     batch_size: int = 1
+    #: Keep a worker busy at a Redis broker restart running (celery_jobs_ext.reconnect).
+    redis_reconnect_fix: bool = True
 
     @classmethod
     def from_app(cls, app: Celery) -> JobsConfig:
@@ -142,6 +145,7 @@ class JobsConfig:
             mask_secrets=_bool(get, "jobs_mask_secrets"),
             mask_keys=_optional_str_list(get, "jobs_mask_keys"),
             batch_size=_int(get, "jobs_batch_size", minimum=1),
+            redis_reconnect_fix=_bool(get, "jobs_redis_reconnect_fix"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,6 +170,7 @@ class JobsConfig:
             "metrics": self.metrics,
             "mask_secrets": self.mask_secrets,
             "batch_size": self.batch_size,
+            "redis_reconnect_fix": self.redis_reconnect_fix,
         }
 
 

@@ -37,9 +37,11 @@ from celery.exceptions import (
     WorkerLostError,
 )
 from celery.utils.saferepr import saferepr
+from celery.worker.state import task_ready
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
 from kombu.serialization import dumps as serialize
+from kombu.utils.json import dumps as json_dumps
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.config import ConfigCache
@@ -82,6 +84,15 @@ RETRIES_EXHAUSTED = "jobs_retries_exhausted"
 #: How long "this failure is already stored" is remembered (a message redelivered later
 #: than this after its entry was written would be stored again).
 _STORED_TTL = 7 * 24 * 3600
+#: Claim a dead-letter entry and push it, atomically (Redis broker). Returns the claim's
+#: holder: this entry's ``dlq_id`` when it was stored now, another's when it was stored before.
+_CLAIM_AND_PUSH = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('LPUSH', KEYS[2], ARGV[3])
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
+"""
 #: How long lost-worker counts of a requeued task are kept.
 _LOST_TTL = 24 * 3600
 #: Header size limits: RabbitMQ refuses a header frame larger than its frame size.
@@ -328,24 +339,7 @@ class DeadLetterQueue:
         """
         source = _Source.of(self.app, request_or_message)
         task_id = str(source.headers.get("id"))
-        stored_key = f"dlq:{self.name}:stored:{task_id}:{source.headers.get(REPLAYED_FROM) or '-'}"
-        state = None
-        claimed = False
-        try:
-            state = get_state(self.app)
-            # Claim the entry atomically before publishing: a message the broker redelivered
-            # while its first run was still failing (RabbitMQ requeues at once when a
-            # connection drops) can fail in two workers at the same moment.
-            if state.incr(stored_key, 1, ttl=_STORED_TTL) > 1:
-                logger.info(
-                    "Task %s is already in dead-letter queue %r; not stored again", task_id, self.name
-                )
-                return False
-            claimed = True
-        except StateUnavailable as exc:
-            # Better a duplicate entry than a lost one.
-            logger.warning("Storing task %s without the duplicate check: %s", task_id, exc)
-
+        generation = str(source.headers.get(REPLAYED_FROM) or "-")
         mask = self._masker()
         headers = {
             key: value
@@ -369,6 +363,116 @@ class DeadLetterQueue:
         )
         if source.priority is not None:
             headers["original_priority"] = source.priority
+
+        if self._on_redis_broker():
+            # The claim lives with the entry, written by one script on the broker: whatever a
+            # restart or an unreachable state loses, it loses both or neither (issue #20).
+            if not self._claim_and_push(source, headers, self.claim_key(task_id, generation)):
+                logger.info(
+                    "Task %s is already in dead-letter queue %r; not stored again", task_id, self.name
+                )
+                return False
+        elif not self._claim_in_state_and_publish(source, headers, task_id, generation):
+            return False
+        record(self.app, original_queue, "dead_lettered")
+        try:
+            get_state(self.app).hincr(self._counts_key, {original_queue: 1})
+        except StateUnavailable as exc:
+            logger.warning("Task %s dead-lettered but not counted (stats() will recount): %s", task_id, exc)
+        return True
+
+    def claim_key(self, task_id: str, generation: str = "-") -> str:
+        """The broker key (Redis) or state key that says this failure of the task is stored.
+
+        ``generation`` is the ``dlq_id`` a replayed message came from (``-`` for the
+        original), so a replay that fails again is stored again.
+        """
+        return f"{self.config.state_prefix}dlq:{self.name}:claimed:{task_id}:{generation}"
+
+    def is_claimed(self, task_id: str, generation: str = "-") -> bool:
+        """Whether this failure of the task is already stored (the claim, wherever it lives).
+
+        Raises:
+            kombu.exceptions.OperationalError: the broker (Redis) is unreachable.
+            StateUnavailable: the shared state (other brokers) is unreachable.
+        """
+        if self._on_redis_broker():
+            with self.app.producer_or_acquire() as producer:
+                client = producer.channel.client
+                prefix = getattr(client, "global_keyprefix", "")
+                return bool(client.exists(prefix + self.claim_key(task_id, generation)))
+        return get_state(self.app).get_counters([self._state_claim_key(task_id, generation)])[0] > 0
+
+    def _state_claim_key(self, task_id: str, generation: str) -> str:
+        return f"dlq:{self.name}:stored:{task_id}:{generation}"
+
+    def _on_redis_broker(self) -> bool:
+        with self.app.connection_for_write() as connection:
+            return bool(connection.transport.driver_type == "redis")
+
+    def _claim_and_push(self, source: _Source, headers: dict[str, Any], claim_key: str) -> bool:
+        """Redis broker: claim the entry and push it in one atomic script; False if claimed before.
+
+        Retried under ``task_publish_retry_policy`` like a publish. The claim holds the
+        entry's ``dlq_id``, so a retry after a reply lost on the way back (the script ran)
+        recognises its own claim instead of reporting a duplicate.
+        """
+        with self.app.producer_or_acquire() as producer:
+
+            def run() -> bool:
+                channel = producer.channel
+                client = channel.client
+                prefix = getattr(client, "global_keyprefix", "")
+                message = channel.prepare_message(
+                    source.body,
+                    None,
+                    source.content_type,
+                    source.content_encoding,
+                    dict(headers),
+                    {"delivery_mode": 2, **source.properties},
+                )
+                channel._inplace_augment_message(message, "", self.name)
+                queue_key = channel._q_for_pri(self.name, channel._get_message_priority(message))
+                claimed_by = client.eval(
+                    _CLAIM_AND_PUSH,
+                    2,
+                    prefix + claim_key,
+                    prefix + queue_key,
+                    headers["dlq_id"],
+                    _STORED_TTL,
+                    json_dumps(message),  # type: ignore[no-untyped-call]
+                )
+                if isinstance(claimed_by, bytes):
+                    claimed_by = claimed_by.decode()
+                return bool(claimed_by == headers["dlq_id"])
+
+            policy = dict(self.app.conf.task_publish_retry_policy or {})
+            return bool(producer.connection.ensure(producer, run, **policy)())
+
+    def _claim_in_state_and_publish(
+        self, source: _Source, headers: dict[str, Any], task_id: str, generation: str
+    ) -> bool:
+        """Other brokers: claim in the shared state, then publish; False if claimed before.
+
+        A state that cannot be reached lets the entry through without the duplicate check:
+        better a duplicate entry than a lost one.
+        """
+        stored_key = self._state_claim_key(task_id, generation)
+        state = None
+        claimed = False
+        try:
+            state = get_state(self.app)
+            # Claim the entry atomically before publishing: a message the broker redelivered
+            # while its first run was still failing (RabbitMQ requeues at once when a
+            # connection drops) can fail in two workers at the same moment.
+            if state.incr(stored_key, 1, ttl=_STORED_TTL) > 1:
+                logger.info(
+                    "Task %s is already in dead-letter queue %r; not stored again", task_id, self.name
+                )
+                return False
+            claimed = True
+        except StateUnavailable as exc:
+            logger.warning("Storing task %s without the duplicate check: %s", task_id, exc)
         try:
             self._publish(
                 source.body,
@@ -384,14 +488,6 @@ class DeadLetterQueue:
                 with contextlib.suppress(StateUnavailable):
                     state.incr(stored_key, -1, ttl=_STORED_TTL)
             raise
-        record(self.app, original_queue, "dead_lettered")
-        if state is not None:
-            try:
-                state.hincr(self._counts_key, {original_queue: 1})
-            except StateUnavailable as exc:
-                logger.warning(
-                    "Task %s dead-lettered but not counted (stats() will recount): %s", task_id, exc
-                )
         return True
 
     def _publish(
@@ -782,6 +878,60 @@ class DeadLetterRequestMixin(_RequestBase):
 
     _jobs_failure: _Failure | None = None
     _jobs_dead_lettered = False
+
+    _jobs_settled: bool | None = None
+
+    def revoked(self) -> bool:
+        """Celery's check before it runs a request, which also skips a copy whose outcome is settled.
+
+        Celery's request class (``create_request_cls``) replaces ``execute_using_pool``
+        without calling a base class, so the skip goes where Celery skips revoked tasks:
+        a True here makes the worker drop the request unrun. Checked once per request.
+        """
+        if super().revoked():
+            return True
+        if self._jobs_settled is None:
+            self._jobs_settled = self._jobs_outcome_already_settled()
+        return self._jobs_settled
+
+    def _jobs_outcome_already_settled(self) -> bool:
+        """A redelivered copy of a task that already has its outcome is acknowledged, not run.
+
+        The broker hands a message out again when its acknowledgement was lost (a broker
+        restart, a worker that died after the outcome): running it again could give a task
+        that was dead-lettered a success, or a task that succeeded a dead-letter entry. Only
+        redelivered messages are checked (one lookup each, in the worker's main process):
+        the dead-letter claim, which lives with the entries on a Redis broker, then
+        the result backend's stored success (Celery's own check for a lost worker).
+        """
+        headers = getattr(self._message, "headers", None) or {}
+        if not ((self.delivery_info or {}).get("redelivered") or headers.get("redelivered")):
+            return False
+        task = self.task
+        if not getattr(task, "jobs_guarded", False):
+            return False
+        outcome = ""
+        try:
+            if ConfigCache.get(task.app).dead_letter_queue:
+                generation = str(self._request_dict.get(REPLAYED_FROM) or "-")
+                if DeadLetterQueue(task.app).is_claimed(str(self.id), generation):
+                    outcome = "dead-lettered"
+            if not outcome and self._success_was_stored():
+                outcome = "success"
+        except Exception as exc:  # cannot tell: run it, as Celery would
+            logger.warning("Task %s[%s] redelivered; cannot check its outcome: %r", task.name, self.id, exc)
+            return False
+        if not outcome:
+            return False
+        logger.warning(
+            "Task %s[%s] redelivered after its outcome (%s) was recorded: acknowledged, not run again",
+            task.name,
+            self.id,
+            outcome,
+        )
+        task_ready(self)
+        self.acknowledge()
+        return True
 
     def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
         exc = unwrap_pool_exception(exc_info.exception)

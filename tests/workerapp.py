@@ -282,3 +282,13 @@ def _worker_cpu_seconds() -> float:
 def mark_cpu(key: str) -> None:
     """Append ``[time, worker CPU seconds]`` to a Redis list."""
     _ledger().rpush(key, json.dumps([time.time(), _worker_cpu_seconds()]))
+
+
+@app.task(base=GuardedTask, bind=True, name="tests.dlq.fails_after", acks_late=True)
+def dlq_fails_after(self: Task, ledger_key: str, seconds: float) -> None:
+    """Busy for ``seconds``, then fails for good; each run appends its task id to the ledger."""
+    _ledger().rpush(ledger_key, str(self.request.id))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise ValueError("fails after being busy")

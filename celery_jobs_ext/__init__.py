@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BrokerUnavailable": "celery_jobs_ext.errors",
-    "ChainingError": "celery_jobs_ext.canvas",
+    "ChainingError": "celery_jobs_ext.errors",
     "ConfigCache": "celery_jobs_ext.config",
     "DeadLetterBrokerUnavailable": "celery_jobs_ext.deadletter",
     "DeadLetterError": "celery_jobs_ext.errors",
@@ -25,12 +25,12 @@ _EXPORTS = {
     "InvalidRate": "celery_jobs_ext.errors",
     "JobChain": "celery_jobs_ext.canvas",
     "JobSignature": "celery_jobs_ext.canvas",
-    "JobTimeout": "celery_jobs_ext.timeouts",
+    "JobTimeout": "celery_jobs_ext.errors",
     "JobsConfig": "celery_jobs_ext.config",
     "JobsError": "celery_jobs_ext.errors",
     "MaskingFilter": "celery_jobs_ext.masking",
     "Outcome": "celery_jobs_ext.canvas",
-    "RateLimitExceeded": "celery_jobs_ext.ratelimit",
+    "RateLimitExceeded": "celery_jobs_ext.errors",
     "RateLimiter": "celery_jobs_ext.ratelimit",
     "ShellCommandFailed": "celery_jobs_ext.shell",
     "ShellCommandNotAllowed": "celery_jobs_ext.shell",
@@ -46,20 +46,23 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from celery_jobs_ext.app import install
-    from celery_jobs_ext.canvas import ChainingError, ErrorDescription, JobChain, JobSignature, Outcome
+    from celery_jobs_ext.canvas import ErrorDescription, JobChain, JobSignature, Outcome
     from celery_jobs_ext.config import ConfigCache, JobsConfig
     from celery_jobs_ext.deadletter import DeadLetterBrokerUnavailable, DeadLetterQueue
     from celery_jobs_ext.errors import (
         BrokerUnavailable,
+        ChainingError,
         DeadLetterError,
         ImproperlyConfigured,
         InvalidRate,
         JobsError,
+        JobTimeout,
+        RateLimitExceeded,
         StateUnavailable,
     )
     from celery_jobs_ext.health import build_report
     from celery_jobs_ext.masking import MaskingFilter, mask, mask_text
-    from celery_jobs_ext.ratelimit import RateLimiter, RateLimitExceeded
+    from celery_jobs_ext.ratelimit import RateLimiter
     from celery_jobs_ext.shell import (
         ShellCommandFailed,
         ShellCommandNotAllowed,
@@ -68,7 +71,6 @@ if TYPE_CHECKING:
         validate_command,
     )
     from celery_jobs_ext.task import GuardedTask
-    from celery_jobs_ext.timeouts import JobTimeout
 
 
 def __getattr__(name: str) -> Any:

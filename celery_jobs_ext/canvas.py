@@ -44,10 +44,9 @@ from celery.utils.functional import is_list
 from celery.utils.log import get_logger
 
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.deadletter import REPLAYED_FROM
-from celery_jobs_ext.errors import JobsError
+from celery_jobs_ext.errors import ChainingError
+from celery_jobs_ext.headers import GENERATION_HEADER, REPLAYED_FROM, TIMEOUT_HEADER
 from celery_jobs_ext.masking import mask_text, masked_reprs
-from celery_jobs_ext.timeouts import TIMEOUT_HEADER
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -86,15 +85,8 @@ a duplicate publish); after it, a message re-published with the same task id fir
 MAX_MESSAGE_LENGTH = 2000
 """The error description's ``message`` is cut to this many characters (after masking)."""
 
-GENERATION_HEADER = "jobs_generation"
-"""Message header naming a dead-letter replay that a message descends from (see :func:`guard_key`)."""
-
 _SCOPE_TASK = "task"
 _SCOPE_CHAIN = "chain"
-
-
-class ChainingError(JobsError):
-    """A fluent chaining call got something it cannot use; the message says what to pass."""
 
 
 class ErrorDescription(TypedDict):

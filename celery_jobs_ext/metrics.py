@@ -7,7 +7,7 @@ bucket (kept 25 hours), an hourly roll-up of the same buckets (so "the last 24 h
 about 140 hashes to read, not 1,440) and a lifetime total.
 
 Where it is recorded: in the worker's main process, from the request's life-cycle
-callbacks (:class:`MetricsRequestMixin`), which run in the parent for prefork and
+callbacks, as an outcome listener (:class:`MetricsListener`), which run in the parent for prefork and
 in-process for solo and threads. A pool child killed mid-task therefore loses no count:
 its parent sees the lost worker and records it.
 
@@ -37,7 +37,6 @@ Guarantees and limits:
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import logging
 import math
@@ -49,31 +48,28 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
-from celery.exceptions import (
-    Ignore,
-    Reject,
-    Retry,
-    SoftTimeLimitExceeded,
-    Terminated,
-    TimeLimitExceeded,
-    WorkerLostError,
-)
 from celery.signals import worker_process_shutdown
 
 from celery_jobs_ext.config import ConfigCache
+from celery_jobs_ext.outcome import (
+    FAILED,
+    REJECTED,
+    RETRYING,
+    SUCCEEDED,
+    OutcomeListener,
+    RunOutcome,
+    unwrap_pool_exception,
+)
 from celery_jobs_ext.queues import QueueResolver, resolver_for
 from celery_jobs_ext.state import Batch, Op, get_state
 
 if TYPE_CHECKING:
     from celery import Celery
-    from celery.worker.request import Request as _RequestBase
-else:
-    _RequestBase = object
 
 __all__ = [
     "COUNTERS",
     "FIELDS",
-    "MetricsRequestMixin",
+    "MetricsListener",
     "MetricsStep",
     "Recorder",
     "execute_with_metrics",
@@ -81,6 +77,7 @@ __all__ = [
     "read_heartbeats",
     "record",
     "split_fields",
+    "unwrap_pool_exception",
 ]
 
 logger = logging.getLogger(__name__)
@@ -504,120 +501,45 @@ class MetricsStep(bootsteps.StartStopStep):
             recorder.close()
 
 
-def unwrap_pool_exception(exc: Any) -> Any:
-    """The task's own exception, out of billiard's ``ExceptionWithTraceback`` wrapper."""
-    inner = getattr(exc, "exc", None)
-    return inner if type(exc).__name__ == "ExceptionWithTraceback" and inner is not None else exc
+def outcome_counters(outcome: RunOutcome) -> tuple[str, ...]:
+    """The counters a run's outcome adds.
 
-
-def _is_timeout(exc: Any) -> bool:
-    return isinstance(exc, (TimeLimitExceeded, SoftTimeLimitExceeded))  # JobTimeout is a soft one
-
-
-def failure_outcome(request: Any, exc_info: Any, requeued: bool) -> tuple[str, ...]:
-    """The counters a failed run adds, once Celery has decided what happens to its message.
-
-    Failed means "for good": a run whose message goes back to the queue (``requeued``)
-    or that Celery re-sends as a retry will run again and is not a failure yet.
+    Failed means "for good": a run whose message goes back to the queue, or that Celery
+    re-sends as a retry, will run again and is not a failure yet.
     """
-    exc = unwrap_pool_exception(getattr(exc_info, "exception", None))
-    if isinstance(exc, (Terminated, Ignore)):
-        return ()  # revoked or ignored on purpose
-    if isinstance(exc, Retry):
-        return ("retried", "timed_out") if _is_timeout(getattr(exc, "exc", None)) else ("retried",)
-    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-        if getattr(request, "_already_cancelled", False) or getattr(request, "_already_revoked", False):
-            return ()
-        exc = WorkerLostError(repr(exc))
-    timed_out = ("timed_out",) if _is_timeout(exc) else ()
-    if requeued or (isinstance(exc, Reject) and exc.requeue):
+    timed_out = ("timed_out",) if outcome.timed_out else ()
+    if outcome.kind == SUCCEEDED:
+        return ("succeeded",)
+    if outcome.kind == RETRYING:
+        return ("retried", *timed_out)
+    if outcome.kind == FAILED:
+        return ("failed", *timed_out)
+    if outcome.kind == REJECTED:
         return timed_out
-    if isinstance(exc, WorkerLostError):
-        task = request.task
-        retries = int(request.request_dict.get("retries") or 0)
-        if getattr(task, "retry_on_worker_lost", False) and (
-            task.max_retries is None or retries < task.max_retries
-        ):
-            return ("retried",)
-    return ("failed", *timed_out)
+    return ()  # ignored on purpose
 
 
-def _recording_success(on_success: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(on_success)
-    def recording_on_success(self: Any, failed__retval__runtime: Any, **kwargs: Any) -> Any:
-        self._jobs_metrics_success(failed__retval__runtime)
-        return on_success(self, failed__retval__runtime, **kwargs)
+class MetricsListener(OutcomeListener):
+    """Counts each run's start and outcome into this process's :class:`Recorder`.
 
-    recording_on_success._jobs_records_success = True  # type: ignore[attr-defined]
-    return recording_on_success
-
-
-class MetricsRequestMixin(_RequestBase):
-    """GuardedTask's metrics hooks on the request, in the worker's main process.
-
-    Celery builds a subclass of the task's request class per worker
-    (``create_request_cls``) whose ``on_success`` replaces ours without calling it;
-    ``__init_subclass__`` wraps that one so successes are still counted. Each request
-    records its outcome once, however many of the callbacks run. Sits after the
-    dead-letter mixin in ``GuardedRequest``, so it sees the final acknowledgement
-    decision (a dead-lettered lost worker is a failure, a requeued one is not).
+    Listed after the dead-letter listener in ``GuardedRequest.outcome_listeners``: it
+    hears the final outcome (a dead-lettered lost worker is a failure, a requeued one
+    is not). Recording never gets in a task's way.
     """
 
-    _jobs_metrics_done = False
-    _jobs_metrics_requeued = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("on_success")
-        if own is not None and not getattr(own, "_jobs_records_success", False):
-            cls.on_success = _recording_success(own)  # type: ignore[method-assign]
-
-    def on_accepted(self, pid: Any, time_accepted: float) -> Any:
-        result = super().on_accepted(pid, time_accepted)
-        recorder: Recorder | None = self.app.__dict__.get(_ATTRIBUTE)
+    def after_accept(self, request: Any) -> None:
+        recorder: Recorder | None = request.app.__dict__.get(_ATTRIBUTE)
         if recorder is not None:
             try:
-                recorder.task_started(self, finished=self._jobs_metrics_done)
-            except Exception as exc:  # recording never gets in a task's way
+                recorder.task_started(request, finished=request.outcome is not None)
+            except Exception as exc:
                 recorder.warn(exc)
-        return result
 
-    def on_success(self, failed__retval__runtime: Any, **kwargs: Any) -> Any:
-        self._jobs_metrics_success(failed__retval__runtime)
-        return super().on_success(failed__retval__runtime, **kwargs)
-
-    def on_retry(self, exc_info: Any) -> Any:
-        self._jobs_metrics_finish(failure_outcome(self, exc_info, requeued=False))
-        return super().on_retry(exc_info)
-
-    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> Any:
-        self._jobs_metrics_requeued = False
-        try:
-            return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
-        finally:
-            self._jobs_metrics_finish(failure_outcome(self, exc_info, self._jobs_metrics_requeued))
-
-    def reject(self, requeue: bool = False) -> Any:
-        if requeue and not self.acknowledged:
-            self._jobs_metrics_requeued = True
-        return super().reject(requeue=requeue)
-
-    def _jobs_metrics_success(self, failed__retval__runtime: Any) -> None:
-        try:
-            failed, _, runtime = failed__retval__runtime
-        except (TypeError, ValueError):
-            return  # not a result tuple: Celery routes it to on_failure
-        if not failed:
-            self._jobs_metrics_finish(("succeeded",), runtime if isinstance(runtime, (int, float)) else None)
-
-    def _jobs_metrics_finish(self, outcome: tuple[str, ...], runtime: float | None = None) -> None:
-        if self._jobs_metrics_done:
-            return
-        self._jobs_metrics_done = True
-        recorder: Recorder | None = self.app.__dict__.get(_ATTRIBUTE)
+    def after_outcome(self, request: Any, outcome: RunOutcome) -> None:
+        recorder: Recorder | None = request.app.__dict__.get(_ATTRIBUTE)
         if recorder is not None:
             try:
-                recorder.task_finished(self, outcome, runtime)
+                recorder.task_finished(request, outcome_counters(outcome), outcome.runtime)
             except Exception as exc:
                 recorder.warn(exc)
 

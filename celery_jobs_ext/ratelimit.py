@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from celery import bootsteps
 
 from celery_jobs_ext.config import ConfigCache, parse_rate
-from celery_jobs_ext.errors import InvalidRate, JobsError
+from celery_jobs_ext.errors import InvalidRate
+from celery_jobs_ext.errors import RateLimitExceeded as RateLimitExceeded
 from celery_jobs_ext.metrics import execute_with_metrics
 from celery_jobs_ext.queues import QueueResolver, resolver_for
 from celery_jobs_ext.state import Acquired, StateBackend, get_state
@@ -94,25 +95,6 @@ def _cut(value: object, size: int = 40) -> str:
 def hold_capacity(per_minute: float, prefetch: int) -> int:
     """How many throttled requests of one queue a worker holds before pausing that queue."""
     return max(prefetch, 1, min(MAX_HOLD, math.ceil(per_minute / 60.0 * HOLD_SECONDS)))
-
-
-class RateLimitExceeded(JobsError):
-    """A queue is over its limit; ``retry_after`` says how many seconds until a slot frees up."""
-
-    def __init__(self, queue: str, limit: float, retry_after: float) -> None:
-        self.queue = queue
-        self.limit = limit
-        self.retry_after = retry_after
-        super().__init__(queue, limit, retry_after)
-
-    def __str__(self) -> str:
-        return (
-            f"Queue {self.queue!r} is over its rate limit of {_per_minute(self.limit)} jobs per minute; "
-            f"next slot in {self.retry_after:.3f} s"
-        )
-
-    def __reduce__(self) -> tuple[type[RateLimitExceeded], tuple[str, float, float]]:
-        return (type(self), (self.queue, self.limit, self.retry_after))
 
 
 class RateLimiter:

@@ -18,9 +18,10 @@ from celery import Task
 
 from celery_jobs_ext.canvas import CanvasTaskMixin
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.deadletter import DeadLetterRequestMixin, DeadLetterTaskMixin
+from celery_jobs_ext.deadletter import DeadLetterListener, DeadLetterRequestMixin
 from celery_jobs_ext.masking import MaskingRequest, mask_exception, masked_reprs
-from celery_jobs_ext.metrics import MetricsRequestMixin
+from celery_jobs_ext.metrics import MetricsListener
+from celery_jobs_ext.outcome import OutcomeRequestMixin, OutcomeTaskMixin
 from celery_jobs_ext.retry import retry_countdown
 from celery_jobs_ext.timeouts import TimeoutRequestMixin, TimeoutTaskMixin
 
@@ -67,15 +68,22 @@ def _running_here() -> set[int]:
     return running
 
 
-class GuardedRequest(TimeoutRequestMixin, DeadLetterRequestMixin, MetricsRequestMixin, MaskingRequest):
-    """The worker-side request of a GuardedTask: each concern's request hooks, composed."""
+class GuardedRequest(TimeoutRequestMixin, DeadLetterRequestMixin, OutcomeRequestMixin, MaskingRequest):
+    """The worker-side request of a GuardedTask: each concern's request hooks, composed.
+
+    How a run ended is decided once (:class:`~celery_jobs_ext.outcome.OutcomeRequestMixin`)
+    and told to these listeners, in this order: the dead-letter queue first, so the
+    metrics count its final decision (a failure it could not store is requeued).
+    """
+
+    outcome_listeners = (DeadLetterListener(), MetricsListener())
 
 
-class GuardedTask(CanvasTaskMixin, TimeoutTaskMixin, DeadLetterTaskMixin, Task):
+class GuardedTask(CanvasTaskMixin, TimeoutTaskMixin, OutcomeTaskMixin, Task):
     """A Celery task with the jobs extension's guard rails.
 
     Each concern keeps its task hooks in a mixin in its own module (timeouts,
-    dead-letter queue, canvas); this class composes them with masking and retries.
+    outcome, canvas); this class composes them with masking and retries.
     """
 
     #: Marks the class for the extension's receivers (cheaper than an isinstance

@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
-from celery.exceptions import SoftTimeLimitExceeded
 
 from celery_jobs_ext.config import ConfigCache
-from celery_jobs_ext.errors import ImproperlyConfigured, JobsError
+from celery_jobs_ext.errors import ImproperlyConfigured, JobTimeout
+from celery_jobs_ext.headers import TIMEOUT_HEADER
 
 if TYPE_CHECKING:
     from celery import Task as _TaskBase
@@ -56,40 +56,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The message header that carries a per-call timeout (seconds).
-TIMEOUT_HEADER = "jobs_timeout"
 
 #: How this process's worker runs tasks: "prefork", "solo", "threads", "green", or None
 #: outside a worker. Set by :class:`TimeoutPool` before the pool forks, so children inherit it.
 _pool_kind: str | None = None
-
-
-class JobTimeout(JobsError, SoftTimeLimitExceeded):
-    """A job ran past its timeout.
-
-    Also a ``SoftTimeLimitExceeded``, so code written for Celery's soft time limit
-    (``except SoftTimeLimitExceeded``) handles it unchanged.
-    """
-
-    def __init__(self, task_name: str = "", seconds: float | None = None) -> None:
-        # One argument is a finished message: that is how Celery's result backend and
-        # pickling rebuild an exception, from its args.
-        if seconds is None:
-            super().__init__(task_name)
-            self.task_name: str | None = None
-        else:
-            super().__init__(f"Job '{task_name}' exceeded timeout of {_format_seconds(seconds)} seconds")
-            self.task_name = task_name
-        self.seconds = seconds
-
-    def __str__(self) -> str:
-        # SoftTimeLimitExceeded's own __str__ shows the args tuple; show the message.
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        if self.seconds is None or self.task_name is None:
-            return (type(self), tuple(self.args))
-        return (type(self), (self.task_name, self.seconds))
 
 
 def _format_seconds(seconds: float) -> str:

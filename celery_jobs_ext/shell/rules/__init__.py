@@ -1,0 +1,55 @@
+"""Per-program argument rules: defence in depth behind the allowed list.
+
+The allowed list (and its argument patterns) is the boundary; these rules refuse the options
+and script constructs through which a listed program would run another program, load code or
+write files. Imports nothing from Celery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from types import MappingProxyType
+
+from celery_jobs_ext.shell.rules.awk import check_awk
+from celery_jobs_ext.shell.rules.git import check_git
+from celery_jobs_ext.shell.rules.options import check_denied_arguments
+from celery_jobs_ext.shell.rules.sed import check_sed
+from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
+from celery_jobs_ext.shell.rules.ssh import check_ssh
+from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
+
+__all__ = ["DENIED_ARGUMENTS", "check_arguments", "names_of"]
+
+_ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str]], None]] = MappingProxyType(
+    {
+        "zip": check_zip,
+        "sed": check_sed,
+        "awk": check_awk,
+        "git": check_git,
+        "ssh": check_ssh,
+        "scp": check_ssh,
+        "sftp": check_ssh,
+        "sqlite3": check_sqlite,
+    }
+)
+
+
+def check_arguments(
+    program: str,
+    paths: Iterable[str],
+    arguments: Sequence[str],
+    configured: Mapping[str, Sequence[str]],
+    *,
+    trusted: Collection[int] = (),
+) -> None:
+    """Refuse ``arguments`` if a rule of the program (found under any of ``paths``' names) denies them.
+
+    ``trusted`` are the positions of arguments an argument pattern spells out literally: the
+    administrator wrote them, so the table of refused options does not apply to them (the
+    script checks of sed, awk, sqlite3 ... still do).
+    """
+    names = names_of(paths)
+    check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
+    checkers = {_ARGUMENT_CHECKERS[name] for name in names if name in _ARGUMENT_CHECKERS}
+    for checker in sorted(checkers, key=lambda function: function.__name__):
+        checker(program, arguments)

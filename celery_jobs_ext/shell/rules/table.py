@@ -1,0 +1,209 @@
+"""The built-in per-program table: refused options, program families, option grammar hints.
+
+Rules are looked up under a program's base name, its name without a version suffix
+(``python3.11``), its family (``gawk`` is ``awk``) and the name its path resolves to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+DENIED_SETTING = "jobs_shell_denied_arguments"
+
+_VERSION_SUFFIX = re.compile(r"[-_.]?[0-9]+(?:\.[0-9]+)*\Z")
+
+DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "find": (
+            "-exec", "-execdir", "-ok", "-okdir", "-delete",
+            "-fprint", "-fprint0", "-fprintf", "-fls",
+        ),
+        "fd": ("-x", "--exec", "-X", "--exec-batch"),
+        "tar": (
+            "-I", "--use-compress-program", "--to-command", "--checkpoint-action",
+            "--rsh-command", "--rmt-command", "--info-script", "-F", "--new-volume-script",
+        ),
+        "sed": ("-i", "--in-place", "-f", "--file"),
+        "awk": (
+            "-f", "--file", "-E", "--exec", "-i", "--include", "-l", "--load", "-W",
+            "-d", "--dump-variables", "-D", "--debug", "-o", "--pretty-print",
+            "-p", "--profile",
+        ),
+        "git": (
+            "--config-env", "--exec-path", "--upload-pack", "--receive-pack", "--exec",
+            "--extcmd", "--open-files-in-pager", "--ext-diff",
+        ),
+        "ssh": ("-F", "-I", "-E"),
+        "scp": ("-F", "-S", "-D"),
+        "sftp": ("-F", "-S", "-D", "-b"),
+        "ssh-keygen": ("-D", "-w"),
+        "rsync": ("-e", "--rsh", "--rsync-path", "-M", "--remote-option"),
+        "curl": (
+            "-o", "--output", "-O", "--remote-name", "--remote-name-all", "--output-dir",
+            "-K", "--config", "-D", "--dump-header", "-c", "--cookie-jar", "--trace",
+            "--trace-ascii", "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc",
+        ),
+        "wget": (
+            "-O", "--output-document", "-o", "--output-file", "-a", "--append-output",
+            "-P", "--directory-prefix", "-e", "--execute", "--config", "--use-askpass",
+        ),
+        "less": (
+            "+", "-k", "--lesskey-file", "--lesskey-src", "--lesskey-content",
+            "-o", "--log-file", "-O", "--LOG-FILE",
+        ),
+        "man": ("-P", "--pager", "-H", "--html", "-X", "--gxditview", "-C", "--config-file"),
+        "vim": ("+", "-c", "--cmd", "-S", "-u", "-U", "-s", "-w", "-W"),
+        "emacs": ("--eval", "-l", "--load", "-f", "--funcall", "--script", "-x"),
+        "zip": ("-TT", "--unzip-command"),
+        "tcpdump": ("-z", "-w"),
+        "dd": ("of=",),
+        "sort": ("-o", "--output", "--compress-program"),
+        "split": ("--filter",),
+        "rg": ("--pre",),
+        "make": ("-E", "--eval"),
+        "nmap": (
+            "--script", "-script", "--interactive", "-interactive",
+            "--datadir", "-datadir", "-o",
+        ),
+        "nc": ("-e", "-c", "-o", "--exec", "--sh-exec", "--lua-exec"),
+        "python": ("-c", "-m"),
+        "perl": ("-e", "-E", "-M", "-m", "-i"),
+        "ruby": ("-e", "-r", "-i"),
+        "node": (
+            "-e", "--eval", "-p", "--print", "-r", "--require", "--import", "--loader",
+            "--experimental-loader", "--inspect", "--inspect-brk", "--inspect-wait",
+            "--env-file",
+        ),
+        "php": (
+            "-r", "--run", "-B", "--process-begin", "-R", "--process-code",
+            "-E", "--process-end", "-F", "--process-file", "-d", "--define",
+            "-c", "--php-ini", "-z", "--zend-extension", "-S", "--server",
+        ),
+        "lua": ("-e", "-l"),
+        "sh": ("-c", "--command", "-C", "--init-command", "--rcfile", "--init-file"),
+        "psql": ("-c", "--command", "-f", "--file", "-o", "--output", "-L", "--log-file"),
+        "mysql": (
+            "-e", "--execute", "--init-command", "--pager", "--tee",
+            "--plugin-dir", "--default-auth",
+        ),
+        "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
+    }
+)  # fmt: skip
+"""Built-in refused options per program family; see the module docstring for the syntax."""
+
+
+# Other names of the families in DENIED_ARGUMENTS. Version suffixes (python3.11, perl5.36,
+# gcc-12) are stripped before this lookup.
+FAMILIES: Mapping[str, str] = MappingProxyType(
+    {
+        "gfind": "find", "bfs": "find", "fdfind": "fd",
+        "gtar": "tar", "bsdtar": "tar",
+        "gsed": "sed",
+        "gawk": "awk", "mawk": "awk", "nawk": "awk", "original-awk": "awk",
+        "slogin": "ssh",
+        "vi": "vim", "nvim": "vim", "view": "vim", "ex": "vim", "rvim": "vim",
+        "rview": "vim", "gvim": "vim", "vimdiff": "vim", "evim": "vim", "vim.basic": "vim",
+        "vim.tiny": "vim", "vim.nox": "vim", "vim.gtk3": "vim",
+        "pypy": "python", "nodejs": "node", "luajit": "lua",
+        "bash": "sh", "dash": "sh", "zsh": "sh", "ksh": "sh", "mksh": "sh", "ash": "sh",
+        "yash": "sh", "csh": "sh", "tcsh": "sh", "fish": "sh", "pdksh": "sh", "oksh": "sh",
+        "rbash": "sh", "posh": "sh", "loksh": "sh",
+        "ncat": "nc", "netcat": "nc", "nc.traditional": "nc", "nc.openbsd": "nc",
+        "mariadb": "mysql", "sqlite": "sqlite3",
+    }
+)  # fmt: skip
+
+# Short options that take a value glued to them (``-Igzip``, ``-F:``), denied or not: the
+# letters after one of these in a cluster are its value, not more options. Only letters whose
+# value really consumes the rest of the cluster belong here; a letter missing here only makes
+# matching stricter.
+SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
+    {
+        "tar": "bCfFgHIKLNTVX",
+        "sed": "efil",
+        "awk": "FvefEilWZdDLop",
+        "ssh": "bceilmopBDEFIJLOPQRSwW",
+        "scp": "cilDFJPSXo",
+        "sftp": "bcilosBDFJPRSX",
+        "ssh-keygen": "CDEFGIJMNOPRSTVYZabfgjmnrstwz",
+        "rsync": "efBTM@",
+        "curl": "AbcCdDeEFHKmoPQrTtuUwxXyYz",
+        "wget": "aABDeilIoOPQRtTUwX",
+        "less": "bhjkoOpPtTxyz#",
+        "man": "CELmMpPrRSs",
+        "python": "cmWXQ",
+        "perl": "eEIiMmdDx",
+        "ruby": "CeEFIirx",
+        "php": "BcdEFfrRStz",
+        "lua": "el",
+        "tcpdump": "BcCEFGijmMQrsTVWwyzZ",
+        "fd": "cdeEjoStxX",
+        "sort": "kotST",
+        "psql": "cdfhLopPRTUvF",
+        "mysql": "eDhPpSu",
+        "nc": "ceGgIiMmoOPpqsTVWwXx",
+        "make": "CEfIjlOoW",
+    }
+)
+
+# Real long options that are prefixes of denied ones; getopt takes an exact match first.
+LONG_OPTION_EXCEPTIONS: Mapping[str, frozenset[str]] = MappingProxyType({"tar": frozenset({"--checkpoint"})})
+
+REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "find": "runs other programs or writes or deletes files",
+        "fd": "runs other programs",
+        "tar": "makes tar run another program or script",
+        "sed": "makes sed edit files in place or read a script jobs.shell cannot check",
+        "awk": "makes awk load code jobs.shell cannot check or write files",
+        "git": "makes git run another program",
+        "ssh": "makes ssh run a local program, load a library, read a config file or log to a file",
+        "scp": "makes scp run a local program or read a config file",
+        "sftp": "makes sftp run a local program or read a batch or config file",
+        "ssh-keygen": "makes ssh-keygen load a library",
+        "rsync": "makes rsync run another program",
+        "curl": "makes curl write files or read a config file",
+        "wget": "makes wget write files, read a config file or run a program",
+        "less": "makes less run commands or write files",
+        "man": "makes man run another program or read a config file",
+        "vim": "runs editor commands or scripts",
+        "emacs": "runs Lisp code",
+        "zip": "makes zip run another program",
+        "tcpdump": "makes tcpdump run a program or write a capture file",
+        "dd": "writes to a file or device",
+        "sort": "makes sort write a file or run a compression program",
+        "split": "makes split run a command",
+        "rg": "makes rg run a preprocessor",
+        "make": "evaluates makefile code",
+        "nmap": "runs scripts or writes files",
+        "nc": "runs a program or writes a file",
+        "python": "runs code given on the command line",
+        "perl": "runs code given on the command line or edits files in place",
+        "ruby": "runs code given on the command line or edits files in place",
+        "node": "runs code given on the command line or opens a debugger",
+        "php": "runs code given on the command line or loads settings and extensions",
+        "lua": "runs code given on the command line",
+        "sh": "runs shell code given on the command line",
+        "psql": "runs meta-commands (\\! runs a shell) or writes files",
+        "mysql": "runs commands, writes files or loads plugins",
+        "sqlite3": "runs dot-commands that can run programs or write files",
+    }
+)
+DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"
+
+
+def names_of(paths: Iterable[str]) -> set[str]:
+    """The names rules are looked up under: base name, without version suffix, family."""
+    names: set[str] = set()
+    for path in paths:
+        base = os.path.basename(path)
+        for name in (base, _VERSION_SUFFIX.sub("", base)):
+            if name:
+                names.add(name)
+                family = FAMILIES.get(name)
+                if family:
+                    names.add(family)
+    return names

@@ -12,13 +12,14 @@ arguments are given.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell.patterns import ALLOWED_SETTING, ANY_PROGRAM, AllowedEntry, parse_entries
 from celery_jobs_ext.shell.rules import check_arguments
 from celery_jobs_ext.shell.rules.table import DENIED_SETTING, names_of
@@ -229,18 +230,30 @@ def validate_command(
     resolved = _resolve(word, any_program, bool(candidates), search_path)
     refuse_wrappers(word, resolved)
 
-    literal: tuple[int, ...] | None = None
+    # Each matching entry is a way the command may be allowed: a bare name trusts no argument,
+    # a pattern trusts the words it spells out. One that passes the program rules suffices.
+    trusted_sets: list[tuple[int, ...]] = [()]
     if candidates and not any_program:
-        matches = [found for found in (entry.matches(arguments) for entry in candidates) if found is not None]
-        if not matches:
+        trusted_sets = [
+            found for found in (entry.matches(arguments) for entry in candidates) if found is not None
+        ]
+        if not trusted_sets:
             refuse(
                 f"the arguments of {word!r} match none of its entries in {ALLOWED_SETTING} "
                 f"({', '.join(entry.text for entry in candidates)})"
             )
-        # The loosest match decides which words the administrator wrote literally.
-        literal = min(matches, key=len)
     paths = [word, resolved]
     if os.path.isabs(resolved):
         paths.append(os.path.realpath(resolved))
-    check_arguments(os.path.basename(word), paths, arguments, denied_arguments, trusted=literal or ())
+    *others, loosest = sorted(set(trusted_sets), key=len, reverse=True)
+    for trusted in others:
+        with contextlib.suppress(ShellCommandNotAllowed):
+            check_arguments(
+                os.path.basename(word), paths, arguments, denied_arguments, trusted=trusted, pinned=True
+            )
+            return [resolved, *arguments]
+    # The loosest way decides, and its refusal is the one reported.
+    check_arguments(
+        os.path.basename(word), paths, arguments, denied_arguments, trusted=loosest, pinned=bool(loosest)
+    )
     return [resolved, *arguments]

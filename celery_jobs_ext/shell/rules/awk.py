@@ -76,7 +76,7 @@ def _awk_program_problem(program_text: str) -> str | None:
     return None
 
 
-def check_awk(program: str, arguments: Sequence[str]) -> None:
+def check_awk(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     for program_text in _awk_programs(arguments):
         problem = _awk_program_problem(program_text)
         if problem:

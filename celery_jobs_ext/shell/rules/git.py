@@ -40,7 +40,7 @@ _GIT_SUBCOMMAND_OPTIONS: Mapping[str, tuple[tuple[str, ...], str]] = MappingProx
 )
 
 
-def check_git(program: str, arguments: Sequence[str]) -> None:
+def check_git(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     for argument in arguments:
         if "ext::" in argument or argument.startswith("fd::"):
             refuse(

@@ -212,7 +212,7 @@ def _sed_scripts(arguments: Sequence[str]) -> list[str]:
     return scripts
 
 
-def check_sed(program: str, arguments: Sequence[str]) -> None:
+def check_sed(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     for script in _sed_scripts(arguments):
         for gnu in (True, False):
             try:

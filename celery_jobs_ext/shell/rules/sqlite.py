@@ -17,7 +17,7 @@ _SQLITE_DANGEROUS = re.compile(
 )
 
 
-def check_sqlite(program: str, arguments: Sequence[str]) -> None:
+def check_sqlite(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     for argument in arguments:
         found = _SQLITE_DANGEROUS.search(argument)
         if found:
@@ -27,7 +27,7 @@ def check_sqlite(program: str, arguments: Sequence[str]) -> None:
             )
 
 
-def check_zip(program: str, arguments: Sequence[str]) -> None:
+def check_zip(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     # zip's own option parser also takes -TT's value glued (-TTcmd) or inside a cluster.
     for argument in arguments:
         if argument.startswith("-") and not argument.startswith("--") and "TT" in argument:

@@ -38,7 +38,7 @@ def _ssh_option_values(arguments: Sequence[str], value_letters: str) -> Iterable
                 break
 
 
-def check_ssh(program: str, arguments: Sequence[str]) -> None:
+def check_ssh(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
     family = next((name for name in ("sftp", "scp", "ssh") if name in names_of((program,))), "ssh")
     for value in _ssh_option_values(arguments, SHORT_OPTIONS_WITH_VALUES[family]):
         keyword = _SSH_KEYWORD.match(value)

@@ -1,34 +1,143 @@
-"""sqlite3 and zip: dot-commands and SQL functions that run programs or write files; zip -TT."""
+"""sqlite3: dot-commands by an allow list, and SQL read as SQLite's tokenizer reads it; zip -TT.
+
+The sqlite3 shell runs an argument starting with ``.`` as a dot-command, and accepts a prefix
+of a command's name (``.sh`` is ``.shell``), so dot-commands pass only when their name is one
+of :data:`SAFE_DOT_COMMANDS`, spelled out. Any other argument is SQL: it is tokenised with
+SQLite's rules (``'...'`` strings, ``"..."``, ``[...]`` and backquoted identifiers, ``--``
+and ``/* */`` comments), so a name inside a string literal is text, and a function name
+written with a comment or quotes before its parenthesis is still that function.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from celery_jobs_ext.shell.rules.table import REFUSAL_REASONS
 from celery_jobs_ext.shell.syntax import refuse
 
-_SQLITE_DANGEROUS = re.compile(
-    r"(?:^|;)\s*\.(?:shell|system|output|once|excel|load|log|save|backup|clone|import|read"
-    r"|cd|open|archive|ar|trace|iotrace)\b"
-    r"|\b(?:writefile|edit|load_extension)\s*\("
-    r"|\battach\b|\bvacuum\s+into\b",
-    re.IGNORECASE,
-)
+SAFE_DOT_COMMANDS = frozenset(
+    {
+        "tables", "schema", "fullschema", "indexes", "indices", "databases", "dbinfo", "headers",
+        "header", "mode", "width", "nullvalue", "separator", "show", "help", "timer", "changes",
+        "stats", "eqp", "print", "bail", "echo", "dump", "lint", "quit", "exit", "explain",
+        "limits", "parameter", "selftest", "sha3sum", "version",
+    }
+)  # fmt: skip
+"""Dot-commands that only read the database or change how results are printed."""
+
+# Functions and statements that run programs, load code or write files other than the database.
+_REFUSED_WORDS = frozenset(
+    {
+        "writefile", "edit", "load_extension", "fts3_tokenizer", "zipfile", "sqlar_compress",
+        "sqlar_uncompress", "attach", "detach", "readfile", "lsdir", "fsdir",
+    }
+)  # fmt: skip
+_OPTION_VALUES = frozenset({"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-lookaside",
+                            "-pagecache", "-heap", "-escape"})  # fmt: skip
+_REFUSED_OPTIONS = ("-cmd", "-init", "-A", "-archive", "-interactive", "-deserialize", "-zip")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+class _SqlRefused(Exception):
+    """Internal: the SQL cannot be tokenised."""
+
+
+def _sql_tokens(sql: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(kind, text)``: ``word`` (bare or quoted identifier, lower case), ``string``, ``(`` or ``other``."""
+    index, length = 0, len(sql)
+    while index < length:
+        char = sql[index]
+        if char.isspace():
+            index += 1
+        elif sql.startswith("--", index):
+            end = sql.find("\n", index)
+            index = length if end < 0 else end + 1
+        elif sql.startswith("/*", index):
+            end = sql.find("*/", index + 2)
+            index = length if end < 0 else end + 2  # SQLite accepts an unterminated comment
+        elif char in "'\"`[":
+            closing = "]" if char == "[" else char
+            end = index + 1
+            text: list[str] = []
+            while True:
+                found = sql.find(closing, end)
+                if found < 0:
+                    raise _SqlRefused(f"an unterminated {char} quote")
+                text.append(sql[end:found])
+                if closing != "]" and sql.startswith(closing * 2, found):
+                    text.append(closing)
+                    end = found + 2
+                    continue
+                index = found + 1
+                break
+            yield ("string" if char == "'" else "word", "".join(text).lower())
+        elif char == "(":
+            index += 1
+            yield ("(", "(")
+        else:
+            word = _WORD.match(sql, index)
+            if word:
+                index = word.end()
+                yield ("word", word.group().lower())
+            else:
+                index += 1
+                yield ("other", char)
+
+
+def _sql_problem(sql: str) -> str | None:
+    try:
+        tokens = list(_sql_tokens(sql))
+    except _SqlRefused as error:
+        return f"has {error}"
+    for position, (kind, text) in enumerate(tokens):
+        following = tokens[position + 1] if position + 1 < len(tokens) else ("", "")
+        if kind == "word" and text in _REFUSED_WORDS:
+            return f"uses {text!r}, which runs a program, loads code or reads or writes other files"
+        if kind == "string" and text in _REFUSED_WORDS and following[0] == "(":
+            return f"calls {text!r}, which runs a program, loads code or reads or writes other files"
+        if kind == "word" and text == "vacuum" and any(t == ("word", "into") for t in tokens[position + 1 :]):
+            return "uses VACUUM INTO, which writes another file"
+    return None
 
 
 def check_sqlite(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+    """Refuse options that run commands or read scripts, unsafe dot-commands and file-touching SQL."""
+    skip_value = False
+    database_seen = False
     for argument in arguments:
-        found = _SQLITE_DANGEROUS.search(argument)
-        if found:
-            refuse(
-                f"argument {argument!r} of {program!r} uses {found.group().strip(' ;')!r}, "
-                "which runs a program, loads an extension, or reads or writes other files"
-            )
+        if skip_value:
+            skip_value = False
+            continue
+        if argument.startswith("-"):
+            option = argument[1:] if argument.startswith("--") else argument
+            if option.startswith("-A") or option.split("=", 1)[0] in _REFUSED_OPTIONS:
+                refuse(
+                    f"argument {argument!r} of {program!r} runs dot-commands, reads a script or "
+                    "opens an archive; pass SQL as an argument instead"
+                )
+            skip_value = option in _OPTION_VALUES
+            continue
+        if not database_seen:
+            database_seen = True  # the database file name, not SQL
+            continue
+        stripped = argument.lstrip()
+        if stripped.startswith("."):
+            name = stripped[1:].split(None, 1)[0] if stripped[1:].strip() else ""
+            if name.lower() not in SAFE_DOT_COMMANDS:
+                refuse(
+                    f"argument {argument!r} of {program!r} is the dot-command {'.' + name!r}; only "
+                    f"{', '.join('.' + safe for safe in sorted(SAFE_DOT_COMMANDS))} are allowed, "
+                    "spelled out"
+                )
+            continue
+        problem = _sql_problem(argument)
+        if problem:
+            refuse(f"the SQL {argument!r} given to {program!r} {problem}")
 
 
 def check_zip(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
-    # zip's own option parser also takes -TT's value glued (-TTcmd) or inside a cluster.
+    """zip's own option parser also takes -TT's value glued (``-TTcmd``) or inside a cluster."""
     for argument in arguments:
         if argument.startswith("-") and not argument.startswith("--") and "TT" in argument:
             refuse(f"argument {argument!r} of {program!r} uses -TT, which {REFUSAL_REASONS['zip']}")

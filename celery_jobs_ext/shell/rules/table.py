@@ -25,6 +25,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "tar": (
             "-I", "--use-compress-program", "--to-command", "--checkpoint-action",
             "--rsh-command", "--rmt-command", "--info-script", "-F", "--new-volume-script",
+            "-g", "--listed-incremental", "--index-file", "--volno-file",
         ),
         "sed": ("-i", "--in-place", "-f", "--file"),
         "awk": (
@@ -36,19 +37,25 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "--config-env", "--exec-path", "--upload-pack", "--receive-pack", "--exec",
             "--extcmd", "--open-files-in-pager", "--ext-diff",
         ),
-        "ssh": ("-F", "-I", "-E"),
+        "ssh": ("-F", "-I", "-E", "-S"),
         "scp": ("-F", "-S", "-D"),
         "sftp": ("-F", "-S", "-D", "-b"),
         "ssh-keygen": ("-D", "-w"),
-        "rsync": ("-e", "--rsh", "--rsync-path", "-M", "--remote-option"),
+        "rsync": (
+            "-e", "--rsh", "--rsync-path", "-M", "--remote-option", "--log-file", "--write-batch",
+            "--only-write-batch", "--daemon", "--config", "--server", "--sender", "--write-devices",
+        ),
         "curl": (
             "-o", "--output", "-O", "--remote-name", "--remote-name-all", "--output-dir",
             "-K", "--config", "-D", "--dump-header", "-c", "--cookie-jar", "--trace",
             "--trace-ascii", "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc",
+            "--ssl-sessions", "--engine", "--create-dirs", "--ftp-create-dirs",
         ),
         "wget": (
             "-O", "--output-document", "-o", "--output-file", "-a", "--append-output",
             "-P", "--directory-prefix", "-e", "--execute", "--config", "--use-askpass",
+            "--save-cookies", "--warc-file", "--warc-tempdir", "--rejected-log", "--hsts-file",
+            "-b", "--background", "--backups",
         ),
         "less": (
             "+", "-k", "--lesskey-file", "--lesskey-src", "--lesskey-content",
@@ -63,7 +70,10 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "sort": ("-o", "--output", "--compress-program"),
         "split": ("--filter",),
         "rg": ("--pre",),
-        "make": ("-E", "--eval"),
+        "make": (
+            "-E", "--eval", "-f", "--file", "--makefile", "-I", "--include-dir",
+            "--jobserver-auth", "--jobserver-fds", "-W", "--what-if", "--new-file", "--assume-new",
+        ),
         "nmap": (
             "--script", "-script", "--interactive", "-interactive",
             "--datadir", "-datadir", "-o",
@@ -87,8 +97,25 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "psql": ("-c", "--command", "-f", "--file", "-o", "--output", "-L", "--log-file"),
         "mysql": (
             "-e", "--execute", "--init-command", "--pager", "--tee",
-            "--plugin-dir", "--default-auth",
+            "--plugin-dir", "--default-auth", "--defaults-file", "--defaults-extra-file",
+            "--defaults-group-suffix", "--plugin-load", "--plugin-load-add", "-#", "--debug",
+            "--load-data-local-dir", "--init-rpl-role", "--histfile",
         ),
+        "mysqldump": (
+            "-r", "--result-file", "-T", "--tab", "-#", "--debug", "--defaults-file",
+            "--defaults-extra-file", "--plugin-dir", "--default-auth",
+        ),
+        "openssl": (
+            "-out", "-keyout", "-engine", "-provider", "-provider-path", "-config", "-writerand",
+            "-sess_out", "-keylogfile", "-CAcreateserial", "-msgfile",
+        ),
+        "gpg": (
+            "-o", "--output", "--homedir", "--exec-path", "--load-extension", "--photo-viewer",
+            "--options", "--command-file", "--logger-file", "--log-file", "--status-file",
+            "--attribute-file",
+        ),
+        "ip": ("-batch", "exec"),
+        "journalctl": ("--setup-keys", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush"),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
     }
 )  # fmt: skip
@@ -113,6 +140,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "rbash": "sh", "posh": "sh", "loksh": "sh",
         "ncat": "nc", "netcat": "nc", "nc.traditional": "nc", "nc.openbsd": "nc",
         "mariadb": "mysql", "sqlite": "sqlite3",
+        "mariadb-dump": "mysqldump", "gpg2": "gpg",
     }
 )  # fmt: skip
 
@@ -150,7 +178,9 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
 )
 
 # Real long options that are prefixes of denied ones; getopt takes an exact match first.
-LONG_OPTION_EXCEPTIONS: Mapping[str, frozenset[str]] = MappingProxyType({"tar": frozenset({"--checkpoint"})})
+LONG_OPTION_EXCEPTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"tar": frozenset({"--checkpoint"}), "curl": frozenset({"--cookie"})}
+)
 
 REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
     {

@@ -60,7 +60,7 @@ _STDOUT_WHEN_DASH: Mapping[str, frozenset[str]] = MappingProxyType(
                 "--stderr",
                 "--libcurl",
             }
-        ),  # fmt: skip
+        ),
         "wget": frozenset({"-O", "--output-document"}),
     }
 )
@@ -124,7 +124,7 @@ def _value_of(entry: str, arguments: Sequence[str], position: int) -> str | None
     """The value the option ``entry`` gets at ``arguments[position]`` (glued or the next word)."""
     argument = arguments[position]
     if entry.startswith("--"):
-        name, equals, value = argument.partition("=")
+        _, equals, value = argument.partition("=")
         if equals:
             return value
     else:

@@ -33,8 +33,10 @@ _REFUSED_WORDS = frozenset(
         "sqlar_uncompress", "attach", "detach", "readfile", "lsdir", "fsdir",
     }
 )  # fmt: skip
-_OPTION_VALUES = frozenset({"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-lookaside",
-                            "-pagecache", "-heap", "-escape"})  # fmt: skip
+_OPTION_VALUES = frozenset(
+    {"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-lookaside", "-pagecache",
+     "-heap", "-escape"}
+)  # fmt: skip
 _REFUSED_OPTIONS = ("-cmd", "-init", "-A", "-archive", "-interactive", "-deserialize", "-zip")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 

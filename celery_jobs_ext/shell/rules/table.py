@@ -115,7 +115,9 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "--attribute-file",
         ),
         "ip": ("-batch", "exec"),
-        "journalctl": ("--setup-keys", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush"),
+        "journalctl": (
+            "--setup-keys", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush",
+        ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
     }
 )  # fmt: skip

@@ -11,7 +11,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from celery_jobs_ext.shell.rules.awk import check_awk
+from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
+from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
@@ -30,6 +32,9 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], bool], None]] = M
         "scp": check_ssh,
         "sftp": check_ssh,
         "sqlite3": check_sqlite,
+        "curl": check_curl,
+        "wget": check_wget,
+        "make": check_make,
     }
 )
 

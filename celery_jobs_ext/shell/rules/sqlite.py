@@ -46,7 +46,7 @@ class _SqlRefused(Exception):
 
 
 def _sql_tokens(sql: str) -> Iterator[tuple[str, str]]:
-    """Yield ``(kind, text)``: ``word`` (bare or quoted identifier, lower case), ``string``, ``(`` or ``other``."""
+    """Yield ``(kind, text)``: ``word`` (identifier, lower case), ``string``, ``(`` or ``other``."""
     index, length = 0, len(sql)
     while index < length:
         char = sql[index]

@@ -35,7 +35,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "git": (
             "--config-env", "--exec-path", "--upload-pack", "--receive-pack", "--exec",
-            "--extcmd", "--open-files-in-pager", "--ext-diff",
+            "--extcmd", "--open-files-in-pager", "--ext-diff", "--output", "--output-directory",
         ),
         "ssh": ("-F", "-I", "-E", "-S"),
         "scp": ("-F", "-S", "-D"),

@@ -153,6 +153,8 @@ def check_denied_arguments(
     for name in sorted(names):
         candidates += [(name, entry, None) for entry in DENIED_ARGUMENTS.get(name, ())]
         candidates += [(name, entry, name) for entry in configured.get(name, ())]
+    # A real option spelled out in full is that option, not an abbreviation of a longer one.
+    exceptions |= {entry for _, entry, _ in candidates if entry.startswith("--")}
     for position, raw in enumerate(arguments):
         if position in trusted:
             continue

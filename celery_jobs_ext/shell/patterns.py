@@ -75,6 +75,11 @@ def parse_entry(text: str, setting: str = ALLOWED_SETTING) -> AllowedEntry:
             f"Setting {setting}: entry {text!r} must start with a program name or path "
             "(ASCII letters, digits, '.', '_', '+', '-', '/'), without wildcards."
         )
+    if "/" in program and not program.startswith("/"):
+        raise ImproperlyConfigured(
+            f"Setting {setting}: entry {text!r} is a relative path, which would resolve against the "
+            "working directory a message chooses; give the absolute path."
+        )
     if len(words) == 1:
         return AllowedEntry(text, program, None)
     arguments = tuple(words[1:])

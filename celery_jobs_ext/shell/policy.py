@@ -44,7 +44,11 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
         "softlimit", "ssh-agent", "sshpass", "start-stop-daemon", "stdbuf", "strace", "su",
         "sudo", "sudoedit", "systemd-nspawn", "systemd-run", "taskset", "time", "timeout",
         "tmux", "torify", "torsocks", "toybox", "trickle", "tsp", "unbuffer", "unshare",
-        "valgrind", "watch", "xargs", "xvfb-run", "nq",
+        "valgrind", "watch", "xargs", "xvfb-run", "nq", "pee", "zrun", "run-one", "run-this-one",
+        "keep-one-running", "abduco", "setuidgid", "envuidgid", "fghack", "pgrphack", "sandbox",
+        "tsocks", "caffeinate", "gksu", "gksudo", "kdesu", "kdesudo", "gpg-agent", "mpirun",
+        "mpiexec", "srun", "xterm", "uxterm", "x-terminal-emulator", "gnome-terminal", "konsole",
+        "urxvt", "rxvt", "alacritty", "kitty", "st", "terminator", "tilix", "xfce4-terminal",
         # setarch and the personality links to it
         "setarch", "linux32", "linux64", "uname26", "i386", "i486", "i586", "i686", "x86_64",
         "arm", "armv7l", "armv8l", "aarch64", "arm64", "ppc", "ppc32", "ppc64", "ppc64le",
@@ -136,12 +140,10 @@ def _resolve(word: str, any_program: bool, listed: bool, search_path: str) -> st
     """Return the path to execute for the first word, or refuse it."""
     if "/" in word:
         if not os.path.isabs(word):
-            if not listed:
-                refuse(
-                    f"{word!r} is a relative path, which depends on the working directory; "
-                    f"list it exactly in {ALLOWED_SETTING} to allow it"
-                )
-            return word
+            refuse(
+                f"{word!r} is a relative path, which resolves against the working directory a "
+                "message chooses; list and call the program by its absolute path"
+            )
         if not (listed or any_program):
             refuse(f"{word!r} is a path; a path-qualified program runs only when that exact path is listed")
         if not (os.path.isfile(word) and os.access(word, os.X_OK)):

@@ -20,8 +20,9 @@ receive SIGTERM when the worker dies (``PR_SET_PDEATHSIG``), and then cleans up 
 Elsewhere (no ``prctl``, no ``/proc``) the helper kills the command's process group only; a
 descendant that left it survives.
 
-The command's outcome goes to ``STATUS_FD`` as one line: ``exit N``, ``signal N`` or
-``error ERRNO MESSAGE`` (it could not start).
+``STATUS_FD`` gets ``started PID`` once the command runs (so the runner can still kill its
+process group should the helper itself be killed), then the outcome: ``exit N``,
+``signal N`` or ``error ERRNO MESSAGE`` (it could not start).
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def main(argv: list[str]) -> int:
         status.write(f"error {error.errno or 0} {error.strerror or error}\n")
         status.close()
         return 0
+    status.write(f"started {child.pid}\n")
+    status.flush()
     if stopping:
         stop(signal.SIGTERM, None)
     while True:

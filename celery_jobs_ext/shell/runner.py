@@ -131,9 +131,17 @@ def _send_environment(fd: int, environment: Mapping[str, str]) -> None:
         threading.Thread(target=write, name="jobs-shell-env", daemon=True).start()
 
 
-def _read_status(fd: int) -> str:
-    with os.fdopen(fd, "r") as status:
-        return status.read().strip()
+def _final_status(fd: int) -> str:
+    """The helper's last status line; kills the command's group if the helper died before it."""
+    with os.fdopen(fd, "r") as pipe:
+        lines = pipe.read().splitlines()
+    started = [int(line.split()[1]) for line in lines if line.startswith("started ")]
+    status = lines[-1] if lines and not lines[-1].startswith("started ") else ""
+    if not status and started:
+        # The helper was killed before reporting (by the command itself?): kill what it ran.
+        with contextlib.suppress(OSError):
+            os.killpg(started[0], signal.SIGKILL)
+    return status
 
 
 def _checked_timeout(timeout: float | None) -> float | None:
@@ -259,7 +267,7 @@ def run_command(
             raise _TimedOut from None
     except _TimedOut:
         _stop(process)
-        os.close(status_read)
+        _final_status(status_read)
         raise ShellCommandTimedOut(
             [masked(argument) for argument in arguments],
             -signal.SIGKILL,
@@ -270,14 +278,14 @@ def run_command(
         # Celery's soft time limit and worker shutdown arrive as exceptions here: never
         # leave the program running behind the task.
         _stop(process)
-        os.close(status_read)
+        _final_status(status_read)
         raise
     finally:
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
 
-    status = _read_status(status_read)
+    status = _final_status(status_read)
     kind, _, detail = status.partition(" ")
     if kind == "error":
         number, _, message = detail.partition(" ")

@@ -121,8 +121,8 @@ def register_shell_task(app: Any) -> None:
     ) -> dict[str, object]:
         config = ConfigCache.get(self.app)
         argv = _check_message(config, command, env, timeout)
-        if cwd is not None and not isinstance(cwd, str):
-            raise _refuse(f"cwd must be a str, got {type(cwd).__name__}")
+        if cwd is not None and (not isinstance(cwd, str) or "\x00" in cwd):
+            raise _refuse(f"cwd must be a str without NUL characters, got {cwd!r}")
         mask: Callable[[str], str] | None = None
         if config.mask_secrets:
             from celery_jobs_ext.masking import mask_text

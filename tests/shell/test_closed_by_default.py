@@ -109,6 +109,8 @@ def test_setarch_family_never_runs_a_command_with_star(tmp_path: Path, command: 
         (["'unterminated"], "jobs_allowed_shell_commands"),
         (["* -l"], "takes no arguments"),
         (["l* -l"], "without wildcards"),
+        (["./deploy.sh"], "relative path"),
+        (["bin/deploy"], "relative path"),
     ],
 )
 def test_malformed_allowed_list_is_improperly_configured(allowed: object, expected: str) -> None:

@@ -10,7 +10,12 @@ import pytest
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache
-from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed, ShellCommandTimedOut
+from celery_jobs_ext.errors import (
+    ImproperlyConfigured,
+    ShellCommandFailed,
+    ShellCommandNotAllowed,
+    ShellCommandTimedOut,
+)
 from celery_jobs_ext.shell import run_command, shell_task
 from tests.harness import WorkerProcess, in_process_worker, worker_conf
 from tests.shell.helpers import assert_dead, make_programs, read_pid
@@ -123,3 +128,16 @@ def test_a_daemon_started_in_a_prefork_pool_child_is_dead_and_the_worker_keeps_w
         assert shell.delay("start-daemon").get(timeout=60)["returncode"] == 0
         assert_dead(read_pid(pid_file))
         assert shell.delay("echo still here").get(timeout=60)["stdout"] == "still here\n"
+
+
+def test_a_command_that_kills_its_helper_is_still_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = (
+        "import os, sys, time\n"
+        "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "os.kill(os.getppid(), 9)\n"
+        "time.sleep(300)\n"
+    )
+    with pytest.raises(ShellCommandFailed):
+        run_command([sys.executable, "-c", script, str(pid_file)], timeout=30)
+    assert_dead(read_pid(pid_file))

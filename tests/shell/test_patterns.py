@@ -16,7 +16,10 @@ from celery_jobs_ext.shell.advice import startup_warnings
 from tests.harness import in_process_worker
 from tests.shell.helpers import make_programs
 
-PROGRAMS = ["git", "du", "grep", "curl", "sqlite3", "sed", "awk", "journalctl", "echo", "python3", "tar"]
+PROGRAMS = [
+    "git", "du", "grep", "curl", "sqlite3", "sed", "awk", "journalctl", "echo", "python3", "tar",
+    "make", "ssh",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -121,3 +124,23 @@ def test_worker_logs_the_advice_once_at_start_up(
             shell.delay("echo goodbye")
     advice = [record.getMessage() for record in caplog.records if "by bare name" in record.getMessage()]
     assert len(advice) == 1 and "'git'" in advice[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "command"),
+    [
+        ("make CC=gcc all", "make CC=gcc all"),
+        ("sqlite3 /srv/app.db '.import /srv/in.csv t'", "sqlite3 /srv/app.db '.import /srv/in.csv t'"),
+        ("git -C /srv/repo config --get user.name", "git -C /srv/repo config --get user.name"),
+        ("ssh -o ProxyJump=bastion host uptime", "ssh -o ProxyJump=bastion host uptime"),
+    ],
+)
+def test_words_a_pattern_spells_out_are_not_refused_by_the_program_rules(
+    search_path: str, pattern: str, command: str
+) -> None:
+    assert allowed_argv(command, [pattern], search_path) == shlex.split(command)[1:]
+
+
+def test_a_wildcard_after_a_pinned_sqlite_cmd_is_still_checked(search_path: str) -> None:
+    with pytest.raises(ShellCommandNotAllowed, match="dot-command"):
+        allowed_argv("sqlite3 -cmd '.sh touch x' /srv/db", ["sqlite3 -cmd * /srv/db"], search_path)

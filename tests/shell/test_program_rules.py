@@ -13,7 +13,8 @@ from tests.shell.helpers import make_programs
 
 PROGRAMS = [
     "curl", "wget", "tar", "rsync", "make", "ssh", "scp", "sqlite3", "git", "mysql", "mariadb",
-    "mysqldump", "less", "nmap", "awk", "gawk", "ip", "openssl", "gpg",
+    "mysqldump", "less", "nmap", "awk", "gawk", "ip", "openssl", "gpg", "vim", "emacs", "zip", "rg",
+    "ncat",
 ]  # fmt: skip
 
 
@@ -166,7 +167,22 @@ REFUSED = {
         "ip netns exec x sh",
         "ip -batch /tmp/x",
         "ip -ba /tmp/x",
+        "wget -O - -x https://a",
+        "wget -O - --force-dir https://a",
+        "vim -i /tmp/viminfo f",
+        "vim -V9/tmp/log f",
+        "vim --startuptime /tmp/x f",
+        "vim --remote-send ':!id<CR>'",
+        "emacs -eval '(x)'",
+        "emacs --ev '(x)'",
+        "emacs -l x.el",
+        "emacs --init-directory=/tmp",
+        "zip -lf /tmp/log a.zip f",
+        "rg --hostname-bin=/tmp/x y",
+        "ncat --hex-dump=/tmp/x host 80",
+        "openssl engine dynamic",
     ],
+    "runs-another-program": ["git --help log", "git log --help", "ssh -J jump host", "scp -J jump a host:b"],
 }
 
 
@@ -195,7 +211,8 @@ ORDINARY = [
     "mysql --skip-pager -h db -u reader app", "mysql --connect-timeout=5 app", "make -j4 all",
     "make -C dir test",
     "ip -br addr", "ip route show", "tar -czf a.tgz dir", "rsync -avz src/ host:dst/", "nmap -sV host",
-    "openssl x509 -in cert.pem -noout -text", "less -R f",
+    "openssl x509 -in cert.pem -noout -text", "less -R f", "emacs -nw -fs f", "emacs --batch -q f",
+    "vim -R f", "zip -r a.zip d",
 ]  # fmt: skip
 
 

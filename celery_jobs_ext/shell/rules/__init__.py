@@ -22,20 +22,22 @@ from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
 
 __all__ = ["DENIED_ARGUMENTS", "check_arguments", "names_of"]
 
-_ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], bool], None]] = MappingProxyType(
-    {
-        "zip": check_zip,
-        "sed": check_sed,
-        "awk": check_awk,
-        "git": check_git,
-        "ssh": check_ssh,
-        "scp": check_ssh,
-        "sftp": check_ssh,
-        "sqlite3": check_sqlite,
-        "curl": check_curl,
-        "wget": check_wget,
-        "make": check_make,
-    }
+_ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], bool], None]] = (
+    MappingProxyType(
+        {
+            "zip": check_zip,
+            "sed": check_sed,
+            "awk": check_awk,
+            "git": check_git,
+            "ssh": check_ssh,
+            "scp": check_ssh,
+            "sftp": check_ssh,
+            "sqlite3": check_sqlite,
+            "curl": check_curl,
+            "wget": check_wget,
+            "make": check_make,
+        }
+    )
 )
 
 
@@ -51,12 +53,12 @@ def check_arguments(
     """Refuse ``arguments`` if a rule of the program (found under any of ``paths``' names) denies them.
 
     ``trusted`` are the positions of arguments an argument pattern spells out literally: the
-    administrator wrote them, so the table of refused options does not apply to them (the
-    script checks of sed, awk, sqlite3 ... still do). ``pinned`` says the command matched an
-    argument pattern, so what the program writes by default (wget's download) was meant.
+    administrator wrote them, so no rule refuses them (a wildcard word still goes through
+    every rule). ``pinned`` says the command matched an argument pattern, so what the program
+    writes by default (wget's download) was meant.
     """
     names = names_of(paths)
     check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
     checkers = {_ARGUMENT_CHECKERS[name] for name in names if name in _ARGUMENT_CHECKERS}
     for checker in sorted(checkers, key=lambda function: function.__name__):
-        checker(program, arguments, pinned)
+        checker(program, arguments, frozenset(trusted), pinned)

@@ -29,7 +29,9 @@ def _option_values(arguments: Sequence[str], short: str, long: str, value_letter
     return values
 
 
-def check_wget(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_wget(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """Refuse a wget that would save files, unless an argument pattern pinned the command."""
     if pinned:
         return
@@ -43,9 +45,14 @@ def check_wget(program: str, arguments: Sequence[str], pinned: bool = False) -> 
         )
 
 
-def check_curl(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_curl(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """Refuse a ``--write-out`` that writes a file or reads its format from one."""
+    literal = {arguments[position] for position in trusted}
     for value in _option_values(arguments, "-w", "--write-out", SHORT_OPTIONS_WITH_VALUES["curl"]):
+        if value in literal:
+            continue
         if "%output{" in value.lower() or value.startswith("@"):
             refuse(
                 f"the --write-out format {value!r} of {program!r} writes a file (%output{{...}}) or "

@@ -54,9 +54,15 @@ _GIT_SUBCOMMAND_OPTIONS: Mapping[str, tuple[tuple[str, ...], str]] = MappingProx
 )
 
 
-def check_git(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_git(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """Refuse -c, unknown subcommands, command-running remotes and options that run programs."""
-    for argument in arguments:
+    for position, argument in enumerate(arguments):
+        if argument == "--help" and position not in trusted:
+            refuse(f"argument '--help' of {program!r} runs 'git help', which starts a pager or a browser")
+        if position in trusted:
+            continue
         helper = _REMOTE_HELPER.match(argument)
         if (helper and helper.group(1).lower() not in _NETWORK_HELPERS) or argument.startswith("fd::"):
             refuse(
@@ -69,8 +75,10 @@ def check_git(program: str, arguments: Sequence[str], pinned: bool = False) -> N
         argument = arguments[index]
         if not argument.startswith("-") or argument == "--":
             break
-        if argument.startswith(("-c", "--config-env")) or (
-            argument.startswith("--conf") and "--config-env".startswith(argument.split("=")[0])
+        if (
+            (index not in trusted
+            and argument.startswith(("-c", "--config-env")))
+            or (argument.startswith("--conf") and "--config-env".startswith(argument.split("=")[0]))
         ):
             refuse(
                 f"argument {argument!r} of {program!r} sets git configuration (such as "
@@ -81,6 +89,8 @@ def check_git(program: str, arguments: Sequence[str], pinned: bool = False) -> N
         return
     subcommand = arguments[index]
     rest = arguments[index + 1 :]
+    if index in trusted:
+        return  # a pattern spells the subcommand out: the administrator chose it
     if subcommand not in SAFE_GIT_SUBCOMMANDS:
         refuse(
             f"'git {subcommand}' is not a git subcommand jobs.shell runs (aliases and subcommands "

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from celery_jobs_ext.shell.syntax import refuse
 
 
-def check_make(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_make(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """Refuse variable assignments on make's command line: they override SHELL, recipes, anything."""
-    for argument in arguments:
-        if not argument.startswith("-") and "=" in argument:
+    for position, argument in enumerate(arguments):
+        if position not in trusted and not argument.startswith("-") and "=" in argument:
             refuse(
                 f"argument {argument!r} of {program!r} is a variable assignment, which can replace "
                 "the shell or any recipe the makefile runs (SHELL=..., CC=..., VAR!=command)"

@@ -36,9 +36,9 @@ from celery_jobs_ext.shell.rules.table import (
 from celery_jobs_ext.shell.syntax import refuse
 
 # Programs whose options are single-dash words: "-b" is an option named b, not a cluster.
-_SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3"})
+_SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3", "emacs"})
 # getopt_long_only: "-scrip=x" is "--script=x" (long options, and their prefixes, with one dash).
-_LONG_ONLY = frozenset({"nmap"})
+_LONG_ONLY = frozenset({"nmap", "emacs"})
 # Of those, the ones that accept any prefix of an option's name (iproute2's matches()).
 _SINGLE_DASH_PREFIXES = frozenset({"ip"})
 _MYSQL_FAMILY = frozenset({"mysql", "mysqldump"})

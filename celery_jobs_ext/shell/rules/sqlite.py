@@ -103,42 +103,59 @@ def _sql_problem(sql: str) -> str | None:
     return None
 
 
-def check_sqlite(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
-    """Refuse options that run commands or read scripts, unsafe dot-commands and file-touching SQL."""
-    skip_value = False
+def _check_command_text(program: str, argument: str) -> None:
+    stripped = argument.lstrip()
+    if stripped.startswith("."):
+        name = stripped[1:].split(None, 1)[0] if stripped[1:].strip() else ""
+        if name.lower() not in SAFE_DOT_COMMANDS:
+            refuse(
+                f"argument {argument!r} of {program!r} is the dot-command {'.' + name!r}; only "
+                f"{', '.join('.' + safe for safe in sorted(SAFE_DOT_COMMANDS))} are allowed, "
+                "spelled out"
+            )
+        return
+    problem = _sql_problem(argument)
+    if problem:
+        refuse(f"the SQL {argument!r} given to {program!r} {problem}")
+
+
+def check_sqlite(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse options that run commands or read scripts, unsafe dot-commands and file-touching SQL.
+
+    Words a pattern spells out are the administrator's; a wildcard word is checked as the
+    command text it is, also as the value of a pinned ``-cmd``.
+    """
+    expect = ""  # what the next word is: "", "value" (skipped) or "command"
     database_seen = False
-    for argument in arguments:
-        if skip_value:
-            skip_value = False
+    for position, argument in enumerate(arguments):
+        literal = position in trusted
+        if expect:
+            if expect == "command" and not literal:
+                _check_command_text(program, argument)
+            expect = ""
             continue
         if argument.startswith("-"):
             option = argument[1:] if argument.startswith("--") else argument
-            if option.startswith("-A") or option.split("=", 1)[0] in _REFUSED_OPTIONS:
+            if not literal and (option.startswith("-A") or option.split("=", 1)[0] in _REFUSED_OPTIONS):
                 refuse(
                     f"argument {argument!r} of {program!r} runs dot-commands, reads a script or "
                     "opens an archive; pass SQL as an argument instead"
                 )
-            skip_value = option in _OPTION_VALUES
+            expect = "value" if option in _OPTION_VALUES or option == "-init" else ""
+            expect = "command" if option == "-cmd" else expect
             continue
         if not database_seen:
             database_seen = True  # the database file name, not SQL
             continue
-        stripped = argument.lstrip()
-        if stripped.startswith("."):
-            name = stripped[1:].split(None, 1)[0] if stripped[1:].strip() else ""
-            if name.lower() not in SAFE_DOT_COMMANDS:
-                refuse(
-                    f"argument {argument!r} of {program!r} is the dot-command {'.' + name!r}; only "
-                    f"{', '.join('.' + safe for safe in sorted(SAFE_DOT_COMMANDS))} are allowed, "
-                    "spelled out"
-                )
-            continue
-        problem = _sql_problem(argument)
-        if problem:
-            refuse(f"the SQL {argument!r} given to {program!r} {problem}")
+        if not literal:
+            _check_command_text(program, argument)
 
 
-def check_zip(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_zip(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """zip's own option parser also takes -TT's value glued (``-TTcmd``) or inside a cluster."""
     for argument in arguments:
         if argument.startswith("-") and not argument.startswith("--") and "TT" in argument:

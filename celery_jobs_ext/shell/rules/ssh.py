@@ -82,10 +82,15 @@ def _ssh_option_values(arguments: Sequence[str], value_letters: str) -> Iterable
                 break
 
 
-def check_ssh(program: str, arguments: Sequence[str], pinned: bool = False) -> None:
+def check_ssh(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
     """Refuse every ``-o`` whose keyword is not in :data:`SAFE_SSH_SETTINGS`."""
     family = next((name for name in ("sftp", "scp", "ssh") if name in names_of((program,))), "ssh")
+    literal = {arguments[position] for position in trusted}
     for value in _ssh_option_values(arguments, SHORT_OPTIONS_WITH_VALUES[family].replace("o", "")):
+        if value in literal:
+            continue  # a pattern spells this setting out: the administrator wrote it
         keyword = ssh_keyword(value)
         if keyword not in SAFE_SSH_SETTINGS:
             refuse(

@@ -75,10 +75,8 @@ def check_git(
         argument = arguments[index]
         if not argument.startswith("-") or argument == "--":
             break
-        if (
-            (index not in trusted
-            and argument.startswith(("-c", "--config-env")))
-            or (argument.startswith("--conf") and "--config-env".startswith(argument.split("=")[0]))
+        if (index not in trusted and argument.startswith(("-c", "--config-env"))) or (
+            argument.startswith("--conf") and "--config-env".startswith(argument.split("=")[0])
         ):
             refuse(
                 f"argument {argument!r} of {program!r} sets git configuration (such as "

@@ -49,6 +49,9 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
         "tsocks", "caffeinate", "gksu", "gksudo", "kdesu", "kdesudo", "gpg-agent", "mpirun",
         "mpiexec", "srun", "xterm", "uxterm", "x-terminal-emulator", "gnome-terminal", "konsole",
         "urxvt", "rxvt", "alacritty", "kitty", "st", "terminator", "tilix", "xfce4-terminal",
+        "xdg-open", "sensible-browser", "sensible-editor", "sensible-pager", "x-www-browser",
+        "www-browser", "run-mailcap", "see", "edit", "gio", "gtk-launch", "dex", "lldb", "wine",
+        "wine64", "box64", "box86", "exo-open", "kde-open", "kde-open5", "gnome-open",
         # setarch and the personality links to it
         "setarch", "linux32", "linux64", "uname26", "i386", "i486", "i586", "i686", "x86_64",
         "arm", "armv7l", "armv8l", "aarch64", "arm64", "ppc", "ppc32", "ppc64", "ppc64le",
@@ -62,7 +65,8 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
 # Multi-call binaries run the applet named by argv[0]: a link named "ls" to busybox is ls.
 # Refused under their own name, judged by the link's name otherwise.
 _MULTI_CALL = frozenset({"busybox", "toybox", "coreutils"})
-_DYNAMIC_LOADER = re.compile(r"ld(?:-linux|-musl|\.so)")
+# The dynamic loader and user-mode emulators run the program named in their arguments.
+_DYNAMIC_LOADER = re.compile(r"ld(?:-linux|-musl|\.so)|qemu-")
 
 
 class ShellSettings(Protocol):

@@ -11,8 +11,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from celery_jobs_ext.shell.rules.awk import check_awk
+from celery_jobs_ext.shell.rules.clients import check_redis_cli
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
+from celery_jobs_ext.shell.rules.images import check_magick
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.sed import check_sed
@@ -36,6 +38,8 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "curl": check_curl,
             "wget": check_wget,
             "make": check_make,
+            "redis-cli": check_redis_cli,
+            "magick": check_magick,
         }
     )
 )

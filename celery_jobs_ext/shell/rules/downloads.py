@@ -8,6 +8,7 @@ a file itself (``%output{file}``, curl 8.3+), or read its format from one (``-w 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from celery_jobs_ext.shell.rules.options import argument_matches
@@ -45,10 +46,36 @@ def check_wget(
         )
 
 
+# Schemes through which curl sends chosen bytes to a local service (gopher://127.0.0.1:6379/_...
+# speaks Redis), rather than downloading something. Matched in any argument (also --url=...),
+# and a scheme written with curl's URL globbing ({gopher,http}://) is refused outright.
+_REFUSED_SCHEMES = frozenset(
+    {"gopher", "gophers", "dict", "telnet", "mqtt", "mqtts", "smtp", "smtps", "rtsp", "tftp", "ldap",
+     "ldaps", "smb", "smbs", "ws", "wss"}
+)  # fmt: skip
+_SCHEME = re.compile(r"([a-z0-9+.{},\[\]-]+)://")
+
+
+def _refused_scheme(argument: str) -> str | None:
+    for match in _SCHEME.finditer(argument.lower()):
+        scheme = match.group(1)
+        if any(char in scheme for char in "{}[],") or scheme.rsplit("=", 1)[-1] in _REFUSED_SCHEMES:
+            return scheme
+        if re.split(r"[^a-z0-9]+", scheme)[-1] in _REFUSED_SCHEMES:
+            return scheme
+    return None
+
+
 def check_curl(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """Refuse a ``--write-out`` that writes a file or reads its format from one."""
+    """Refuse raw-socket schemes, and a ``--write-out`` that writes a file or reads its format from one."""
+    for position, argument in enumerate(arguments):
+        if position not in trusted and _refused_scheme(argument):
+            refuse(
+                f"argument {argument!r} of {program!r} uses a scheme that sends chosen bytes to a "
+                "service (gopher, dict, telnet ...); only downloads are allowed"
+            )
     literal = {arguments[position] for position in trusted}
     for value in _option_values(arguments, "-w", "--write-out", SHORT_OPTIONS_WITH_VALUES["curl"]):
         if value in literal:

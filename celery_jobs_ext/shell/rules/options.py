@@ -36,11 +36,11 @@ from celery_jobs_ext.shell.rules.table import (
 from celery_jobs_ext.shell.syntax import refuse
 
 # Programs whose options are single-dash words: "-b" is an option named b, not a cluster.
-_SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3", "emacs"})
+_SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3", "emacs", "pwsh", "erl", "tex", "magick"})
 # getopt_long_only: "-scrip=x" is "--script=x" (long options, and their prefixes, with one dash).
 _LONG_ONLY = frozenset({"nmap", "emacs"})
 # Of those, the ones that accept any prefix of an option's name (iproute2's matches()).
-_SINGLE_DASH_PREFIXES = frozenset({"ip"})
+_SINGLE_DASH_PREFIXES = frozenset({"ip", "pwsh"})
 _MYSQL_FAMILY = frozenset({"mysql", "mysqldump"})
 _MYSQL_PREFIXES = ("loose-", "maximum-", "enable-")
 
@@ -68,6 +68,8 @@ _STDOUT_WHEN_DASH: Mapping[str, frozenset[str]] = MappingProxyType(
 
 def normalised(argument: str, names: set[str]) -> str:
     """The argument as the program's option parser sees it (MySQL's ``_`` and ``--loose-``)."""
+    if "pwsh" in names:
+        return argument.lower()  # PowerShell parameters are case-insensitive
     if names & _MYSQL_FAMILY and argument.startswith("--") and len(argument) > 2:
         name, equals, value = argument.partition("=")
         body = name[2:].replace("_", "-").lower()

@@ -217,12 +217,14 @@ def validate_command(
     denied_arguments = checked_denied_arguments(denied_arguments)
     search_path = checked_search_path(search_path)
 
-    words = split_command(command)
     if not entries:
+        if not isinstance(command, str):
+            raise TypeError(f"validate_command() expects the command as a str, got {type(command).__name__}")
         refuse(
             f"{ALLOWED_SETTING} is empty, so jobs.shell runs no command; list the programs or "
             "argument patterns it may run (or '*' for any program)"
         )
+    words = split_command(command)
     word, arguments = words[0], words[1:]
     any_program = any(entry.program == ANY_PROGRAM for entry in entries)
     candidates = [entry for entry in entries if entry.program == word]

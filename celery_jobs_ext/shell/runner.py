@@ -226,6 +226,8 @@ def run_command(
     def failure(code: int, tail: str) -> ShellCommandFailed:
         return ShellCommandFailed([masked(argument) for argument in arguments], code, masked(tail))
 
+    if not sys.executable:
+        raise failure(126, "could not start: no Python interpreter (sys.executable) to run the helper")
     deadline = None if timeout is None else time.monotonic() + timeout
     status_read, status_write = os.pipe()
     env_read, env_write = os.pipe()

@@ -116,3 +116,9 @@ def test_setarch_family_never_runs_a_command_with_star(tmp_path: Path, command: 
 def test_malformed_allowed_list_is_improperly_configured(allowed: object, expected: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=expected):
         validate_command("ls", allowed, denied_arguments={}, search_path=DEFAULT_SEARCH_PATH)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", ["ls; id", "", "touch x", "$(id)"])
+def test_empty_list_names_the_setting_whatever_the_command(command: str) -> None:
+    with pytest.raises(ShellCommandNotAllowed, match="jobs_allowed_shell_commands is empty"):
+        validate_command(command, [], denied_arguments={}, search_path=DEFAULT_SEARCH_PATH)

@@ -41,6 +41,8 @@ _ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?\Z")
 # Locale values are names (en_US.UTF-8, C.UTF-8@euro): a '/' would make glibc load locale
 # files from a chosen directory.
 _LOCALE_VALUE = re.compile(r"[A-Za-z0-9_.@+:-]*\Z")
+# A terminal type names a terminfo entry; a '/' would make it a path.
+_TERM_VALUE = re.compile(r"[A-Za-z0-9_.+-]*\Z")
 
 
 def checked_environment_names(entries: object, setting: str = ENVIRONMENT_SETTING) -> tuple[str, ...]:
@@ -109,6 +111,10 @@ def check_environment(env: object, allowed_env: Sequence[str] = ()) -> dict[str,
             )
         if (name.startswith("LC_") or name in ("LANG", "LANGUAGE")) and not _LOCALE_VALUE.match(value):
             refuse(f"environment variable {name}={value!r} is not a locale name")
+        if name == "TERM" and not _TERM_VALUE.match(value):
+            refuse(f"environment variable TERM={value!r} is not a terminal type name")
+        if name in ("COLUMNS", "LINES") and not value.isdigit():
+            refuse(f"environment variable {name}={value!r} is not a number")
         if name == "TZ" and (".." in value or value.lstrip(":").startswith("/")):
             refuse(f"environment variable TZ={value!r} names a file; give a zone such as 'Europe/Paris'")
         checked[name] = value

@@ -6,7 +6,9 @@ status"`` allows exactly that command; ``"du -sh /srv/*"`` allows ``du -sh`` on 
 
 - a word without ``*`` or ``?`` matches only itself;
 - in a word, ``*`` matches any run of characters except ``/`` and ``?`` one character except
-  ``/``; a word matched this way may not be ``.`` or ``..`` or contain such a path segment;
+  ``/``; as in a shell glob, at the start of a path segment they match neither a leading
+  ``.`` (``/srv/*`` is not ``/srv/.env``) nor nothing (``/srv/*`` is not ``/srv/``); a word
+  matched this way may not be ``.`` or ``..`` or contain such a path segment;
 - a wildcard word matches an option-looking word (one starting with ``-``) only when the
   pattern word itself starts with ``-`` (``--since=*``, ``-n*``): ``"grep -E * f.log"`` never
   lets ``*`` be ``-f/etc/passwd``;
@@ -108,12 +110,15 @@ def _parse_cached(entries: tuple[str, ...], setting: str) -> tuple[AllowedEntry,
 
 
 def _word_regex(word: str) -> re.Pattern[str]:
+    """The pattern word as a regular expression, with a shell glob's rules for ``/`` and dots."""
     parts = []
-    for char in word:
+    for index, char in enumerate(word):
+        segment_start = index == 0 or word[index - 1] == "/"
         if char == "*":
-            parts.append("[^/]*")
+            # Like a shell glob: at the start of a path segment, not a hidden name and not empty.
+            parts.append("(?!\\.)[^/]+" if segment_start else "[^/]*")
         elif char == "?":
-            parts.append("[^/]")
+            parts.append("[^/.]" if segment_start else "[^/]")
         else:
             parts.append(re.escape(char))
     return re.compile("".join(parts) + r"\Z", re.DOTALL)

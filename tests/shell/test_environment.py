@@ -46,7 +46,15 @@ def test_safe_default_variables_pass(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "env",
-    [{"LC_ALL": "/tmp/locale"}, {"LANG": "../x"}, {"TZ": "/etc/x"}, {"TZ": ":/tmp/zone"}, {"TZ": "../../x"}],
+    [
+        {"LC_ALL": "/tmp/locale"},
+        {"LANG": "../x"},
+        {"TZ": "/etc/x"},
+        {"TZ": ":/tmp/zone"},
+        {"TZ": "../../x"},
+        {"TERM": "../../tmp/x"},
+        {"COLUMNS": "80; x"},
+    ],
 )
 def test_locale_and_zone_values_naming_files_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ShellCommandNotAllowed):

@@ -358,6 +358,8 @@ def _str_list(get: Any, key: str) -> tuple[str, ...]:
 
 def _positive_seconds(get: Any, key: str) -> float:
     value = get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 10**9:
+        raise _bad(key, value, "a finite number of seconds > 0 (at most 10**9)")
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))

@@ -70,6 +70,14 @@ class _TimedOut(Exception):
     """Internal: the deadline passed while the program was still running."""
 
 
+def finite(number: float) -> bool:
+    """``math.isfinite``, also for an int too big for a float (not finite, for our purpose)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Ask the helper to kill and reap everything; kill its whole session if it does not."""
     if process.poll() is None:
@@ -147,7 +155,7 @@ def _final_status(fd: int) -> str:
 def _checked_timeout(timeout: float | None) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not finite(timeout):
         raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")

@@ -6,7 +6,6 @@ The only module of :mod:`celery_jobs_ext.shell` that imports Celery.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ from celery_jobs_ext.errors import ShellCommandNotAllowed
 from celery_jobs_ext.shell.advice import startup_warnings
 from celery_jobs_ext.shell.environment import check_environment
 from celery_jobs_ext.shell.policy import validate_command
-from celery_jobs_ext.shell.runner import run_command
+from celery_jobs_ext.shell.runner import finite, run_command
 from celery_jobs_ext.task import GuardedTask
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ def _job_timeout(requested: Any, config: JobsConfig) -> float:
     if (
         isinstance(requested, bool)
         or not isinstance(requested, (int, float))
-        or not math.isfinite(requested)
+        or not finite(requested)
         or requested <= 0
     ):
         raise _refuse(f"timeout must be a finite number of seconds > 0, got {requested!r}")

@@ -141,3 +141,13 @@ def test_a_command_that_kills_its_helper_is_still_killed(tmp_path: Path) -> None
     with pytest.raises(ShellCommandFailed):
         run_command([sys.executable, "-c", script, str(pid_file)], timeout=30)
     assert_dead(read_pid(pid_file))
+
+
+def test_a_timeout_too_big_for_a_float_is_refused_cleanly(make_app: Callable[..., Celery]) -> None:
+    app = make_app(jobs_allowed_shell_commands=["sleep"])
+    with pytest.raises(ShellCommandNotAllowed, match="timeout must be"):
+        shell_task(app).delay("sleep 1", timeout=10**400)
+    with pytest.raises(ValueError, match="timeout must be"):
+        run_command(["true"], timeout=10**400)
+    with pytest.raises(ImproperlyConfigured, match="jobs_shell_timeout"):
+        ConfigCache.get(make_app(jobs_shell_timeout=10**400))

@@ -32,9 +32,9 @@ _EXPORTS = {
     "Outcome": "celery_jobs_ext.canvas",
     "RateLimitExceeded": "celery_jobs_ext.errors",
     "RateLimiter": "celery_jobs_ext.ratelimit",
-    "ShellCommandFailed": "celery_jobs_ext.shell",
-    "ShellCommandNotAllowed": "celery_jobs_ext.shell",
-    "ShellCommandTimedOut": "celery_jobs_ext.shell",
+    "ShellCommandFailed": "celery_jobs_ext.errors",
+    "ShellCommandNotAllowed": "celery_jobs_ext.errors",
+    "ShellCommandTimedOut": "celery_jobs_ext.errors",
     "StateUnavailable": "celery_jobs_ext.errors",
     "build_report": "celery_jobs_ext.health",
     "install": "celery_jobs_ext.app",
@@ -58,18 +58,15 @@ if TYPE_CHECKING:
         JobsError,
         JobTimeout,
         RateLimitExceeded,
+        ShellCommandFailed,
+        ShellCommandNotAllowed,
+        ShellCommandTimedOut,
         StateUnavailable,
     )
     from celery_jobs_ext.health import build_report
     from celery_jobs_ext.masking import MaskingFilter, mask, mask_text
     from celery_jobs_ext.ratelimit import RateLimiter
-    from celery_jobs_ext.shell import (
-        ShellCommandFailed,
-        ShellCommandNotAllowed,
-        ShellCommandTimedOut,
-        shell_task,
-        validate_command,
-    )
+    from celery_jobs_ext.shell import shell_task, validate_command
     from celery_jobs_ext.task import GuardedTask
 
 

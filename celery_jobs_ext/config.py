@@ -40,6 +40,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "jobs_shell_path": "/usr/local/bin:/usr/bin:/bin",
         "jobs_shell_denied_arguments": {},
         "jobs_shell_max_output": 65536,
+        "jobs_shell_timeout": 300,
+        "jobs_shell_allowed_env": [],
         "jobs_queue_rate_limits": {},
         "jobs_rate_limit_burst": 1,
         "jobs_rate_limit_on_error": "allow",
@@ -86,6 +88,10 @@ class JobsConfig:
         default_factory=lambda: MappingProxyType({})
     )
     shell_max_output: int = 65536
+    #: Seconds a shell job may run (also the most a message may ask for).
+    shell_timeout: float = 300.0
+    #: Environment variable names (or ``PREFIX_*``) a job may set besides the safe defaults.
+    shell_allowed_env: tuple[str, ...] = ()
     #: Jobs per minute per queue; queues without a limit are absent.
     queue_rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: How many tasks a queue may start back to back after an idle period.
@@ -124,10 +130,12 @@ class JobsConfig:
         conf = app.conf
         get = _reader(conf)
         return cls(
-            allowed_shell_commands=_str_list(get, "jobs_allowed_shell_commands"),
+            allowed_shell_commands=_shell_entries(get, "jobs_allowed_shell_commands"),
             shell_path=_non_empty_str(get, "jobs_shell_path"),
             shell_denied_arguments=_denied_arguments(get, "jobs_shell_denied_arguments"),
             shell_max_output=_int(get, "jobs_shell_max_output", minimum=1),
+            shell_timeout=_positive_seconds(get, "jobs_shell_timeout"),
+            shell_allowed_env=_environment_names(get, "jobs_shell_allowed_env"),
             queue_rate_limits=_rate_limits(get, "jobs_queue_rate_limits"),
             rate_limit_burst=_int(get, "jobs_rate_limit_burst", minimum=1),
             rate_limit_on_error=_choice(get, "jobs_rate_limit_on_error", RATE_LIMIT_ON_ERROR),
@@ -154,6 +162,8 @@ class JobsConfig:
             "allowed_shell_commands": list(self.allowed_shell_commands),
             "shell_path": self.shell_path,
             "shell_denied_arguments": {k: list(v) for k, v in self.shell_denied_arguments.items()},
+            "shell_timeout": self.shell_timeout,
+            "shell_allowed_env": list(self.shell_allowed_env),
             "queue_rate_limits": dict(self.queue_rate_limits),
             "rate_limit_burst": self.rate_limit_burst,
             "rate_limit_on_error": self.rate_limit_on_error,
@@ -358,6 +368,34 @@ def _str_list(get: Any, key: str) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip():
             raise _bad(key, value, f"a list of non-empty strings (bad item {item!r})")
     return tuple(value)
+
+
+def _positive_seconds(get: Any, key: str) -> float:
+    value = get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 10**9:
+        raise _bad(key, value, "a finite number of seconds > 0 (at most 10**9)")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise _bad(key, value, "a finite number of seconds > 0 (inf, NaN, 0 and negative values are refused)")
+    return float(value)
+
+
+def _shell_entries(get: Any, key: str) -> tuple[str, ...]:
+    from celery_jobs_ext.shell.patterns import parse_entries
+
+    entries = _str_list(get, key)
+    parse_entries(entries, key)  # raises ImproperlyConfigured naming the entry
+    return entries
+
+
+def _environment_names(get: Any, key: str) -> tuple[str, ...]:
+    from celery_jobs_ext.shell.environment import checked_environment_names
+
+    return checked_environment_names(get(key), key)
 
 
 def _optional_str_list(get: Any, key: str) -> tuple[str, ...] | None:

@@ -8,6 +8,9 @@ A wrong argument to a function raises ``ValueError``/``TypeError``, as Python do
 
 from __future__ import annotations
 
+import shlex
+import signal
+from collections.abc import Sequence
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -89,6 +92,62 @@ class JobTimeout(JobsError, SoftTimeLimitExceeded):
         if self.seconds is None or self.task_name is None:
             return (type(self), tuple(self.args))
         return (type(self), (self.task_name, self.seconds))
+
+
+class ShellCommandNotAllowed(JobsError):
+    """A command was refused before anything ran; the message names the part refused and why."""
+
+
+class ShellCommandFailed(JobsError):
+    """The program exited non-zero or could not start; carries the code and the end of stderr.
+
+    ``args`` holds exactly the constructor's arguments, so the error survives pickling and
+    Celery's JSON round trip of exceptions (which rebuilds it as ``cls(*args)``).
+    """
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr_tail: str = "") -> None:
+        self.argv: tuple[str, ...] = tuple(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(list(self.argv), returncode, stderr_tail)
+
+    @property
+    def command(self) -> str:
+        """The argv as one shell-quoted string, for messages and logs."""
+        return shlex.join(self.argv)
+
+    def __reduce__(self) -> tuple[type[ShellCommandFailed], tuple[object, ...]]:
+        return (type(self), self.args)
+
+    def __str__(self) -> str:
+        return f"Command {self.command!r} {self._outcome()}{self._stderr_summary()}"
+
+    def _outcome(self) -> str:
+        if self.returncode < 0:
+            try:
+                name = signal.Signals(-self.returncode).name
+            except ValueError:
+                name = f"signal {-self.returncode}"
+            return f"was killed by {name} (exit code {self.returncode})"
+        return f"exited with code {self.returncode}"
+
+    def _stderr_summary(self) -> str:
+        tail = self.stderr_tail.rstrip()
+        return f"; stderr ends with: {tail}" if tail else "; stderr was empty"
+
+
+class ShellCommandTimedOut(ShellCommandFailed):
+    """The program outlived its timeout; it and every process it started were killed."""
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int, stderr_tail: str = "", timeout: float = 0.0
+    ) -> None:
+        self.timeout = timeout
+        super().__init__(argv, returncode, stderr_tail)
+        self.args = (list(self.argv), returncode, stderr_tail, timeout)
+
+    def _outcome(self) -> str:
+        return f"timed out after {self.timeout:g} s and was killed with every process it started"
 
 
 # Errors that travel (pickled, in result backends, in canvas error descriptions) keep the

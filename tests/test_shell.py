@@ -22,7 +22,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from celery_jobs_ext import shell
 from celery_jobs_ext.errors import ImproperlyConfigured, JobsError
 from celery_jobs_ext.shell import (
     DEFAULT_SEARCH_PATH,
@@ -32,6 +31,7 @@ from celery_jobs_ext.shell import (
     ShellCommandFailed,
     ShellCommandNotAllowed,
     ShellCommandTimedOut,
+    policy,
     run_command,
     validate_command,
 )
@@ -65,7 +65,7 @@ def check(stand_ins: Path) -> Validate:
 
     def validate(
         command: str,
-        allowed: Sequence[str] = (),
+        allowed: Sequence[str] = ("*",),
         *,
         denied_arguments: dict[str, list[str]] | None = None,
         search_path: str | None = None,
@@ -309,8 +309,8 @@ def test_command_that_is_not_a_str_is_a_type_error(check: Validate, command: obj
         check(command)
 
 
-def test_allowed_given_as_one_str_is_a_type_error(check: Validate) -> None:
-    with pytest.raises(TypeError, match="sequence of program names"):
+def test_allowed_given_as_one_str_is_improperly_configured_naming_the_setting(check: Validate) -> None:
+    with pytest.raises(ImproperlyConfigured, match="jobs_allowed_shell_commands"):
         check("ls", "ls")
 
 
@@ -328,7 +328,7 @@ def test_allowed_name_must_match_exactly(check: Validate) -> None:
     assert_refused(check, "LS", "'LS' is not an allowed command", allowed=["ls"])
 
 
-def test_empty_allowed_list_allows_any_program_but_keeps_the_structural_checks(
+def test_star_allows_any_program_but_keeps_the_structural_checks(
     check: Validate,
 ) -> None:
     assert check("cat x")[1:] == ["x"]
@@ -343,11 +343,12 @@ def test_path_qualified_program_runs_only_when_that_exact_path_is_listed(
     assert check(f"{ls_path} -l", [ls_path]) == [ls_path, "-l"]
     assert_refused(check, "./ls", "only when that exact path is listed", allowed=["ls"])
     assert_refused(check, "../x/ls", "only when that exact path is listed", allowed=["ls"])
-    assert check("./ls -l", ["./ls"]) == ["./ls", "-l"]
+    with pytest.raises(ImproperlyConfigured, match="relative path"):
+        check("./ls -l", ["./ls"])
 
 
-def test_relative_path_with_an_empty_allowed_list_is_refused(check: Validate) -> None:
-    assert_refused(check, "./ls", "is a relative path, which depends on the working directory")
+def test_relative_path_with_star_is_refused_since_the_message_chooses_the_directory(check: Validate) -> None:
+    assert_refused(check, "./ls", "is a relative path, which resolves against the working directory")
 
 
 def test_absolute_path_that_is_not_executable_is_refused(check: Validate, tmp_path: Path) -> None:
@@ -500,30 +501,30 @@ def test_rules_follow_a_renamed_link_to_a_guarded_program(tmp_path: Path, stand_
         ("git ls-remote -u sh origin", "'git ls-remote' matches '-u'"),
         ("git rebase -x make main", "'git rebase' matches '-x'"),
         ("git rebase -ix make main", "'git rebase' matches '-x'"),
-        ("git difftool -x sh", "'git difftool' matches '-x'"),
+        ("git difftool -x sh", "'git difftool' is not a git subcommand"),
         ("git grep -Osh x", "'git grep' matches '-O'"),
-        ("git clone ext::sh repo", "names a remote helper URL"),
-        ("git fetch 'ext::sh -c id' main", "names a remote helper URL"),
-        ("git config core.fsmonitor sh", "'git config' writes settings"),
-        ("git -C . config alias.x !sh", "'git config' writes settings"),
-        ("git filter-branch --tree-filter x", "'git filter-branch' runs"),
-        ("git bisect run make", "'git bisect run' runs"),
-        ("git submodule --quiet foreach id", "'git submodule foreach' runs"),
-        ("git shell -c id", "'git shell' runs"),
-        ("git remote-ext x sh", "'git remote-ext' runs"),
-        ("git hook run pre-commit", "'git hook' runs repository hooks"),
-        ("ssh -o ProxyCommand=sh host", "sets ProxyCommand"),
-        ("ssh -oProxyCommand=sh host", "sets ProxyCommand"),
-        ("ssh -o 'proxycommand sh' host", "sets proxycommand"),
-        ("ssh -vo 'LocalCommand=sh' -o PermitLocalCommand=yes host", "sets LocalCommand"),
-        ("ssh -o KnownHostsCommand=sh host", "sets KnownHostsCommand"),
-        ("ssh -o PKCS11Provider=./evil.so host", "sets PKCS11Provider"),
-        ("ssh -o UserKnownHostsFile=/home/u/.bashrc host", "sets UserKnownHostsFile"),
+        ("git clone ext::sh repo", "names the remote helper 'ext'"),
+        ("git fetch 'ext::sh -c id' main", "names the remote helper 'ext'"),
+        ("git config core.fsmonitor sh", "'git config' is not a git subcommand"),
+        ("git -C . config alias.x !sh", "'git config' is not a git subcommand"),
+        ("git filter-branch --tree-filter x", "'git filter-branch' is not a git subcommand"),
+        ("git bisect run make", "'git bisect' is not a git subcommand"),
+        ("git submodule --quiet foreach id", "'git submodule foreach' is refused"),
+        ("git shell -c id", "'git shell' is not a git subcommand"),
+        ("git remote-ext x sh", "'git remote-ext' is not a git subcommand"),
+        ("git hook run pre-commit", "'git hook' is not a git subcommand"),
+        ("ssh -o ProxyCommand=sh host", "sets 'proxycommand'"),
+        ("ssh -oProxyCommand=sh host", "sets 'proxycommand'"),
+        ("ssh -o 'proxycommand sh' host", "sets 'proxycommand'"),
+        ("ssh -vo 'LocalCommand=sh' -o PermitLocalCommand=yes host", "sets 'localcommand'"),
+        ("ssh -o KnownHostsCommand=sh host", "sets 'knownhostscommand'"),
+        ("ssh -o PKCS11Provider=./evil.so host", "sets 'pkcs11provider'"),
+        ("ssh -o UserKnownHostsFile=/home/u/.bashrc host", "sets 'userknownhostsfile'"),
         ("ssh -F ./config host", "'-F' of 'ssh' matches '-F'"),
         ("ssh -I ./evil.so host", "matches '-I'"),
         ("ssh -E /etc/x host", "matches '-E'"),
         ("scp -S sh a host:b", "'-S' of 'scp' matches '-S'"),
-        ("scp -o ProxyCommand=sh a host:b", "sets ProxyCommand"),
+        ("scp -o ProxyCommand=sh a host:b", "sets 'proxycommand'"),
         ("sftp -D sh host", "matches '-D'"),
         ("sftp -b batch host", "matches '-b'"),
         ("ssh-keygen -D ./evil.so", "matches '-D'"),
@@ -600,13 +601,13 @@ def test_rules_follow_a_renamed_link_to_a_guarded_program(tmp_path: Path, stand_
         ("mysql -e 'system id'", "'-e' of 'mysql' matches '-e'"),
         ("mysql --pager=sh", "matches '--pager'"),
         ("sqlite3 -cmd '.shell id' db", "'-cmd' of 'sqlite3' matches '-cmd'"),
-        ("sqlite3 db '.shell id'", "uses '.shell'"),
-        ("sqlite3 -Axf db.sqlar", "matches '-A'"),
-        ("sqlite3 db 'select 1; .system id'", "uses '.system'"),
-        ("sqlite3 db '.output /etc/x'", "uses '.output'"),
-        ("sqlite3 db \"select writefile('/etc/x', 'y')\"", "uses 'writefile('"),
-        ("sqlite3 db \"ATTACH '/etc/x.db' AS x\"", "uses 'ATTACH'"),
-        ("sqlite3 db \"select load_extension('./evil')\"", "uses 'load_extension('"),
+        ("sqlite3 db '.shell id'", "is the dot-command '.shell'"),
+        ("sqlite3 db '.sh id'", "is the dot-command '.sh'"),
+        ("sqlite3 -Axf db.sqlar", "argument '-Axf' of 'sqlite3' runs dot-commands"),
+        ("sqlite3 db '.output /etc/x'", "is the dot-command '.output'"),
+        ("sqlite3 db \"select writefile('/etc/x', 'y')\"", "uses 'writefile'"),
+        ("sqlite3 db \"ATTACH '/etc/x.db' AS x\"", "uses 'attach'"),
+        ("sqlite3 db \"select load_extension('./evil')\"", "uses 'load_extension'"),
     ],
 )
 def test_option_that_makes_an_allowed_program_run_another_or_write_files_is_refused(
@@ -654,7 +655,8 @@ def test_option_that_makes_an_allowed_program_run_another_or_write_files_is_refu
         "scp -P 2222 a host:b",
         "rsync -avz --delete src/ host:dst/",
         "curl -sSL -H 'X-o: 1' -d 'a=b' https://example.com",
-        "wget -q https://example.com",
+        "wget -qO- https://example.com",
+        "wget --spider https://example.com",
         "less -R f",
         "vim -R f",
         "zip -r a.zip dir",
@@ -687,8 +689,8 @@ def test_configured_denied_arguments_add_to_the_built_in_rules(check: Validate) 
     assert check("ls -la", denied_arguments=denied)[1:] == ["-la"]
 
 
-def test_configured_denied_argument_given_as_one_str_is_a_type_error(check: Validate) -> None:
-    with pytest.raises(TypeError, match=r"denied_arguments\['find'\]"):
+def test_configured_denied_argument_given_as_one_str_is_improperly_configured(check: Validate) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"jobs_shell_denied_arguments.*'find'"):
         check("find .", denied_arguments={"find": "-exec"})
 
 
@@ -696,7 +698,7 @@ def test_built_in_table_covers_the_programs_the_docs_promise() -> None:
     for program in ("find", "tar", "sed", "awk", "git", "ssh", "rsync", "curl", "wget", "less",
                     "man", "vim", "zip", "tcpdump", "dd", "python", "perl", "sh"):  # fmt: skip
         assert DENIED_ARGUMENTS[program], program
-    assert shell.__doc__ is not None and "-execdir" in shell.__doc__
+    assert "-execdir" in DENIED_ARGUMENTS["find"]
 
 
 def test_none_reads_the_settings_and_explicit_arguments_override_them(
@@ -707,7 +709,7 @@ def test_none_reads_the_settings_and_explicit_arguments_override_them(
         shell_path=str(stand_ins),
         shell_denied_arguments={"ls": ("-R",)},
     )
-    monkeypatch.setattr(shell, "_settings", lambda: settings)
+    monkeypatch.setattr(policy, "current_settings", lambda: settings)
     assert validate_command("ls -l") == [str(stand_ins / "ls"), "-l"]
     with pytest.raises(ShellCommandNotAllowed, match="not an allowed command"):
         validate_command("cat x")
@@ -871,7 +873,9 @@ def test_background_child_holding_the_pipes_does_not_hold_the_task() -> None:
 
 
 def test_env_gives_the_program_only_path_and_the_given_variables() -> None:
-    result = run_command(["env"], env={"GREETING": "hello world"}, search_path="/usr/bin:/bin")
+    result = run_command(
+        ["env"], env={"GREETING": "hello world"}, search_path="/usr/bin:/bin", allowed_env=["GREETING"]
+    )
     assert sorted(str(result["stdout"]).splitlines()) == [
         "GREETING=hello world",
         "PATH=/usr/bin:/bin",
@@ -881,12 +885,12 @@ def test_env_gives_the_program_only_path_and_the_given_variables() -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"LD_PRELOAD": "/tmp/evil.so"}, "LD_PRELOAD makes programs load code"),
-        ({"GIT_SSH_COMMAND": "sh"}, "GIT_SSH_COMMAND makes programs"),
-        ({"PAGER": "sh"}, "PAGER makes programs"),
-        ({"BASH_ENV": "x"}, "BASH_ENV makes programs"),
-        ({"GIT_CONFIG_KEY_0": "core.pager"}, "GIT_CONFIG_KEY_0 makes programs"),
-        ({"PSQLRC": "/tmp/rc"}, "PSQLRC makes programs"),
+        ({"LD_PRELOAD": "/tmp/evil.so"}, "LD_PRELOAD is not allowed"),
+        ({"GIT_SSH_COMMAND": "sh"}, "GIT_SSH_COMMAND is not allowed"),
+        ({"PAGER": "sh"}, "PAGER is not allowed"),
+        ({"BASH_ENV": "x"}, "BASH_ENV is not allowed"),
+        ({"GIT_CONFIG_KEY_0": "core.pager"}, "GIT_CONFIG_KEY_0 is not allowed"),
+        ({"PSQLRC": "/tmp/rc"}, "PSQLRC is not allowed"),
         ({"PATH": "/tmp"}, "PATH cannot be set per job"),
         ({"1X": "a"}, "name '1X' must match"),
         ({"A-B": "a"}, "name 'A-B' must match"),

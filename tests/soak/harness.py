@@ -493,6 +493,7 @@ class Soak:
             "jobs_retry_strategy": "fixed",
             "jobs_retry_base": 1,
             "jobs_allowed_shell_commands": ["echo", "redis-cli"],
+            "jobs_shell_allowed_env": ["API_TOKEN"],
         }
         if self.settings.broker == "redis":
             conf["broker_transport_options"] = {

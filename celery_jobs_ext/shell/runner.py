@@ -1,0 +1,312 @@
+"""Running one argv without a shell, with capped output, and nothing left running afterwards.
+
+The program runs under a small helper process (:mod:`.reaper`) that, on Linux, is a child
+subreaper: when the program exits or the timeout passes, every process it started is killed
+and reaped, including ones that called ``setsid`` or double-forked. Imports nothing from
+Celery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandTimedOut
+from celery_jobs_ext.shell.environment import child_environment
+from celery_jobs_ext.shell.policy import checked_search_path, current_settings
+from celery_jobs_ext.shell.syntax import refuse
+
+STDERR_TAIL_BYTES = 2048
+"""How much of the end of stderr a :class:`ShellCommandFailed` carries."""
+
+REAPER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reaper.py")
+
+_READ_SIZE = 65536
+# Once the helper has exited, how long the pipes may stay open (only a process that escaped
+# the helper, where there is no subreaper, can hold them) before its group is killed.
+_EXIT_DRAIN_SECONDS = 1.0
+_POLL_INTERVAL_SECONDS = 0.2
+# How long the helper gets to kill and reap everything after SIGTERM before it is killed too.
+_STOP_GRACE_SECONDS = 5.0
+
+
+class _CapturedStream:
+    """Keeps the first ``limit`` bytes of a stream (and optionally its last bytes), counts the rest."""
+
+    def __init__(self, limit: int, keep_tail: bool) -> None:
+        self.head = bytearray()
+        self.tail = b""
+        self.dropped = 0
+        self.limit = limit
+        self.keep_tail = keep_tail
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+        self.dropped += max(0, len(chunk) - max(room, 0))
+        if self.keep_tail:
+            self.tail = (self.tail + chunk)[-STDERR_TAIL_BYTES:]
+
+    def text(self) -> str:
+        text = self.head.decode("utf-8", errors="replace")
+        if self.dropped:
+            text += f"\n[... truncated {self.dropped} bytes]"
+        return text
+
+    def tail_text(self) -> str:
+        return self.tail.decode("utf-8", errors="replace")
+
+
+class _TimedOut(Exception):
+    """Internal: the deadline passed while the program was still running."""
+
+
+def finite(number: float) -> bool:
+    """``math.isfinite``, also for an int too big for a float (not finite, for our purpose)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask the helper to kill and reap everything; kill its whole session if it does not."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=_STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _collect_output(
+    process: subprocess.Popen[bytes],
+    deadline: float | None,
+    stdout: _CapturedStream,
+    stderr: _CapturedStream,
+) -> None:
+    """Read both pipes into ``stdout`` and ``stderr`` until they close or the deadline passes."""
+    if process.stdout is None or process.stderr is None:
+        raise RuntimeError("the program was started without pipes")
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, stdout)
+        selector.register(process.stderr, selectors.EVENT_READ, stderr)
+        while selector.get_map():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise _TimedOut
+            if exited_at is None and process.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at >= _EXIT_DRAIN_SECONDS:
+                _stop(process)  # something outside the helper's reach still holds the pipes
+                return
+            wait = _POLL_INTERVAL_SECONDS
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            for key, _ in selector.select(wait):
+                chunk = os.read(key.fd, _READ_SIZE)
+                if chunk:
+                    key.data.feed(chunk)
+                else:
+                    selector.unregister(key.fileobj)
+
+
+def _send_environment(fd: int, environment: Mapping[str, str]) -> None:
+    """Write the program's environment to the helper from a thread (it may exceed a pipe's buffer)."""
+    data = b"\0".join(os.fsencode(name) + b"=" + os.fsencode(value) for name, value in environment.items())
+
+    def write() -> None:
+        with os.fdopen(fd, "wb") as pipe, contextlib.suppress(BrokenPipeError):
+            pipe.write(data)
+
+    if len(data) < 4096:  # fits any pipe buffer: no thread needed
+        write()
+    else:
+        threading.Thread(target=write, name="jobs-shell-env", daemon=True).start()
+
+
+def _final_status(fd: int) -> str:
+    """The helper's last status line; kills the command's group if the helper died before it."""
+    with os.fdopen(fd, "r") as pipe:
+        lines = pipe.read().splitlines()
+    started = [int(line.split()[1]) for line in lines if line.startswith("started ")]
+    status = lines[-1] if lines and not lines[-1].startswith("started ") else ""
+    if not status and started:
+        # The helper was killed before reporting (by the command itself?): kill what it ran.
+        with contextlib.suppress(OSError):
+            os.killpg(started[0], signal.SIGKILL)
+    return status
+
+
+def _checked_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not finite(timeout):
+        raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_output: int = 65536,
+    search_path: str | None = None,
+    allowed_env: Sequence[str] = (),
+    mask: Callable[[str], str] | None = None,
+) -> dict[str, object]:
+    """Run one program from an argv without a shell and return its exit code and output.
+
+    The argv is not validated here; pass it through :func:`validate_command` first. The
+    program gets stdin from ``/dev/null`` and runs under a helper that, when the program
+    exits or the timeout passes, kills and reaps every process it started (on Linux, even
+    ones that left its session; elsewhere, its process group). Output is read as it comes and
+    capped, so a program printing gigabytes costs the worker ``max_output`` bytes per stream.
+
+    Arguments:
+        argv: The program (best an absolute path) and its arguments.
+        cwd: Working directory of the program.
+        env: If given, the program's whole environment besides ``PATH`` (set to the search
+            path); only names of the allow list (``LANG``, ``LC_*``, ``TZ`` ... plus
+            ``allowed_env``) pass. If ``None``, the program inherits the worker's environment.
+        timeout: Seconds before the program and everything it started are killed; ``None``
+            waits.
+        max_output: Bytes of stdout and of stderr kept each; the rest is drained and replaced
+            by a ``[... truncated N bytes]`` marker.
+        search_path: ``PATH`` given to the program with ``env``; ``None`` reads
+            ``jobs_shell_path`` (only when ``env`` is given).
+        allowed_env: Variable names (or ``PREFIX_*``) allowed in ``env`` besides the defaults.
+        mask: Applied to the argv and stderr tail a :class:`ShellCommandFailed` carries, as
+            that error travels to the result backend; e.g. the secret masker.
+
+    Returns:
+        ``{"returncode": 0, "stdout": str, "stderr": str}``, decoded as UTF-8 with invalid
+        bytes replaced.
+
+    Raises:
+        ShellCommandFailed: The program exited non-zero, was killed by a signal, or could not
+            start (code 127 when not found, 126 otherwise), with the last
+            :data:`STDERR_TAIL_BYTES` of stderr.
+        ShellCommandTimedOut: The timeout passed (a ShellCommandFailed).
+        ShellCommandNotAllowed: ``env`` names a variable outside the allow list or holds a NUL.
+        TypeError: ``argv`` is a str or holds non-str items.
+        ValueError: ``argv`` is empty, ``timeout`` is not a finite positive number or
+            ``max_output`` negative.
+    """
+    if isinstance(argv, (str, bytes)):
+        raise TypeError("run_command() takes an argv list; use validate_command() on a string")
+    arguments = list(argv)
+    if not arguments:
+        raise ValueError("run_command() needs a non-empty argv")
+    if not all(isinstance(argument, str) for argument in arguments):
+        raise TypeError("every argv item must be a str")
+    if any("\x00" in argument for argument in arguments):
+        refuse("an argument contains a NUL character")
+    timeout = _checked_timeout(timeout)
+    if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 0:
+        raise ValueError(f"max_output must be a non-negative int, got {max_output!r}")
+    child_env = None
+    if env is not None:
+        path = current_settings().shell_path if search_path is None else search_path
+        child_env = child_environment(env, checked_search_path(path), allowed_env)
+
+    def masked(text: str) -> str:
+        return mask(text) if mask is not None else text
+
+    def failure(code: int, tail: str) -> ShellCommandFailed:
+        return ShellCommandFailed([masked(argument) for argument in arguments], code, masked(tail))
+
+    if not sys.executable:
+        raise failure(126, "could not start: no Python interpreter (sys.executable) to run the helper")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    status_read, status_write = os.pipe()
+    env_read, env_write = os.pipe()
+    helper = [
+        sys.executable, "-I", "-S", REAPER_SCRIPT,
+        str(status_write), str(env_read), str(os.getpid()), "--",
+    ]  # fmt: skip
+    try:
+        process = subprocess.Popen(
+            [*helper, *arguments],
+            shell=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env={},
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(status_write, env_read),
+        )
+    except OSError as error:
+        os.close(status_read)
+        os.close(env_write)
+        code = 127 if isinstance(error, FileNotFoundError) else 126
+        raise failure(code, f"could not start: {error}") from error
+    finally:
+        os.close(status_write)
+        os.close(env_read)
+    _send_environment(env_write, os.environ if child_env is None else child_env)
+
+    stdout = _CapturedStream(max_output, keep_tail=False)
+    stderr = _CapturedStream(max_output, keep_tail=True)
+    try:
+        _collect_output(process, deadline, stdout, stderr)
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            raise _TimedOut from None
+    except _TimedOut:
+        _stop(process)
+        _final_status(status_read)
+        raise ShellCommandTimedOut(
+            [masked(argument) for argument in arguments],
+            -signal.SIGKILL,
+            masked(stderr.tail_text()),
+            float(timeout or 0.0),
+        ) from None
+    except BaseException:
+        # Celery's soft time limit and worker shutdown arrive as exceptions here: never
+        # leave the program running behind the task.
+        _stop(process)
+        _final_status(status_read)
+        raise
+    finally:
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    status = _final_status(status_read)
+    kind, _, detail = status.partition(" ")
+    if kind == "error":
+        number, _, message = detail.partition(" ")
+        code = 127 if number == "2" else 126
+        raise failure(code, f"could not start: {message} ({arguments[0]})")
+    if kind == "signal":
+        returncode = -int(detail)
+    elif kind == "exit":
+        returncode = int(detail)
+    else:  # the helper itself died before reporting
+        returncode = process.returncode if process.returncode else -signal.SIGKILL
+    if returncode != 0:
+        raise failure(returncode, stderr.tail_text())
+    return {"returncode": returncode, "stdout": stdout.text(), "stderr": stderr.text()}

@@ -1,6 +1,8 @@
 """Settings: the ``jobs_*`` keys on ``app.conf``, read once into a validated, immutable object.
 
-Every setting is declared once in :data:`DEFAULTS` and registered with
+Every setting is declared once, in :data:`SETTINGS` (name, type, default, validation,
+one line of doc), from which :data:`DEFAULTS`, :meth:`JobsConfig.from_app` and
+:meth:`JobsConfig.as_dict` come; its defaults are registered with
 ``app.add_defaults``, so ``app.conf.jobs_timeout`` always reads and Django's
 ``CELERY_JOBS_TIMEOUT`` works through Celery's namespace. :class:`ConfigCache`
 builds a :class:`JobsConfig` the first time it is asked and keeps it on the app:
@@ -9,12 +11,13 @@ the hot path reads an attribute, never ``app.conf``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -32,36 +35,6 @@ if TYPE_CHECKING:
 RETRY_STRATEGIES = ("none", "fixed", "exponential")
 RATE_LIMIT_ON_ERROR = ("allow", "wait")
 STATE_SCHEMES = ("redis", "rediss", "unix", "sqlite")
-
-#: Every setting, with its default. The one place a new setting is declared.
-DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {
-        "jobs_allowed_shell_commands": [],
-        "jobs_shell_path": "/usr/local/bin:/usr/bin:/bin",
-        "jobs_shell_denied_arguments": {},
-        "jobs_shell_max_output": 65536,
-        "jobs_shell_timeout": 300,
-        "jobs_shell_allowed_env": [],
-        "jobs_queue_rate_limits": {},
-        "jobs_rate_limit_burst": 1,
-        "jobs_rate_limit_on_error": "allow",
-        "jobs_dead_letter_queue": None,
-        "jobs_timeout": 0,
-        "jobs_timeout_grace": 10,
-        "jobs_retry_strategy": "none",
-        "jobs_retry_base": 60,
-        "jobs_retry_multiplier": 2.0,
-        "jobs_retry_max": 3600,
-        "jobs_retry_jitter": True,
-        "jobs_state_url": None,
-        "jobs_state_prefix": "jobs:",
-        "jobs_metrics": True,
-        "jobs_mask_secrets": True,
-        "jobs_mask_keys": None,
-        "jobs_batch_size": 1,
-        "jobs_redis_reconnect_fix": True,
-    }
-)
 
 #: The bounds of a rate limit, in jobs per minute (0 means no limit): at most 100,000 jobs
 #: per second per queue, at least one job per day. Outside them a worker cannot space jobs
@@ -83,7 +56,7 @@ class JobsConfig:
     """
 
     allowed_shell_commands: tuple[str, ...] = ()
-    shell_path: str = "/usr/local/bin:/usr/bin:/bin"
+    shell_path: str = "/usr/local/bin:/usr/bin:/bin"  # DEFAULT_SHELL_PATH
     shell_denied_arguments: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -115,7 +88,6 @@ class JobsConfig:
     metrics: bool = True
     mask_secrets: bool = True
     mask_keys: tuple[str, ...] | None = None
-    batch_size: int = 1
     #: Keep a worker busy at a Redis broker restart running (celery_jobs_ext.reconnect).
     redis_reconnect_fix: bool = True
 
@@ -127,61 +99,22 @@ class JobsConfig:
             ImproperlyConfigured: a setting has a wrong type or value; the
                 message names the setting and the value.
         """
-        conf = app.conf
-        get = _reader(conf)
-        return cls(
-            allowed_shell_commands=_shell_entries(get, "jobs_allowed_shell_commands"),
-            shell_path=_non_empty_str(get, "jobs_shell_path"),
-            shell_denied_arguments=_denied_arguments(get, "jobs_shell_denied_arguments"),
-            shell_max_output=_int(get, "jobs_shell_max_output", minimum=1),
-            shell_timeout=_positive_seconds(get, "jobs_shell_timeout"),
-            shell_allowed_env=_environment_names(get, "jobs_shell_allowed_env"),
-            queue_rate_limits=_rate_limits(get, "jobs_queue_rate_limits"),
-            rate_limit_burst=_int(get, "jobs_rate_limit_burst", minimum=1),
-            rate_limit_on_error=_choice(get, "jobs_rate_limit_on_error", RATE_LIMIT_ON_ERROR),
-            dead_letter_queue=_optional_str(get, "jobs_dead_letter_queue"),
-            timeout=_int(get, "jobs_timeout", minimum=0),
-            timeout_grace=_int(get, "jobs_timeout_grace", minimum=0),
-            retry_strategy=_choice(get, "jobs_retry_strategy", RETRY_STRATEGIES),
-            retry_base=_int(get, "jobs_retry_base", minimum=0),
-            retry_multiplier=_float(get, "jobs_retry_multiplier", minimum=1.0),
-            retry_max=_int(get, "jobs_retry_max", minimum=0),
-            retry_jitter=_bool(get, "jobs_retry_jitter"),
-            state_url=_state_url(get, "jobs_state_url", conf),
-            state_prefix=_non_empty_str(get, "jobs_state_prefix"),
-            metrics=_bool(get, "jobs_metrics"),
-            mask_secrets=_bool(get, "jobs_mask_secrets"),
-            mask_keys=_optional_str_list(get, "jobs_mask_keys"),
-            batch_size=_int(get, "jobs_batch_size", minimum=1),
-            redis_reconnect_fix=_bool(get, "jobs_redis_reconnect_fix"),
-        )
+        get = _reader(app.conf)
+        return cls(**{setting.field: setting.read(get, setting.name) for setting in SETTINGS})
 
     def as_dict(self) -> dict[str, Any]:
         """Plain, JSON-friendly view (state URL password hidden), for commands and logs."""
-        return {
-            "allowed_shell_commands": list(self.allowed_shell_commands),
-            "shell_path": self.shell_path,
-            "shell_denied_arguments": {k: list(v) for k, v in self.shell_denied_arguments.items()},
-            "shell_timeout": self.shell_timeout,
-            "shell_allowed_env": list(self.shell_allowed_env),
-            "queue_rate_limits": dict(self.queue_rate_limits),
-            "rate_limit_burst": self.rate_limit_burst,
-            "rate_limit_on_error": self.rate_limit_on_error,
-            "dead_letter_queue": self.dead_letter_queue,
-            "timeout": self.timeout,
-            "timeout_grace": self.timeout_grace,
-            "retry_strategy": self.retry_strategy,
-            "retry_base": self.retry_base,
-            "retry_multiplier": self.retry_multiplier,
-            "retry_max": self.retry_max,
-            "retry_jitter": self.retry_jitter,
-            "state_url": maybe_sanitize_url(self.state_url) if self.state_url else None,
-            "state_prefix": self.state_prefix,
-            "metrics": self.metrics,
-            "mask_secrets": self.mask_secrets,
-            "batch_size": self.batch_size,
-            "redis_reconnect_fix": self.redis_reconnect_fix,
-        }
+        shown = {setting.field: _plain(getattr(self, setting.field)) for setting in SETTINGS}
+        shown["state_url"] = maybe_sanitize_url(self.state_url) if self.state_url else None
+        return shown
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 class ConfigCache:
@@ -304,6 +237,7 @@ def _reader(conf: Any) -> Any:
         except KeyError:
             return _copy(DEFAULTS[key])
 
+    get.conf = conf  # type: ignore[attr-defined]  # for settings that depend on others (state URL)
     return get
 
 
@@ -502,7 +436,8 @@ def _rate_limits(get: Any, key: str) -> Mapping[str, float]:
     return MappingProxyType(limits)
 
 
-def _state_url(get: Any, key: str, conf: Any) -> str | None:
+def _state_url(get: Any, key: str) -> str | None:
+    conf = get.conf
     value = get(key)
     if value is None:
         broker = _first_broker_url(conf)
@@ -545,3 +480,112 @@ def _first_broker_url(conf: Any) -> str:
     if not url:
         return ""
     return str(url).split(";", 1)[0].strip()
+
+
+# -- the table: every setting, declared once --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``jobs_*`` setting. Adding a setting is one row in :data:`SETTINGS` plus its
+    typed :class:`JobsConfig` field (a test checks the two, and docs/configuration.md, agree)."""
+
+    name: str
+    #: The type as docs/configuration.md shows it.
+    type: str
+    default: Any
+    #: ``read(get, name)``: the validated value for JobsConfig, or ImproperlyConfigured naming the setting.
+    read: Callable[[Any, str], Any]
+    doc: str
+
+    @property
+    def field(self) -> str:
+        """The :class:`JobsConfig` attribute: the name without ``jobs_``."""
+        return self.name.removeprefix("jobs_")
+
+
+def _at_least(minimum: int) -> Callable[[Any, str], int]:
+    return functools.partial(_int, minimum=minimum)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
+    return functools.partial(_choice, choices=choices)
+
+
+DEFAULT_SHELL_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+#: Every setting, in the order of the documentation's table.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "jobs_allowed_shell_commands",
+        "list[str]",
+        [],
+        _shell_entries,
+        "What the shell task may run; empty: nothing.",
+    ),
+    Setting(
+        "jobs_shell_path",
+        "str",
+        DEFAULT_SHELL_PATH,
+        _non_empty_str,
+        "The fixed PATH bare program names resolve through.",
+    ),
+    Setting(
+        "jobs_shell_denied_arguments",
+        "dict[str, list[str]]",
+        {},
+        _denied_arguments,
+        "Extra refused options per program.",
+    ),
+    Setting("jobs_shell_max_output", "int", 65536, _at_least(1), "Bytes of stdout/stderr kept per stream."),
+    Setting("jobs_shell_timeout", "float seconds", 300, _positive_seconds, "How long a shell job may run."),
+    Setting(
+        "jobs_shell_allowed_env",
+        "list[str]",
+        [],
+        _environment_names,
+        "Environment names a shell job may set.",
+    ),
+    Setting(
+        "jobs_queue_rate_limits", "dict[str, int or str]", {}, _rate_limits, "Jobs per minute per queue."
+    ),
+    Setting("jobs_rate_limit_burst", "int", 1, _at_least(1), "Starts back to back after an idle period."),
+    Setting(
+        "jobs_rate_limit_on_error",
+        "`allow`, `wait`",
+        "allow",
+        _one_of(RATE_LIMIT_ON_ERROR),
+        "While the state is down.",
+    ),
+    Setting(
+        "jobs_dead_letter_queue", "str or None", None, _optional_str, "Queue of tasks that failed for good."
+    ),
+    Setting("jobs_timeout", "int seconds", 0, _at_least(0), "Job timeout of every GuardedTask; 0: off."),
+    Setting("jobs_timeout_grace", "int seconds", 10, _at_least(0), "Between the soft timeout and the kill."),
+    Setting(
+        "jobs_retry_strategy",
+        "`none`, `fixed`, `exponential`",
+        "none",
+        _one_of(RETRY_STRATEGIES),
+        "Delay between retries.",
+    ),
+    Setting("jobs_retry_base", "int seconds", 60, _at_least(0), "Fixed delay, or the first exponential one."),
+    Setting(
+        "jobs_retry_multiplier", "float", 2.0, functools.partial(_float, minimum=1.0), "Exponential growth."
+    ),
+    Setting("jobs_retry_max", "int seconds", 3600, _at_least(0), "Cap of the exponential delay."),
+    Setting("jobs_retry_jitter", "bool", True, _bool, "Full jitter on exponential delays."),
+    Setting("jobs_state_url", "str or None", None, _state_url, "The shared state; None: the broker's Redis."),
+    Setting("jobs_state_prefix", "str", "jobs:", _non_empty_str, "Prefix of every shared-state key."),
+    Setting("jobs_metrics", "bool", True, _bool, "Record per-queue metrics and heartbeats."),
+    Setting("jobs_mask_secrets", "bool", True, _bool, "Mask secrets wherever a GuardedTask's data shows."),
+    Setting(
+        "jobs_mask_keys", "list[str] or None", None, _optional_str_list, "Names masked whole; None: built-in."
+    ),
+    Setting(
+        "jobs_redis_reconnect_fix", "bool", True, _bool, "Keep a busy worker running at a Redis restart."
+    ),
+)
+
+#: Every setting's default, by name (what ``app.add_defaults`` registers).
+DEFAULTS: Mapping[str, Any] = MappingProxyType({setting.name: setting.default for setting in SETTINGS})

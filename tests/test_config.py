@@ -11,7 +11,7 @@ import pytest
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache, GuardedTask, ImproperlyConfigured, JobsConfig, JobsError, install
-from celery_jobs_ext.config import DEFAULTS
+from celery_jobs_ext.config import DEFAULTS, SETTINGS
 from tests.harness import WorkerProcess
 
 
@@ -37,7 +37,7 @@ def test_config_holds_the_documented_defaults() -> None:
     assert config.timeout == 0
     assert (config.retry_strategy, config.retry_base, config.retry_multiplier) == ("none", 60, 2.0)
     assert (config.retry_max, config.retry_jitter) == (3600, True)
-    assert config.metrics is True and config.batch_size == 1
+    assert config.metrics is True
     assert config.state_url == "redis://127.0.0.1:6379/11"
 
 
@@ -72,7 +72,6 @@ def test_settings_are_read_into_typed_immutable_values() -> None:
         ("jobs_retry_max", 1.5),
         ("jobs_retry_jitter", "yes"),
         ("jobs_metrics", 1),
-        ("jobs_batch_size", 0),
         ("jobs_queue_rate_limits", {"default": -1}),
         ("jobs_queue_rate_limits", {1: 10}),
         ("jobs_queue_rate_limits", {"default": "ten per minute"}),
@@ -210,3 +209,36 @@ def test_settings_from_a_config_object_win_over_the_registered_defaults() -> Non
     assert app.conf.jobs_timeout == 120
     assert app.conf.jobs_retry_base == 60
     assert ConfigCache.get(app).timeout == 120
+
+
+DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
+
+
+def documented_settings() -> dict[str, tuple[str, str]]:
+    """``{name: (type, default)}`` from the settings table of docs/configuration.md."""
+    rows: dict[str, tuple[str, str]] = {}
+    for line in DOCS.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`jobs_"):
+            rows[cells[0].strip("`")] = (cells[1], cells[2].strip("`"))
+    return rows
+
+
+def test_the_documented_settings_table_matches_the_declared_settings() -> None:
+    documented = documented_settings()
+    assert list(documented) == [setting.name for setting in SETTINGS]
+    for setting in SETTINGS:
+        doc_type, doc_default = documented[setting.name]
+        assert doc_type == setting.type, setting.name
+        shown = {str(setting.default), repr(setting.default), json.dumps(setting.default)}
+        assert doc_default in shown, (setting.name, doc_default, shown)
+
+
+def test_jobs_config_has_one_field_per_declared_setting() -> None:
+    assert [field.name for field in dataclasses.fields(JobsConfig)] == [setting.field for setting in SETTINGS]
+    assert dict(DEFAULTS) == {setting.name: setting.default for setting in SETTINGS}
+
+
+def test_the_setting_that_did_nothing_is_gone() -> None:
+    assert "jobs_batch_size" not in DEFAULTS
+    assert not hasattr(JobsConfig(), "batch_size")

@@ -7,10 +7,13 @@ once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
+from celery_jobs_ext.extension import LEGACY_INSTALLED, extension_for
 from celery_jobs_ext.metrics import MetricsStep
 from celery_jobs_ext.ratelimit import RateLimitStep
 from celery_jobs_ext.reconnect import RedisReconnectFix
@@ -18,30 +21,40 @@ from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
 from celery_jobs_ext.timeouts import TimeoutPool
 
-_INSTALLED = "_celery_jobs_ext_installed"
+#: The worker bootsteps, in the order they are added: (blueprint, step).
+_BOOTSTEPS: tuple[tuple[str, Any], ...] = (
+    ("worker", ConfigCheck),
+    ("worker", StateCheck),
+    ("worker", TimeoutPool),
+    ("consumer", RateLimitStep),
+    ("consumer", MetricsStep),
+    ("consumer", RedisReconnectFix),
+)
 
 
 def install(app: Celery) -> Celery:
     """Install celery-jobs-ext on ``app``; safe to call any number of times.
 
-    Registers the ``jobs_*`` defaults, the worker bootsteps that validate the
-    settings and reach the shared state before the worker consumes anything, and
-    the ``jobs.shell`` task.
+    Registers the ``jobs_*`` defaults, the worker bootsteps (:data:`_BOOTSTEPS`: settings
+    and shared state checked before the worker consumes anything, the timeout pool, the
+    rate limiter, metrics, the Redis reconnect fix) and the ``jobs.shell``, ``jobs.catch``
+    and ``jobs.finally`` tasks, and records them on the app's
+    :class:`~celery_jobs_ext.extension.Extension`.
     ``GuardedTask`` calls this when it is bound, so users rarely need to.
 
     Returns:
         The app, for chaining.
     """
-    if app.__dict__.get(_INSTALLED):
+    extension = extension_for(app)
+    if extension.installed:
         return app
-    setattr(app, _INSTALLED, True)
+    extension.installed = True
+    setattr(app, LEGACY_INSTALLED, True)
     register_defaults(app)
-    app.steps["worker"].add(ConfigCheck)
-    app.steps["worker"].add(StateCheck)
-    app.steps["worker"].add(TimeoutPool)
-    app.steps["consumer"].add(RateLimitStep)
-    app.steps["consumer"].add(MetricsStep)
-    app.steps["consumer"].add(RedisReconnectFix)
+    for blueprint, step in _BOOTSTEPS:
+        app.steps[blueprint].add(step)
+        extension.registered.append(f"{blueprint} step {step.__name__}")
     register_shell_task(app)
     register_canvas_tasks(app)
+    extension.registered += ["task jobs.shell", "tasks jobs.catch, jobs.finally"]
     return app

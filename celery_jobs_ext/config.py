@@ -5,7 +5,8 @@ one line of doc), from which :data:`DEFAULTS`, :meth:`JobsConfig.from_app` and
 :meth:`JobsConfig.as_dict` come; its defaults are registered with
 ``app.add_defaults``, so ``app.conf.jobs_timeout`` always reads and Django's
 ``CELERY_JOBS_TIMEOUT`` works through Celery's namespace. :class:`ConfigCache`
-builds a :class:`JobsConfig` the first time it is asked and keeps it on the app:
+builds a :class:`JobsConfig` the first time it is asked and keeps it on the app's
+:class:`~celery_jobs_ext.extension.Extension`:
 the hot path reads an attribute, never ``app.conf``.
 """
 
@@ -28,6 +29,8 @@ from celery._state import get_current_app
 from kombu.utils.url import maybe_sanitize_url
 
 from celery_jobs_ext.errors import ImproperlyConfigured, InvalidRate
+from celery_jobs_ext.extension import ATTRIBUTE as EXTENSION
+from celery_jobs_ext.extension import Extension, existing_extension, extension_for
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -125,7 +128,6 @@ class ConfigCache:
     ``set`` pins a config (for tests or an app built in code).
     """
 
-    _ATTRIBUTE = "_celery_jobs_ext_config"
     _pinned: JobsConfig | None = None
     _apps: weakref.WeakSet[Any] = weakref.WeakSet()
     _lock = threading.Lock()
@@ -142,19 +144,20 @@ class ConfigCache:
             return pinned
         if app is None:
             app = get_current_app()
-        config = app.__dict__.get(cls._ATTRIBUTE)
+        extension: Extension | None = app.__dict__.get(EXTENSION)  # inlined: every task reads this
+        config = extension.config if extension is not None else None
         if config is None:
             return cls._load(app)
-        return config  # type: ignore[no-any-return]
+        return config
 
     @classmethod
     def _load(cls, app: Celery) -> JobsConfig:
         with cls._lock:
-            config: JobsConfig | None = app.__dict__.get(cls._ATTRIBUTE)
+            extension = extension_for(app)
+            config = extension.config
             if config is None:
                 register_defaults(app)
-                config = JobsConfig.from_app(app)
-                setattr(app, cls._ATTRIBUTE, config)
+                config = extension.config = JobsConfig.from_app(app)
                 cls._apps.add(app)
             return config
 
@@ -164,7 +167,7 @@ class ConfigCache:
         if app is None:
             cls._pinned = config
         else:
-            setattr(app, cls._ATTRIBUTE, config)
+            extension_for(app).config = config
             cls._apps.add(app)
 
     @classmethod
@@ -175,7 +178,9 @@ class ConfigCache:
             if app is None:
                 cls._pinned = None
             for each in apps:
-                each.__dict__.pop(cls._ATTRIBUTE, None)
+                extension = existing_extension(each)
+                if extension is not None:
+                    extension.config = None
 
 
 def register_defaults(app: Celery) -> None:
@@ -185,9 +190,10 @@ def register_defaults(app: Celery) -> None:
     mapping in front of the one ``config_from_object`` loaded, so a default for a
     key the user set there would shadow the user's value.
     """
-    if getattr(app, "_celery_jobs_ext_defaults", False):
+    extension = extension_for(app)
+    if extension.defaults_registered:
         return
-    app._celery_jobs_ext_defaults = True  # type: ignore[attr-defined]
+    extension.defaults_registered = True
 
     def unset_defaults() -> dict[str, Any]:
         conf = app.conf

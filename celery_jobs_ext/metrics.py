@@ -51,6 +51,7 @@ from celery import bootsteps
 from celery.signals import worker_process_shutdown
 
 from celery_jobs_ext.config import ConfigCache
+from celery_jobs_ext.extension import existing_extension, extension_for
 from celery_jobs_ext.outcome import (
     FAILED,
     REJECTED,
@@ -110,7 +111,6 @@ WARNING_INTERVAL_SECONDS = 60.0
 #: An in-flight entry Celery no longer lists as active is dropped after this long (a safety net).
 RECONCILE_GRACE_SECONDS = 5.0
 
-_ATTRIBUTE = "_celery_jobs_ext_metrics"
 _registry_lock = threading.Lock()
 _apps_with_recorders: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -384,15 +384,21 @@ def _increment_ops(minutes: _Minutes, totals: _Totals) -> list[Op]:
 
 def recorder_for(app: Celery, create: bool = True) -> Recorder | None:
     """This process's recorder for ``app``; None when ``create`` is False and there is none."""
-    recorder: Recorder | None = app.__dict__.get(_ATTRIBUTE)
+    recorder = _existing_recorder(app)
     if recorder is None and create:
+        extension = extension_for(app)
         with _registry_lock:
-            recorder = app.__dict__.get(_ATTRIBUTE)
+            recorder = extension.recorder
             if recorder is None:
-                recorder = Recorder(app)
-                setattr(app, _ATTRIBUTE, recorder)
+                recorder = extension.recorder = Recorder(app)
                 _apps_with_recorders.add(app)
     return recorder
+
+
+def _existing_recorder(app: Any) -> Recorder | None:
+    """This process's recorder for ``app`` if there is one (hot path: creates nothing)."""
+    extension = existing_extension(app)
+    return extension.recorder if extension is not None else None
 
 
 def _forget_recorders() -> None:
@@ -400,7 +406,9 @@ def _forget_recorders() -> None:
     global _registry_lock
     _registry_lock = threading.Lock()
     for app in list(_apps_with_recorders):
-        app.__dict__.pop(_ATTRIBUTE, None)
+        extension = existing_extension(app)
+        if extension is not None:
+            extension.recorder = None
     _apps_with_recorders.clear()
 
 
@@ -410,7 +418,7 @@ if hasattr(os, "register_at_fork"):
 
 def _close_all() -> None:
     for app in list(_apps_with_recorders):
-        recorder = app.__dict__.get(_ATTRIBUTE)
+        recorder = _existing_recorder(app)
         if recorder is not None:
             recorder.close()
 
@@ -461,7 +469,7 @@ def execute_with_metrics(app: Celery, batch: Batch) -> list[Any]:
     Returns the results of ``batch``'s own operations, in order. Increments whose write
     fails are kept for the next flush; the error propagates as ``batch.execute()``'s would.
     """
-    recorder: Recorder | None = app.__dict__.get(_ATTRIBUTE)
+    recorder = _existing_recorder(app)
     if recorder is None:
         return batch.execute()
     return recorder.execute_with(batch)
@@ -528,7 +536,7 @@ class MetricsListener(OutcomeListener):
     """
 
     def after_accept(self, request: Any) -> None:
-        recorder: Recorder | None = request.app.__dict__.get(_ATTRIBUTE)
+        recorder = _existing_recorder(request.app)
         if recorder is not None:
             try:
                 recorder.task_started(request, finished=request.outcome is not None)
@@ -536,7 +544,7 @@ class MetricsListener(OutcomeListener):
                 recorder.warn(exc)
 
     def after_outcome(self, request: Any, outcome: RunOutcome) -> None:
-        recorder: Recorder | None = request.app.__dict__.get(_ATTRIBUTE)
+        recorder = _existing_recorder(request.app)
         if recorder is not None:
             try:
                 recorder.task_finished(request, outcome_counters(outcome), outcome.runtime)

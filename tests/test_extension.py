@@ -1,0 +1,48 @@
+"""What the extension keeps for an app lives on one Extension object, under one attribute."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from celery_jobs_ext import ConfigCache, install
+from celery_jobs_ext.extension import ATTRIBUTE, LEGACY_INSTALLED, extension_for, installed
+from celery_jobs_ext.metrics import recorder_for
+
+
+def test_install_config_and_recorder_live_on_the_apps_one_extension_object() -> None:
+    app = Celery("extension-test", broker="redis://127.0.0.1:6379/11", set_as_current=False)
+    assert not installed(app)
+    install(app)
+    install(app)  # idempotent: registers nothing twice
+    config = ConfigCache.get(app)
+    recorder = recorder_for(app)
+
+    extension = extension_for(app)
+    assert installed(app) and extension.defaults_registered
+    assert extension.config is config and extension.recorder is recorder
+    assert extension.registered == [
+        "worker step ConfigCheck",
+        "worker step StateCheck",
+        "worker step TimeoutPool",
+        "consumer step RateLimitStep",
+        "consumer step MetricsStep",
+        "consumer step RedisReconnectFix",
+        "task jobs.shell",
+        "tasks jobs.catch, jobs.finally",
+    ]
+    # One attribute, plus the flag masking.py still reads.
+    assert sorted(name for name in vars(app) if name.startswith("_celery_jobs_ext")) == sorted(
+        [ATTRIBUTE, LEGACY_INSTALLED]
+    )
+    ConfigCache.clear(app)
+    assert extension.config is None
+    assert ConfigCache.get(app) == config and extension.config is not None
+    recorder.close()
+
+
+def test_apps_do_not_share_an_extension() -> None:
+    first = Celery("extension-a", broker="redis://127.0.0.1:6379/11", set_as_current=False)
+    second = Celery("extension-b", broker="redis://127.0.0.1:6379/11", set_as_current=False)
+    install(first)
+    assert extension_for(first) is not extension_for(second)
+    assert installed(first) and not installed(second)

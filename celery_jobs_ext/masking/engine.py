@@ -1,0 +1,133 @@
+"""The rule engine: literal-triggered patterns applied in order, cheaply skipped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------------------------------------
+# Text rules
+#
+# Speed comes from the shape of the patterns: each starts with a literal ("://", "eyJ", "key"),
+# which the regex engine finds as fast as ``str.find``, and the boundary check sits in a
+# lookbehind just after it. A pattern starting with a character class or an alternation would be
+# tried at every position, ten to a hundred times slower. Case-insensitive rules run on the
+# lowercased text (same positions), so their literals stay literals, and read the original text.
+# ---------------------------------------------------------------------------------------------
+
+#: (original text, match) -> (replacement, end): the replacement for ``text[match.start():end]``
+#: (``end`` may stop short of the match's end, to keep a closing quote), or None to leave it.
+_Replace = Callable[[str, "re.Match[str]"], "tuple[str, int] | None"]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One kind of secret: a pattern, and what to put in place of each match."""
+
+    name: str
+    pattern: re.Pattern[str]
+    replace: _Replace
+    #: Lowercase literals, one of which occurs in (the lowercased) text whenever the pattern can
+    #: match: a ``str`` ``in`` check is the cheapest way to skip the rule.
+    triggers: frozenset[str]
+    #: None: ``pattern`` runs on the original text. Otherwise it is written in lowercase and runs on
+    #: the lowercased text; this IGNORECASE twin serves the rare text whose lowercasing changes its
+    #: length (``"İ".lower()`` is two characters), where positions would not line up.
+    ignorecase: re.Pattern[str] | None = None
+
+
+def _lowercase_rule(
+    name: str, triggers: frozenset[str], pattern: str, replace: _Replace, flags: int = 0
+) -> _Rule:
+    return _Rule(
+        name, re.compile(pattern, flags), replace, triggers, re.compile(pattern, flags | re.IGNORECASE)
+    )
+
+
+def _rule(name: str, triggers: str | tuple[str, ...], pattern: str, replace: _Replace) -> _Rule:
+    """A case-sensitive rule; ``triggers`` are still matched against the lowercased text."""
+    words = frozenset((triggers,) if isinstance(triggers, str) else triggers)
+    return _Rule(name, re.compile(pattern), replace, words)
+
+
+class _RuleSet:
+    """Rules applied in order, with the union of their triggers checked first."""
+
+    def __init__(self, rules: Iterable[_Rule]) -> None:
+        self.rules = tuple(rules)
+        self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
+
+
+def _apply(rule_set: _RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
+    """Apply the triggered ``rules`` in order; ``text`` itself comes back when none masked anything.
+
+    ``lowered`` is ``text.lower()`` if the caller has it. Triggers are checked once, on the text
+    as it came in (a mask never adds a trigger that matters), or on ``scope``, lowercase text
+    that holds every place a rule could match, when the caller knows a smaller one.
+    """
+    if lowered is None:
+        lowered = text.lower()
+    where = lowered if scope is None else scope
+    present = {trigger for trigger in rule_set.triggers if trigger in where}
+    if not present:
+        return text
+    for rule in rule_set.rules:
+        if rule.triggers.isdisjoint(present):
+            continue
+        if rule.ignorecase is None:
+            matches = rule.pattern.finditer(text)
+        else:
+            if lowered is None:
+                lowered = text.lower()
+            if len(lowered) == len(text):
+                matches = rule.pattern.finditer(lowered)
+            else:
+                matches = rule.ignorecase.finditer(text)
+        pieces: list[str] = []
+        end = 0
+        for match in matches:
+            replaced = rule.replace(text, match)
+            if replaced is not None:
+                pieces += (text[end : match.start()], replaced[0])
+                end = replaced[1]
+        if pieces:
+            pieces.append(text[end:])
+            text = "".join(pieces)
+            lowered = None
+    return text
+
+
+def _span(text: str, match: re.Match[str], group: int | str = 0) -> str:
+    """The original text of ``group`` (``match`` may have run on the lowercased text)."""
+    return text[match.start(group) : match.end(group)]
+
+
+def _fixed(mask: str) -> _Replace:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
+        return mask, match.end()
+
+    return replace
+
+
+def _keep_group(mask: str) -> _Replace:
+    """Keep group 1 (a URL prefix) and mask the rest of the match."""
+
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
+        return _span(text, match, 1) + mask, match.end()
+
+    return replace
+
+
+def _char_classes(text: str) -> int:
+    """How many of lowercase, uppercase and digits ``text`` has."""
+    return (text.upper() != text) + (text.lower() != text) + any(char.isdigit() for char in text)
+
+
+def _mixed(replace: _Replace, classes: int) -> _Replace:
+    """Mask only a match that mixes ``classes`` character classes, as random keys do."""
+
+    def checked(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        return replace(text, match) if _char_classes(_span(text, match)) >= classes else None
+
+    return checked

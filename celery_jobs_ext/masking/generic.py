@@ -1,0 +1,159 @@
+"""The uppercase gate and the generic rule for long random strings."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Final
+
+from celery_jobs_ext.masking.engine import _char_classes
+from celery_jobs_ext.masking.keys import _API_KEY, _AWS_KEY, _SECRET, _WORD
+
+# ---------------------------------------------------------------------------------------------
+# The uppercase gate and the generic rule
+# ---------------------------------------------------------------------------------------------
+
+#: Maps text (encoded as latin-1, one byte per character) to 'U' for uppercase letters, 'a' for
+#: the other characters of base64/base64url runs, and ' ' for everything else.
+_RUN_TABLE: Final = bytes(
+    ord("U")
+    if chr(code).isascii() and chr(code).isupper()
+    else ord("a")
+    if chr(code).isascii() and (chr(code).isalnum() or chr(code) in "+/_-")
+    else ord(" ")
+    for code in range(256)
+)
+#: A run of 16+ characters holding an uppercase letter has its first uppercase letter either
+#: followed by ten run characters or preceded by six lowercase ones or digits (6 + 1 + 9 = 16):
+#: these two literal-first searches find every such run, fast. Ten, not eight, after it so that
+#: short codes (``SKU-00042``, ``ORDER-17``) are not looked at at all.
+_UPPER_WINDOW = re.compile(rb"U[aU]{10}")
+_UPPER_AFTER_RUN: Final = b"aaaaaaU"
+_MIN_CANDIDATE: Final = 16
+#: How far before a run a gated rule's trigger may start: ``hooks.slack.com/``, ``SG.`` and a
+#: first part, a JWT's header and payload when only its signature makes a run.
+_TRIGGER_MARGIN: Final = 64
+_MIN_GENERIC: Final = 32
+
+
+def _upper_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of the runs of 16+ base64/base64url characters that hold an uppercase letter.
+
+    Every vendor key, JWT and random secret the rules know has one (lowercase-only formats have
+    their own literal-first rules); identifiers, paths, task ids and SHAs mostly do not, so text
+    without such a run skips the vendor and generic rules after two fast scans.
+    """
+    mapped = text.encode("latin-1", "replace").translate(_RUN_TABLE)
+    runs: dict[int, int] = {}
+    position = 0
+    while (found := _UPPER_WINDOW.search(mapped, position)) is not None:
+        position = _add_run(mapped, found.start(), runs)
+    position = 0
+    while (index := mapped.find(_UPPER_AFTER_RUN, position)) >= 0:
+        position = _add_run(mapped, index, runs)
+    return sorted(runs.items())
+
+
+def _add_run(mapped: bytes, index: int, runs: dict[int, int]) -> int:
+    """Record the run around ``index`` if it is long enough; return where the run ends."""
+    start = mapped.rfind(b" ", 0, index) + 1
+    end = mapped.find(b" ", index)
+    end = len(mapped) if end < 0 else end
+    if end - start >= _MIN_CANDIDATE:
+        runs[start] = end
+    return end
+
+
+_HEX_ID = re.compile(r"(?:0[xX]|g)?[0-9a-fA-F_-]+")
+_TWILIO = re.compile(r"(?:SK|AC)[0-9a-f]{32}")
+_AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
+_SEGMENT_SEPARATORS = re.compile(r"[/_+-]")
+
+#: Tuned on 10,000 random keys per alphabet: of 32-character keys about 1.5% of base64 and 0.6%
+#: of base62 ones look too word-like to mask (at 64 characters, none); of the ~15,000 runs of 32+
+#: characters in a Python site-packages (identifiers, paths, hashes), only random ids and keyboard
+#: mash were masked. Lower thresholds cost paths like ``docutils/writers/html4css1``.
+_MIN_ENTROPY: Final = 3.5
+_MIN_RANDOM_CHARS: Final = 14
+_MIN_WORD_LENGTH: Final = 3
+_MAX_DIGIT_RUNS: Final = 3
+_MIN_VOWELLESS: Final = 5
+_VOWELS: Final = frozenset("aeiouy")
+_VOWELLESS_WORDS: Final = frozenset({"https", "xhtml"})
+
+
+def _entropy(text: str) -> float:
+    """Shannon entropy of ``text`` in bits per character."""
+    size = len(text)
+    return -sum(count / size * math.log2(count / size) for count in Counter(text).values())
+
+
+def _is_wordlike(segment: str) -> bool:
+    """Whether ``segment`` reads as words (``Celery``, ``processPayment``, ``html4css1``).
+
+    Random strings split into one- and two-letter pieces (``wJalrX`` → w, Jalr, X), into
+    unpronounceable ones (``Slkmtk``) or interleave letters and digits again and again;
+    identifiers are words of three letters or more, with the odd ``A``, acronyms, a one-letter
+    prefix (``kSecTrust``, ``iPhone``) and a version number.
+    """
+    pieces = _WORD.findall(segment)
+    words = [piece for piece in pieces if not piece.isdigit()]
+    if len(pieces) - len(words) >= _MAX_DIGIT_RUNS and words:
+        return False
+    if any(
+        len(word) >= _MIN_VOWELLESS
+        and not word.isupper()
+        and _VOWELS.isdisjoint(word.lower())
+        and word.lower() not in _VOWELLESS_WORDS
+        for word in words
+    ):
+        return False
+    if len(words) <= 1:
+        return True
+    if any(len(word) == 1 and word.islower() for word in words[1:]):
+        return False
+    return sum(map(len, words)) / len(words) >= _MIN_WORD_LENGTH
+
+
+def _is_random(body: str) -> bool:
+    """Whether a long run looks like a generated secret rather than an identifier or an id."""
+    if _HEX_ID.fullmatch(body) or _char_classes(body) < 2:
+        return False
+    random_chars = sum(
+        len(segment)
+        for segment in _SEGMENT_SEPARATORS.split(body)
+        if not _HEX_ID.fullmatch(segment) and not _is_wordlike(segment)
+    )
+    return random_chars >= _MIN_RANDOM_CHARS and _entropy(body) >= _MIN_ENTROPY
+
+
+def _generic_mask(text: str, start: int, body: str) -> str | None:
+    """The mask for the run ``body`` found at ``start``, or None to keep it."""
+    if _TWILIO.fullmatch(body):
+        return _API_KEY
+    if (
+        _AWS_SECRET.fullmatch(body)
+        and "aws" in text[max(0, start - 64) : start].lower()
+        and not _HEX_ID.fullmatch(body)
+    ):
+        return _AWS_KEY
+    return _SECRET if _is_random(body) else None
+
+
+def _mask_long_runs(text: str, runs: list[tuple[int, int]]) -> str:
+    pieces: list[str] = []
+    end = 0
+    for run_start, run_end in runs:
+        if run_end - run_start < _MIN_GENERIC:
+            continue
+        mask = _generic_mask(text, run_start, text[run_start:run_end])
+        if mask is not None:
+            while run_end < len(text) and text[run_end] == "=":  # base64 padding goes too
+                run_end += 1
+            pieces += (text[end:run_start], mask)
+            end = run_end
+    if not pieces:
+        return text
+    pieces.append(text[end:])
+    return "".join(pieces)

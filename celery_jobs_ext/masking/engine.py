@@ -17,17 +17,18 @@ from dataclasses import dataclass
 # ---------------------------------------------------------------------------------------------
 
 #: (original text, match) -> (replacement, end): the replacement for ``text[match.start():end]``
-#: (``end`` may stop short of the match's end, to keep a closing quote), or None to leave it.
-_Replace = Callable[[str, "re.Match[str]"], "tuple[str, int] | None"]
+#: (``end`` may stop short of the match's end, to keep a closing quote, or go past it); None to
+#: leave the match; an int to leave it and look on from that position.
+Replace = Callable[[str, "re.Match[str]"], "tuple[str, int] | int | None"]
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
     """One kind of secret: a pattern, and what to put in place of each match."""
 
     name: str
     pattern: re.Pattern[str]
-    replace: _Replace
+    replace: Replace
     #: Lowercase literals, one of which occurs in (the lowercased) text whenever the pattern can
     #: match: a ``str`` ``in`` check is the cheapest way to skip the rule.
     triggers: frozenset[str]
@@ -37,29 +38,29 @@ class _Rule:
     ignorecase: re.Pattern[str] | None = None
 
 
-def _lowercase_rule(
-    name: str, triggers: frozenset[str], pattern: str, replace: _Replace, flags: int = 0
-) -> _Rule:
-    return _Rule(
+def lowercase_rule(
+    name: str, triggers: frozenset[str], pattern: str, replace: Replace, flags: int = 0
+) -> Rule:
+    return Rule(
         name, re.compile(pattern, flags), replace, triggers, re.compile(pattern, flags | re.IGNORECASE)
     )
 
 
-def _rule(name: str, triggers: str | tuple[str, ...], pattern: str, replace: _Replace) -> _Rule:
+def literal_rule(name: str, triggers: str | tuple[str, ...], pattern: str, replace: Replace) -> Rule:
     """A case-sensitive rule; ``triggers`` are still matched against the lowercased text."""
     words = frozenset((triggers,) if isinstance(triggers, str) else triggers)
-    return _Rule(name, re.compile(pattern), replace, words)
+    return Rule(name, re.compile(pattern), replace, words)
 
 
-class _RuleSet:
+class RuleSet:
     """Rules applied in order, with the union of their triggers checked first."""
 
-    def __init__(self, rules: Iterable[_Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
         self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
 
 
-def _apply(rule_set: _RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
+def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
     """Apply the triggered ``rules`` in order; ``text`` itself comes back when none masked anything.
 
     ``lowered`` is ``text.lower()`` if the caller has it. Triggers are checked once, on the text
@@ -75,22 +76,28 @@ def _apply(rule_set: _RuleSet, text: str, lowered: str | None = None, scope: str
     for rule in rule_set.rules:
         if rule.triggers.isdisjoint(present):
             continue
-        if rule.ignorecase is None:
-            matches = rule.pattern.finditer(text)
-        else:
+        pattern, subject = rule.pattern, text
+        if rule.ignorecase is not None:
             if lowered is None:
                 lowered = text.lower()
             if len(lowered) == len(text):
-                matches = rule.pattern.finditer(lowered)
+                subject = lowered
             else:
-                matches = rule.ignorecase.finditer(text)
+                pattern = rule.ignorecase
         pieces: list[str] = []
         end = 0
-        for match in matches:
+        position = 0
+        # search() from where the last replacement ended, not finditer(): a value may end before
+        # the pattern's match does (a query parameter stops at "&"), and the next secret can
+        # start right there.
+        while (match := pattern.search(subject, position)) is not None:
             replaced = rule.replace(text, match)
-            if replaced is not None:
-                pieces += (text[end : match.start()], replaced[0])
-                end = replaced[1]
+            if replaced is None or isinstance(replaced, int):
+                resume = match.end() if replaced is None else replaced
+                position = max(resume, match.start() + 1)
+                continue
+            pieces += (text[end : match.start()], replaced[0])
+            end = position = max(replaced[1], match.start() + 1)
         if pieces:
             pieces.append(text[end:])
             text = "".join(pieces)
@@ -98,36 +105,36 @@ def _apply(rule_set: _RuleSet, text: str, lowered: str | None = None, scope: str
     return text
 
 
-def _span(text: str, match: re.Match[str], group: int | str = 0) -> str:
+def span(text: str, match: re.Match[str], group: int | str = 0) -> str:
     """The original text of ``group`` (``match`` may have run on the lowercased text)."""
     return text[match.start(group) : match.end(group)]
 
 
-def _fixed(mask: str) -> _Replace:
+def fixed(mask: str) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
         return mask, match.end()
 
     return replace
 
 
-def _keep_group(mask: str) -> _Replace:
+def keep_group(mask: str) -> Replace:
     """Keep group 1 (a URL prefix) and mask the rest of the match."""
 
     def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
-        return _span(text, match, 1) + mask, match.end()
+        return span(text, match, 1) + mask, match.end()
 
     return replace
 
 
-def _char_classes(text: str) -> int:
+def char_classes(text: str) -> int:
     """How many of lowercase, uppercase and digits ``text`` has."""
     return (text.upper() != text) + (text.lower() != text) + any(char.isdigit() for char in text)
 
 
-def _mixed(replace: _Replace, classes: int) -> _Replace:
+def mixed(replace: Replace, classes: int) -> Replace:
     """Mask only a match that mixes ``classes`` character classes, as random keys do."""
 
     def checked(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-        return replace(text, match) if _char_classes(_span(text, match)) >= classes else None
+        return replace(text, match) if char_classes(span(text, match)) >= classes else None
 
     return checked

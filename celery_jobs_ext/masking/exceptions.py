@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from celery_jobs_ext.masking.text import _Masker, _masker
-from celery_jobs_ext.masking.values import _Walker
+from celery_jobs_ext.masking.text import Masker, masker_for_keys
+from celery_jobs_ext.masking.values import Walker
 
 
 def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> BaseException:
@@ -21,7 +21,7 @@ def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> Bas
     the chained ``__cause__`` and ``__context__``, which the traceback prints.
     Returns ``exc``.
     """
-    masker = _masker(keys)
+    masker = masker_for_keys(keys)
     seen: set[int] = set()
     pending: list[BaseException] = [exc]
     while pending:
@@ -36,7 +36,7 @@ def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> Bas
     return exc
 
 
-def _mask_one_exception(masker: _Masker, exc: BaseException) -> None:
+def _mask_one_exception(masker: Masker, exc: BaseException) -> None:
     try:
         args = exc.args
     except Exception:  # pragma: no cover - exotic exceptions
@@ -56,9 +56,9 @@ def _mask_one_exception(masker: _Masker, exc: BaseException) -> None:
                     setattr(exc, name, new_value)
 
 
-def _mask_argument(masker: _Masker, argument: Any) -> Any:
+def _mask_argument(masker: Masker, argument: Any) -> Any:
     if isinstance(argument, str):
         return masker.mask_text(argument)
     if isinstance(argument, (int, float, type(None), BaseException)):
         return argument
-    return _Walker(masker, objects_as_repr=True).walk(argument, 0)
+    return Walker(masker, objects_as_repr=True).walk(argument, 0)

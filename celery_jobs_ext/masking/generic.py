@@ -7,8 +7,8 @@ import re
 from collections import Counter
 from typing import Final
 
-from celery_jobs_ext.masking.engine import _char_classes
-from celery_jobs_ext.masking.keys import _API_KEY, _AWS_KEY, _SECRET, _WORD
+from celery_jobs_ext.masking.engine import char_classes
+from celery_jobs_ext.masking.keys import API_KEY, AWS_KEY, SECRET, WORD
 
 # ---------------------------------------------------------------------------------------------
 # The uppercase gate and the generic rule
@@ -97,7 +97,7 @@ def _is_wordlike(segment: str) -> bool:
     identifiers are words of three letters or more, with the odd ``A``, acronyms, a one-letter
     prefix (``kSecTrust``, ``iPhone``) and a version number.
     """
-    pieces = _WORD.findall(segment)
+    pieces = WORD.findall(segment)
     words = [piece for piece in pieces if not piece.isdigit()]
     if len(pieces) - len(words) >= _MAX_DIGIT_RUNS and words:
         return False
@@ -118,7 +118,7 @@ def _is_wordlike(segment: str) -> bool:
 
 def _is_random(body: str) -> bool:
     """Whether a long run looks like a generated secret rather than an identifier or an id."""
-    if _HEX_ID.fullmatch(body) or _char_classes(body) < 2:
+    if _HEX_ID.fullmatch(body) or char_classes(body) < 2:
         return False
     random_chars = sum(
         len(segment)
@@ -131,14 +131,14 @@ def _is_random(body: str) -> bool:
 def _generic_mask(text: str, start: int, body: str) -> str | None:
     """The mask for the run ``body`` found at ``start``, or None to keep it."""
     if _TWILIO.fullmatch(body):
-        return _API_KEY
+        return API_KEY
     if (
         _AWS_SECRET.fullmatch(body)
         and "aws" in text[max(0, start - 64) : start].lower()
         and not _HEX_ID.fullmatch(body)
     ):
-        return _AWS_KEY
-    return _SECRET if _is_random(body) else None
+        return AWS_KEY
+    return SECRET if _is_random(body) else None
 
 
 def _mask_long_runs(text: str, runs: list[tuple[int, int]]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from celery_jobs_ext.masking.text import _masker
-from celery_jobs_ext.masking.values import _Walker
+from celery_jobs_ext.masking.text import masker_for_keys
+from celery_jobs_ext.masking.values import Walker
 
 
 class MaskingFilter(logging.Filter):
@@ -37,14 +37,14 @@ class MaskingFilter(logging.Filter):
             ImproperlyConfigured: ``keys`` is a string or holds non-strings.
         """
         super().__init__()
-        self._masker = _masker(keys)
+        self._masker = masker_for_keys(keys)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask ``record`` in place; always True, so no record is dropped."""
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: the handler reports it, with msg and args
-            walker = _Walker(self._masker, objects_as_repr=False)
+            walker = Walker(self._masker, objects_as_repr=False)
             record.msg = walker.walk(record.msg, 0)
             record.args = walker.walk(record.args, 0)
         else:
@@ -56,7 +56,7 @@ class MaskingFilter(logging.Filter):
         if isinstance(data, dict):
             # Celery logs its task lines with ``extra={"data": {...}}`` (args, return value,
             # traceback): structured handlers (JSON, Sentry) print those fields themselves.
-            record.data = _Walker(self._masker, objects_as_repr=True).walk(data, 0)
+            record.data = Walker(self._masker, objects_as_repr=True).walk(data, 0)
         if record.exc_info and not record.exc_text:
             record.exc_text = self._exception_formatter.formatException(record.exc_info)
         if record.exc_text:

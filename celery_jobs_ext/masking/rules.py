@@ -1,4 +1,9 @@
-"""The text rules: shapes of secrets and the key=value forms that carry them."""
+"""The text rules: secrets with a shape of their own, and the key=value forms that carry others.
+
+Every rule masks a value whole, as the syntax around it delimits it: a quoted value to its
+closing quote, a bare value to whitespace or to the end of its field (see :func:`bare_value_end`),
+a URL password to the ``@`` before the host. Placeholders and masks are left as they are.
+"""
 
 from __future__ import annotations
 
@@ -8,54 +13,146 @@ import json
 import re
 from typing import Final
 
-from celery_jobs_ext.masking.engine import (
-    _fixed,
-    _keep_group,
-    _lowercase_rule,
-    _mixed,
-    _Replace,
-    _Rule,
-    _rule,
-    _span,
-)
+from celery_jobs_ext.masking.engine import Replace, Rule, fixed, literal_rule, lowercase_rule, span
 from celery_jobs_ext.masking.keys import (
-    _API_KEY,
-    _AWS_KEY,
-    _JWT,
-    _PASSWORD,
-    _PRIVATE_KEY,
-    _TOKEN,
-    _KeyMatcher,
+    JWT,
+    PASSWORD,
+    PRIVATE_KEY,
+    TOKEN,
+    KeyMatcher,
+    hides_nothing,
+    is_placeholder,
 )
 
 # PEM private keys. The body never contains "--", so it stops at the END line (or at the next
 # BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
 # there is masked. Literal "\n" (in reprs and JSON) is just body text.
-_PEM = _rule(
+PEM = literal_rule(
     "private-key",
     "-----begin",
     r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
     r"[^-]*(?:-(?!-)[^-]*)*"
     r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
-    _fixed(_PRIVATE_KEY),
+    fixed(PRIVATE_KEY),
 )
 
-# Passwords in URLs: "://user:pass@". The scheme is not needed, so the pattern starts at "://".
-# The password may contain ':' and '@' (the last '@' before the host ends it) but not '/',
-# whitespace or quotes; both parts are bounded, so "x:" * n costs O(256) per "://".
-_URL_PASSWORD = _rule(
-    "url-password",
-    "://",
-    r"(://[^\s:/@?#'\"]{0,256}:)(?!\*\*\*)[^\s/?#'\"]{1,256}@",
-    _keep_group(_PASSWORD + "@"),
+# ---------------------------------------------------------------------------------------------
+# Where a bare value ends
+# ---------------------------------------------------------------------------------------------
+
+#: What may end a bare value early, found in one search: the next parameter (``&name=``), a
+#: field separator (``;`` or ``,`` before a space or another ``name=``), a closing quote (one
+#: followed by a delimiter), an escaped newline or quote in a repr, an end tag, and brackets,
+#: which are counted so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``.
+_FIELD_END = re.compile(
+    r"&(?=[\w.\[\]%-]{1,64}=)"
+    r"|;(?=[ \t]|[\w.-]{1,64}=|$)"
+    r"|,(?=[ \t]|[\w.-]{1,64}[=:]|$)"
+    r"|[\"'`](?=[\s,;:)\]}>]|$)"
+    r"|\\[nrt\"']"
+    r"|</"
+    r"|[()\[\]{}]"
+)
+_QUERY_END = re.compile(r"[&#]")
+_OPENERS: Final = "([{"
+#: After an unmatched closing bracket, these say it closes something around the value.
+_AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
+
+
+def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
+    """Where the unquoted value ``text[start:end]`` (a whitespace-free run) really ends.
+
+    A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
+    so each is taken as the end of the value only where the syntax around says so. In a query
+    string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
+    """
+    if query:
+        found = _QUERY_END.search(text, start, end)
+        if found is not None:
+            end = found.start()
+    depth = 0
+    for found in _FIELD_END.finditer(text, start, end):
+        char = found.group()
+        if char in _OPENERS:
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+                continue
+            following = text[found.end() : found.end() + 1]
+            if following and following not in _AFTER_CLOSER:
+                continue
+            return max(found.start(), start + 1)
+        else:
+            return max(found.start(), start + 1)
+    return end
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+# ---------------------------------------------------------------------------------------------
+
+#: ``scheme://user:password@host``, also JSON-escaped (``:\/\/``). The password may hold ``:``,
+#: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
+_URL_PASSWORD = r"(?P<prefix>:(?:\\?/){2}[^\s:/@?#'\"\\]{0,256}:)(?P<password>[^\s'\"<>`]{1,256})@"
+#: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
+_ENCODED_URL_PASSWORD = (
+    r"(?P<prefix>%3a%2f%2f(?:(?!%3a|%40)[^\s&#/'\"%]|%(?!3a|40)[0-9a-f]{2}){0,256}%3a)"
+    r"(?P<password>(?:(?!%40)[^\s&#'\"]){1,256})%40"
+)
+_HOST = re.compile(r"[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[[0-9a-fA-F:.]{2,45}\]")
+_PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
+
+
+def _replace_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    # The password ends at the first '@' that a host follows: "u:p@ss@host" keeps "p@ss" whole,
+    # "u:pass@host/a@b" stops before the host.
+    start = match.start("password")
+    at = text.find("@", start, match.end())
+    while at >= 0 and not _HOST.match(text, at + 1):
+        at = text.find("@", at + 1, match.end())
+    if at < 0:
+        return None
+    password = text[start:at]
+    if (
+        "://" in password
+        or _PORT_THEN_PATH.match(password)
+        or password.startswith("***")
+        or is_placeholder(password)
+    ):
+        return None
+    return span(text, match, "prefix") + PASSWORD + "@", at + 1
+
+
+def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    password = span(text, match, "password")
+    if password.startswith("***"):
+        return None
+    return span(text, match, "prefix") + PASSWORD + "%40", match.end()
+
+
+URL_RULES: Final = (
+    literal_rule("url-password", (":/", ":\\/"), _URL_PASSWORD, _replace_url_password),
+    lowercase_rule(
+        "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_PASSWORD, _replace_encoded_url_password
+    ),
 )
 
-# Credentials after an HTTP auth scheme (RFC 7235 token68 characters). The whole token is taken,
-# so "Bearer <jwt>" leaves nothing of the JWT behind. Written lowercase: runs on lowered text.
-_AUTH_SCHEME = (
-    r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20)(?P<credential>[a-z0-9._~+/-]+=*)"
+# ---------------------------------------------------------------------------------------------
+# HTTP auth schemes: Authorization: Bearer …, Basic …, Token …
+# ---------------------------------------------------------------------------------------------
+
+#: The credential runs to whitespace, a quote or the end; ``Bearer abc:def:ghi`` goes whole.
+AUTH_SCHEME = r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20)(?P<credential>[^\s\"'`<>]+)"
+_CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=:")
+#: Words that follow a scheme in prose ("an Authorization: Bearer header", "Bearer tokens").
+_PROSE_WORDS: Final = frozenset(
+    "header headers token tokens scheme schemes authentication authorization auth prefix value"
+    " values string credential credentials format type access method and or is in with the a an"
+    " to of for here".split()
 )
-_CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=")
+_MIN_BEARER: Final = 8
+_MIN_TOKEN_SCHEME: Final = 16
 
 
 def _after_authorization(text: str, start: int) -> bool:
@@ -65,7 +162,7 @@ def _after_authorization(text: str, start: int) -> bool:
 
 def _looks_like_credential(credential: str) -> bool:
     """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals."""
-    return len(credential) >= 8 and (
+    return len(credential) >= _MIN_BEARER and (
         any(char.isdigit() or char in _CREDENTIAL_SYMBOLS for char in credential)
         or credential[1:].lower() != credential[1:]
     )
@@ -80,186 +177,187 @@ def _is_basic_credential(credential: str) -> bool:
     return b":" in decoded and decoded.isascii()
 
 
-def _replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | None:
     scheme = match.group("scheme").lower()
-    credential = _span(text, match, "credential")
+    start = match.start("credential")
+    end = bare_value_end(text, start, match.end())
+    credential = text[start:end].rstrip(".,;")
+    end = start + len(credential)
+    if not credential or is_placeholder(credential) or credential.startswith("***"):
+        return None
     if _after_authorization(text, match.start()):
-        secret = True
+        secret = credential.lower() not in _PROSE_WORDS
     elif scheme == "bearer":
         secret = _looks_like_credential(credential)
     elif scheme == "basic":
         secret = _is_basic_credential(credential)
     else:  # "token" is a common word: ask for a long credential with digits
-        secret = len(credential) >= 16 and _looks_like_credential(credential) and not credential.isalpha()
+        secret = (
+            len(credential) >= _MIN_TOKEN_SCHEME
+            and _looks_like_credential(credential)
+            and not credential.isalpha()
+        )
     if not secret:
         return None
-    return text[match.start() : match.start("credential")] + _TOKEN, match.end()
+    return text[match.start() : start] + TOKEN, end
 
 
-# JWT: header "eyJ…" (base64 of '{"'), then two to four more dot-separated segments (JWS has three
+AUTH_RULES: Final = tuple(
+    lowercase_rule(
+        f"auth-scheme:{word}", frozenset({word}), AUTH_SCHEME.format(word=word), replace_auth_scheme
+    )
+    for word in ("bearer", "basic", "token")
+)
+
+# ---------------------------------------------------------------------------------------------
+# JWT
+# ---------------------------------------------------------------------------------------------
+
+# Header "eyJ…" (base64 of '{"'), then two to four more dot-separated segments (JWS has three
 # parts, JWE five; the signature may be empty). '.' cannot occur in a segment, so the repetition
 # is unambiguous; the lookbehind rejects an "eyJ" inside a longer run.
-_JWT_PATTERN = r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{2,8192}={0,2}(?:\.[A-Za-z0-9_-]{0,65536}={0,2}){2,4}"
+JWT_PATTERN = r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{2,8192}={0,2}(?:\.[A-Za-z0-9_-]{0,65536}={0,2}){2,4}"
 
 
-def _replace_jwt(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+def replace_jwt(text: str, match: re.Match[str]) -> tuple[str, int] | None:
     header = match.group(0).split(".", 1)[0].rstrip("=")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     except (binascii.Error, ValueError):
         return None
-    return (_JWT, match.end()) if isinstance(decoded, dict) else None
+    return (JWT, match.end()) if isinstance(decoded, dict) else None
 
 
-# Vendor formats, after gitleaks' rules (config/gitleaks.toml), lengths loosened where vendors
-# have changed them. Each starts with a literal and checks the boundary behind it.
-_VENDOR_RULES: Final = (
-    _rule(
-        "github",
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        r"g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{30,255}|ithub_pat_[A-Za-z0-9_]{40,255})",
-        _fixed(_API_KEY),
-    ),
-    _rule(
-        "gitlab",
-        ("glpat-", "glptt-", "gldt-", "glrt-"),
-        r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,255}",
-        _fixed(_API_KEY),
-    ),
-    _rule(
-        "slack-webhook",
-        "hooks.slack.com",
-        r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_+-]{8,255}",
-        _keep_group(_API_KEY),
-    ),
-    # A class first (not a literal) costs a slower scan, paid only when a trigger is present.
-    _rule(
-        "stripe",
-        ("k_live_", "k_test_", "k_prod_"),
-        r"[rs]k_(?<![A-Za-z0-9_][rs]k_)(?:live|test|prod)_[A-Za-z0-9]{10,255}",
-        _mixed(_fixed(_API_KEY), classes=2),
-    ),
-    _rule(
-        "stripe-webhook",
-        "whsec_",
-        r"whsec_(?<![A-Za-z0-9_]whsec_)[A-Za-z0-9]{24,255}",
-        _mixed(_fixed(_API_KEY), classes=2),
-    ),
-    _rule("google", "aiza", r"AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{35}", _fixed(_API_KEY)),
-    # OpenAI (sk-…, sk-proj-…, sk-svcacct-…) and Anthropic (sk-ant-…). Random keys mix upper,
-    # lower and digits; "sk-learn-compatible-estimator" does not.
-    _rule(
-        "openai-anthropic",
-        "sk-",
-        r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{20,255}",
-        _mixed(_fixed(_API_KEY), classes=3),
-    ),
-    _rule(
-        "sendgrid",
-        "sg.",
-        r"SG\.(?<![A-Za-z0-9_-]SG\.)[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}",
-        _fixed(_API_KEY),
-    ),
-    _rule(
-        "npm",
-        "npm_",
-        r"npm_(?<![A-Za-z0-9_]npm_)[A-Za-z0-9]{36,64}",
-        _mixed(_fixed(_API_KEY), classes=2),
-    ),
-    _rule("pypi", "pypi-age", r"pypi-AgE[A-Za-z0-9_-]{50,}", _fixed(_API_KEY)),
-    _rule(
-        "huggingface",
-        "hf_",
-        r"hf_(?<![A-Za-z0-9_]hf_)[A-Za-z0-9]{30,40}(?![A-Za-z0-9])",
-        _mixed(_fixed(_API_KEY), classes=2),
-    ),
-    _rule("slack-app", "xapp-", r"xapp-(?<![A-Za-z0-9_-]xapp-)[A-Za-z0-9-]{10,255}", _fixed(_API_KEY)),
-    _rule(
-        "aws-key-id",
-        ("akia", "asia", "abia", "acca", "a3t"),
-        r"A(?<![A-Za-z0-9]A)(?:3T[A-Z0-9]|KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-        _fixed(_AWS_KEY),
-    ),
+# ---------------------------------------------------------------------------------------------
+# Password files and hashes: netrc, .pgpass, htpasswd and crypt(3) hashes
+# ---------------------------------------------------------------------------------------------
+
+#: netrc: ``machine host login user password secret`` (on one line or several). Needs a
+#: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
+_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>[^\s]{1,1024})"
+_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|default|login)\s", re.IGNORECASE)
+
+
+def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    if not _NETRC_CONTEXT.search(text, max(0, match.start() - 256), match.start()):
+        return None
+    start = match.start("value")
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[match.start() : start] + PASSWORD, match.end()
+
+
+#: .pgpass: ``hostname:port:database:username:password``, one entry per line.
+_PGPASS = (
+    r":(?P<port>\d{1,5}|\*):[^:\s]{1,256}:[^:\s]{1,256}:(?P<value>[^\s]{1,1024})(?=[ \t]*(?:\r?\n|\\n|$))"
 )
+_PGPASS_HOST = re.compile(r"[\w.*-]{1,253}|\[[0-9a-fA-F:.]{2,45}\]")
+_MAX_HOST: Final = 300
 
-# Formats the uppercase gate below cannot stand for: possibly all lowercase, or split into short runs.
-_LOWERCASE_VENDOR_RULES: Final = (
-    # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
-    # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
-    _rule(
-        "slack",
-        "xox",
-        r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
-        _fixed(_API_KEY),
+
+def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    start = match.start()
+    window = max(0, start - _MAX_HOST)
+    newline, escaped = text.rfind("\n", window, start), text.rfind("\\n", window, start)
+    if newline < 0 and escaped < 0 and window > 0:
+        return None  # no line start within a host's length
+    line_start = max(newline + 1, escaped + 2 if escaped >= 0 else 0)
+    if not _PGPASS_HOST.fullmatch(text[line_start:start].strip()):
+        return None
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[start : match.start("value")] + PASSWORD, match.end()
+
+
+HASH_RULES: Final = (
+    # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
+    # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
+    literal_rule(
+        "password-hash",
+        "$",
+        r"\$(?:2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}"
+        r"|(?:apr1|1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+        r"|y\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43})",
+        fixed(PASSWORD),
     ),
-    # bcrypt hashes: '.' and '/' split them into runs too short for the gate.
-    _rule("bcrypt", "$", r"\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}", _fixed(_PASSWORD)),
-    _rule(
-        "digitalocean",
-        "_v1_",
-        r"do(?<![A-Za-z0-9_]do)[opr]_v1_[a-f0-9]{64}",
-        _fixed(_API_KEY),
-    ),
+    lowercase_rule("netrc", frozenset({"password"}), _NETRC, _replace_netrc),
+    literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
 )
 
 # ---------------------------------------------------------------------------------------------
-# Secret-named keys in text: key=value, key: value, "key": "value", 'key': 'value'
+# Secret-named keys in text: key=value, key: value, "key": "value", 'key' => 'value', <key>v</key>
 # ---------------------------------------------------------------------------------------------
 
 #: Characters of a key around the secret name (``db_password``, ``spring.datasource.password``).
 _KEY_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-#: Values that hold no secret, left as they are so logs still say "no password was set".
-_EMPTY_VALUES: Final = frozenset({"", "none", "null", "true", "false"})
+_MAX_KEY_WALK: Final = 64
 
 # The value forms, tried in order: escaped quotes (JSON inside a JSON string), quotes with an
-# optional b/r/u prefix (reprs), an unterminated quote (a repr cut short), a bare word. Inside
+# optional b/r/u prefix (reprs), an unterminated quote (a repr cut short), a bare run. Inside
 # quotes a backslash escapes one character: "[^"\\]|\\." is unambiguous, so it cannot backtrack
-# exponentially. Values already masked, and auth schemes (masked by their own rule), are skipped.
-# Values are bounded and consumed, so "password=" * n costs one match per 2 KB. Written
-# lowercase: runs on lowered text.
+# exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
+# consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.-]{{0,40}}?)(?P<keyquote>\\?["'])?[ \t]{{0,16}}[=:][ \t]{{0,16}}
-    (?![bru]{{0,2}}\\?["']?\*\*\*)
+    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?[ \t]{{0,16}}(?:=>|:=|[=:])[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
-      | (?!(?:bearer|basic|token|digest)[ \t])(?P<v6>[^\s"',;&<>(){{}}\[\]\\]{{1,2048}})
+      | (?P<v6>[^\s]{{1,2048}})
     )
 """
 _VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
-#: "Bearer ***TOKEN***", already masked by the auth-scheme rule: kept, scheme and all.
-_MASKED_CREDENTIAL = re.compile(r"(?i:bearer|basic|token|digest)[ \t]+\*\*\*[A-Z_]+\*\*\*")
+#: An auth scheme after the key (``Authorization: Bearer …``): its own rule masks the credential.
+_SCHEME_VALUE = re.compile(r"(?i:bearer|basic|token|digest|negotiate|ntlm|hmac|aws4-hmac-sha256)(?=[ \t]|$)")
+_QUERY_STARTS: Final = frozenset("?&;")
 
 
-def _assignment_replacer(matcher: _KeyMatcher) -> _Replace:
+def _assignment_replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
         start = match.start()
         key_start = start
-        while key_start > 0 and start - key_start < 64 and text[key_start - 1] in _KEY_CHARS:
+        while key_start > 0 and start - key_start < _MAX_KEY_WALK and text[key_start - 1] in _KEY_CHARS:
             key_start -= 1
-        label = matcher.label_for(text[key_start : match.end("rest")])
+        label = matcher.label_for(text[key_start : match.end("rest")].rstrip("]"))
         if label is None:
             return None
         group = next(name for name in _VALUE_GROUPS if match.start(name) >= 0)
-        value = _span(text, match, group)
-        if value.lower() in _EMPTY_VALUES or _MASKED_CREDENTIAL.fullmatch(value):
-            return None
-        return text[start : match.start(group)] + label, match.end(group)
+        value_start, value_end = match.start(group), match.end(group)
+        if _SCHEME_VALUE.match(text, value_start, value_end):
+            return None  # "Bearer …": the auth-scheme rule judges the credential
+        if group == "v6":
+            if "cookie" in text[key_start : match.end("rest")].lower() and match.group("keyquote") is None:
+                # A Cookie header holds several name=value pairs: hide the whole line.
+                newline = text.find("\n", value_start, value_start + 4096)
+                value_end = newline if newline >= 0 else min(len(text), value_start + 4096)
+                value_end = (
+                    bare_value_end(text, value_start, value_end)
+                    if text[value_end - 1 : value_end] in "\"'"
+                    else value_end
+                )
+            else:
+                query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
+                value_end = bare_value_end(text, value_start, value_end, query)
+        value = text[value_start:value_end]
+        if hides_nothing(value, label):
+            return value_end  # go on after it: "password=none&password2=x"
+        return text[start:value_start] + label, value_end
 
     return replace
 
 
-def _assignment_rules(matcher: _KeyMatcher) -> tuple[_Rule, ...]:
+def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     """One rule per distinct last word of the secret names (a word containing another is dropped:
     ``auth`` already finds ``authorization``)."""
     words = matcher.last_words
     words = frozenset(word for word in words if not any(other != word and other in word for other in words))
     replace = _assignment_replacer(matcher)
     return tuple(
-        _lowercase_rule(
+        lowercase_rule(
             f"secret-key:{word}",
             frozenset({word[:5]}),  # "passw" serves both password and passwd
             _ASSIGNMENT.format(name=re.escape(word)),
@@ -268,3 +366,18 @@ def _assignment_rules(matcher: _KeyMatcher) -> tuple[_Rule, ...]:
         )
         for word in sorted(words)
     )
+
+
+#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
+_ELEMENT = r"<(?P<key>[A-Za-z][\w.:-]{0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
+
+
+def element_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
+        value = match.group("value")
+        if label is None or hides_nothing(value, label):
+            return None
+        return text[match.start() : match.start("value")] + label, match.end("value")
+
+    return literal_rule("xml-element", "</", _ELEMENT, replace)

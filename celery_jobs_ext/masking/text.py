@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from celery_jobs_ext.errors import ImproperlyConfigured
-from celery_jobs_ext.masking.engine import _apply, _lowercase_rule, _rule, _RuleSet
+from celery_jobs_ext.masking.cli import option_rule, tool_rule
+from celery_jobs_ext.masking.engine import RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
     _MIN_GENERIC,
@@ -14,25 +15,25 @@ from celery_jobs_ext.masking.generic import (
     _mask_long_runs,
     _upper_runs,
 )
-from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, _KeyMatcher
+from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher
 from celery_jobs_ext.masking.rules import (
-    _AUTH_SCHEME,
-    _JWT_PATTERN,
-    _LOWERCASE_VENDOR_RULES,
-    _PEM,
-    _URL_PASSWORD,
-    _VENDOR_RULES,
-    _assignment_rules,
-    _replace_auth_scheme,
-    _replace_jwt,
+    AUTH_RULES,
+    HASH_RULES,
+    JWT_PATTERN,
+    PEM,
+    URL_RULES,
+    assignment_rules,
+    element_rule,
+    replace_jwt,
 )
+from celery_jobs_ext.masking.vendors import GATED_VENDOR_RULES, LITERAL_VENDOR_RULES
 
 # ---------------------------------------------------------------------------------------------
 # Putting the rules together
 # ---------------------------------------------------------------------------------------------
 
 
-class _Masker:
+class Masker:
     """All the rules for one set of secret key names, compiled once.
 
     The always-on rules are literal-first scans (about half a microsecond per kilobyte each). The
@@ -41,31 +42,29 @@ class _Masker:
     """
 
     def __init__(self, keys: frozenset[str]) -> None:
-        self.keys = _KeyMatcher(keys)
-        self.always = _RuleSet(
+        self.keys = KeyMatcher(keys)
+        # Order matters: a URL or an auth scheme inside a secret-named key's value is masked by
+        # its own rule first, and the key's rule then leaves the masked value alone.
+        self.always = RuleSet(
             (
-                _PEM,
-                _URL_PASSWORD,
-                *(
-                    _lowercase_rule(
-                        f"auth-scheme:{word}",
-                        frozenset({word}),
-                        _AUTH_SCHEME.format(word=word),
-                        _replace_auth_scheme,
-                    )
-                    for word in ("bearer", "basic", "token")
-                ),
-                *_assignment_rules(self.keys),
-                *_LOWERCASE_VENDOR_RULES,
+                PEM,
+                *URL_RULES,
+                *AUTH_RULES,
+                *HASH_RULES,
+                *LITERAL_VENDOR_RULES,
+                *assignment_rules(self.keys),
+                element_rule(self.keys),
+                option_rule(self.keys),
+                tool_rule(),
             )
         )
-        self.gated = _RuleSet((_rule("jwt", "eyj", _JWT_PATTERN, _replace_jwt), *_VENDOR_RULES))
+        self.gated = RuleSet((literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *GATED_VENDOR_RULES))
 
     def mask_text(self, text: str) -> str:
         if len(text) < 6:
             return text
         lowered = text.lower()
-        masked = _apply(self.always, text, lowered)
+        masked = apply_rules(self.always, text, lowered)
         if masked is text and lowered == text:
             return text  # no uppercase letter: no run the gated rules could match
         runs = _upper_runs(masked) if len(masked) >= _MIN_CANDIDATE else []
@@ -74,7 +73,7 @@ class _Masker:
             # earlier parts of a JWT, a SendGrid key, a Slack webhook URL): look for the
             # triggers there rather than in the whole text, which is most of the cost.
             scope = " ".join(masked[max(0, start - _TRIGGER_MARGIN) : end] for start, end in runs).lower()
-            gated = _apply(self.gated, masked, lowered if masked is text else None, scope)
+            gated = apply_rules(self.gated, masked, lowered if masked is text else None, scope)
             if gated is not masked:
                 # A mask only splits runs (it starts and ends with "*"), so runs long enough for
                 # the generic rule exist after it only if they did before.
@@ -100,11 +99,11 @@ def _normalize_keys(keys: Iterable[str] | None) -> frozenset[str]:
 
 
 @lru_cache(maxsize=32)
-def _masker_for(keys: frozenset[str]) -> _Masker:
-    return _Masker(keys)
+def _masker_for(keys: frozenset[str]) -> Masker:
+    return Masker(keys)
 
 
-def _masker(keys: Iterable[str] | None) -> _Masker:
+def masker_for_keys(keys: Iterable[str] | None) -> Masker:
     return _masker_for(_normalize_keys(keys))
 
 
@@ -130,4 +129,4 @@ def mask_text(text: str, keys: Iterable[str] | None = None) -> str:
     Raises:
         ImproperlyConfigured: ``keys`` is a string or holds non-strings.
     """
-    return _masker(keys).mask_text(text)
+    return masker_for_keys(keys).mask_text(text)

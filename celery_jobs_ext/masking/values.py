@@ -9,8 +9,8 @@ from fractions import Fraction
 from typing import Any, Final
 from uuid import UUID
 
-from celery_jobs_ext.masking.keys import _MAX_KEY_CHARS
-from celery_jobs_ext.masking.text import _Masker, _masker
+from celery_jobs_ext.masking.keys import MAX_KEY_CHARS
+from celery_jobs_ext.masking.text import Masker, masker_for_keys
 
 MAX_DEPTH: Final = 32
 #: Stands in for a container that contains itself.
@@ -44,10 +44,10 @@ class _ObjectRepr:
         return self.text
 
 
-class _Walker:
+class Walker:
     """Masks one value tree: tracks the containers on the current path to spot cycles."""
 
-    def __init__(self, masker: _Masker, objects_as_repr: bool) -> None:
+    def __init__(self, masker: Masker, objects_as_repr: bool) -> None:
         self.masker = masker
         self.objects_as_repr = objects_as_repr
         self.path: set[int] = set()
@@ -96,7 +96,7 @@ class _Walker:
     def _item(self, key: Any, item: Any, depth: int) -> Any:
         name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
         if isinstance(name, str) and item is not None:
-            label = self.masker.keys.label_for(name[-_MAX_KEY_CHARS:])
+            label = self.masker.keys.label_for(name[-MAX_KEY_CHARS:])
             if label is not None:
                 return label.encode() if isinstance(item, (bytes, bytearray)) else label
         return self.walk(item, depth)
@@ -149,7 +149,7 @@ def mask(value: Any, keys: Iterable[str] | None = None) -> Any:
     Raises:
         ImproperlyConfigured: ``keys`` is a string or holds non-strings.
     """
-    return _Walker(_masker(keys), objects_as_repr=False).walk(value, 0)
+    return Walker(masker_for_keys(keys), objects_as_repr=False).walk(value, 0)
 
 
 def mask_repr(value: Any, keys: Iterable[str] | None = None, maxlen: int = 1024, maxlevels: int = 3) -> str:
@@ -173,5 +173,5 @@ def mask_repr(value: Any, keys: Iterable[str] | None = None, maxlen: int = 1024,
     """
     from celery.utils.saferepr import saferepr  # imports Celery: only the task glue needs this
 
-    masked = _Walker(_masker(keys), objects_as_repr=True).walk(value, 0)
+    masked = Walker(masker_for_keys(keys), objects_as_repr=True).walk(value, 0)
     return str(saferepr(masked, maxlen=maxlen, maxlevels=maxlevels))

@@ -11,7 +11,7 @@ from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
 from celery_jobs_ext.masking.log_filter import add_masking_filter
-from celery_jobs_ext.masking.text import _masker
+from celery_jobs_ext.masking.text import masker_for_keys
 from celery_jobs_ext.masking.values import mask_repr
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class MaskingRequest(Request):  # type: ignore[misc]
             return
         enabled, keys = _app_masks(self.task.app)
         if enabled:
-            masker = _masker(keys)
+            masker = masker_for_keys(keys)
             for name in ("args", "kwargs", "result", "exception", "traceback"):
                 value = fields.get(name)
                 if value is not None:
@@ -104,7 +104,7 @@ def masking_strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     eventer = consumer.event_dispatcher
     if not enabled or eventer is None or not task.send_events:
         return handle
-    masker = _masker(keys)
+    masker = masker_for_keys(keys)
 
     def task_message_handler(
         message: Any, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from celery_jobs_ext.masking.engine import Replace, Rule, lowercase_rule
-from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing, is_placeholder
+from celery_jobs_ext.masking.engine import Replace, Rule, literal_rule, lowercase_rule
+from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing
 
 # ---------------------------------------------------------------------------------------------
 # --secret-name value
@@ -36,18 +36,22 @@ _OPTION = (
     r"(?P<space>[ \t]{1,8}|[\"'],[ \t]{0,4}[\"'])(?P<value>[^\s]{1,2048})"
 )
 _OPTION_VALUE_END = re.compile(r"[\"'](?=[\s,\])]|$)")
+#: keytool's and OpenSSL's password options, one word each.
+_PASS_OPTIONS: Final = frozenset(
+    {"storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "passin", "passout"}
+)
 _OPENSSL_SOURCES: Final = ("env:", "file:", "fd:", "stdin")
 
 
 def _option_replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         name = text[match.start("name") : match.end("name")]
-        if name.lower().startswith("no-"):
-            return None
-        label = matcher.label_for(name)
         lowered = name.lower()
-        if label is None and (lowered.endswith("pass") or lowered in ("passin", "passout")):
-            label = PASSWORD  # keytool -storepass, -keypass; openssl -passin
+        if lowered != name or lowered.startswith("no-"):
+            return None  # options are lowercase: "-pSecret" is mysql's attached password
+        label = matcher.label_for(lowered)
+        if label is None and lowered in _PASS_OPTIONS:
+            label = PASSWORD
         if label is None:
             return match.end("name")
         start, end = match.start("value"), match.end("value")
@@ -85,27 +89,28 @@ def option_rule(matcher: KeyMatcher) -> Rule:
 # Tool-specific short options
 # ---------------------------------------------------------------------------------------------
 
-#: Tool name -> the pattern of its password options; group ``value`` is the password.
+#: Tool name -> the pattern of its password options, matched where an option starts; group
+#: ``value`` is the password.
 _VALUE = r"""(?P<value>"[^"\n]{1,1024}"|'[^'\n]{1,1024}'|[^\s"']{1,1024})"""
 _TOOL_OPTIONS: Final = {
-    "mysql": r"(?<!\S)-p(?P<value>[^\s]{1,1024})",
-    "mariadb": r"(?<!\S)-p(?P<value>[^\s]{1,1024})",
-    "sshpass": rf"(?<!\S)-p[ \t]*{_VALUE}",
-    "redis-cli": rf"(?<!\S)-a[ \t]+{_VALUE}",
-    "docker": rf"(?<!\S)-p[ \t]+{_VALUE}",
-    "podman": rf"(?<!\S)-p[ \t]+{_VALUE}",
-    "helm": rf"(?<!\S)-p[ \t]+{_VALUE}",
-    "mongo": rf"(?<!\S)-p[ \t]+{_VALUE}",
-    "sqlcmd": rf"(?<!\S)-P[ \t]*{_VALUE}",
-    "ldap": rf"(?<!\S)-w[ \t]+{_VALUE}",
-    "ipmitool": rf"(?<!\S)-P[ \t]+{_VALUE}",
-    "zip": rf"(?<!\S)-P[ \t]+{_VALUE}",
-    "7z": r"(?<!\S)-p(?P<value>[^\s]{1,1024})",
-    "openssl": rf"(?<!\S)-k[ \t]+{_VALUE}",
-    "smbclient": r"(?<!\S)(?:-U[ \t]*|--user[= \t])[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"']{1,1024})",
-    "curl": r"(?<!\S)(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)[\"']?[^\s:\"']{0,256}:"
+    "mysql": r"-p(?P<value>[^\s\"']{1,1024})",
+    "mariadb": r"-p(?P<value>[^\s\"']{1,1024})",
+    "sshpass": rf"-p[ \t]*{_VALUE}",
+    "redis-cli": rf"-a[ \t]+{_VALUE}",
+    "docker": rf"-p[ \t]+{_VALUE}",
+    "podman": rf"-p[ \t]+{_VALUE}",
+    "helm": rf"-p[ \t]+{_VALUE}",
+    "mongo": rf"-p[ \t]+{_VALUE}",
+    "sqlcmd": rf"-P[ \t]*{_VALUE}",
+    "ldap": rf"-w[ \t]+{_VALUE}",
+    "ipmitool": rf"-P[ \t]+{_VALUE}",
+    "zip": rf"-P[ \t]+{_VALUE}",
+    "7z": r"-p(?P<value>[^\s\"']{1,1024})",
+    "openssl": rf"-k[ \t]+{_VALUE}",
+    "smbclient": r"(?:-U[ \t]*|--user[= \t])[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"']{1,1024})",
+    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)[\"']?[^\s:\"']{0,256}:"
     r"(?P<value>[^\s\"']{1,1024})",
-    "htpasswd": r"(?<!\S)-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
+    "htpasswd": r"-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
 }
 #: Spellings of each tool's name (the key of :data:`_TOOL_OPTIONS` it uses).
 _TOOL_NAMES: Final = {
@@ -145,54 +150,76 @@ _TOOL_NAMES: Final = {
     "curl": "curl",
     "htpasswd": "htpasswd",
 }
-_TOOL_PATTERN: Final = (
-    r"(?<![\w.-])(?P<tool>"
-    + "|".join(re.escape(name) for name in sorted(_TOOL_NAMES, key=len, reverse=True))
-    + r")(?:\.exe)?(?=[\s\"',])"
-)
-_TOOL_NEXT = re.compile(_TOOL_PATTERN, re.IGNORECASE)
 _COMPILED_OPTIONS: Final = {tool: re.compile(pattern) for tool, pattern in _TOOL_OPTIONS.items()}
-#: Triggers: a prefix of each name, in lowercase.
-TOOL_TRIGGERS: Final = frozenset(
-    {"mysql", "mariadb", "sshpass", "redis-cli", "valkey-cli", "docker", "nerdctl", "buildah", "skopeo"}
-    | {"oras", "podman", "helm", "mongo", "sqlcmd", "bcp", "osql", "ldap", "ipmitool", "zip", "7z"}
-    | {"openssl", "smbclient", "rpcclient", "smbmap", "smbcacls", "curl", "htpasswd"}
-)
 _MAX_LINE: Final = 4096
-
-
 #: Tools whose short option means a password only in one sub-command (``docker run -p`` maps ports).
-_REQUIRED_WORD: Final = {"docker": " login", "podman": " login", "helm": " login"}
+_REQUIRED_WORD: Final = {"docker": "login", "podman": "login", "helm": "login"}
+#: An option: a dash after whitespace, a quote, a bracket or a comma (argv reprs), or at the start.
+_OPTION_START = r"-(?<![^\s\"'\[(,]-)"
+_WORD_EDGES: Final = "'\"[](),;`"
 
 
-def _replace_tool_options(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
-    """Mask the password options from the tool's name to the end of its line or the next tool."""
-    start = match.end()
-    line_end = text.find("\n", start, start + _MAX_LINE)
-    stop = line_end if line_end >= 0 else min(len(text), start + _MAX_LINE)
-    next_tool = _TOOL_NEXT.search(text, start, stop)
-    if next_tool is not None:
-        stop = next_tool.start()
-    tool = _TOOL_NAMES[match.group("tool")]
-    required = _REQUIRED_WORD.get(tool)
-    if required is not None and required not in text[start:stop].lower():
-        return stop
-    pieces: list[str] = []
-    done = match.start()
-    for option in _COMPILED_OPTIONS[tool].finditer(text, start, stop):
+class _ToolTracker:
+    """The last tool name seen on the current line, found by reading each character once.
+
+    The engine calls the rule for options in order of position; the tracker reads the words
+    between the previous option and this one, so a megabyte of options costs one pass.
+    """
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.scanned = 0
+        self.tool: str | None = None
+        self.tool_at = 0
+        self.required_seen = False
+
+    def tool_before(self, text: str, position: int) -> tuple[str, int] | None:
+        if text is not self.text or position < self.scanned:
+            self.text, self.scanned, self.tool, self.required_seen = text, 0, None, False
+        segment = text[self.scanned : position]
+        newline = segment.rfind("\n")
+        if newline >= 0:
+            self.tool, self.required_seen = None, False
+            segment_start = self.scanned + newline + 1
+            segment = segment[newline + 1 :]
+        else:
+            segment_start = self.scanned
+        self.scanned = position
+        words = segment.split()
+        for word in reversed(words):
+            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            if name in _TOOL_NAMES:
+                self.tool = _TOOL_NAMES[name]
+                self.tool_at = segment_start + segment.rfind(word)
+                self.required_seen = False
+                segment = segment[segment.rfind(word) :]
+                break
+        if self.tool is None or position - self.tool_at > _MAX_LINE:
+            return None
+        required = _REQUIRED_WORD.get(self.tool)
+        if required is not None and not self.required_seen:
+            self.required_seen = required in segment.lower().split()
+            if not self.required_seen:
+                return None
+        return self.tool, self.tool_at
+
+
+def tool_rule() -> Rule:
+    tracker = _ToolTracker()
+
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        found = tracker.tool_before(text, match.start())
+        if found is None:
+            return None
+        option = _COMPILED_OPTIONS[found[0]].match(text, match.start())
+        if option is None:
+            return None
         value_start, value_end = option.start("value"), option.end("value")
         value = text[value_start:value_end]
         if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
             value_start, value_end, value = value_start + 1, value_end - 1, value[1:-1]
-        if value.startswith("-") or is_placeholder(value) or hides_nothing(value, PASSWORD):
-            continue
-        pieces += (text[done:value_start], PASSWORD)
-        done = value_end
-    if not pieces:
-        return stop
-    pieces.append(text[done:stop])
-    return "".join(pieces), stop
+        if value.startswith("-") or hides_nothing(value, PASSWORD):
+            return option.end()
+        return text[match.start() : value_start] + PASSWORD, value_end
 
-
-def tool_rule() -> Rule:
-    return lowercase_rule("cli-tools", TOOL_TRIGGERS, _TOOL_PATTERN, _replace_tool_options)
+    return literal_rule("cli-tools", "-", _OPTION_START, replace)

@@ -58,6 +58,11 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
         self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
+        #: trigger -> the positions of the rules it starts, so only those are looked at.
+        self.by_trigger = {
+            trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
+            for trigger in self.triggers
+        }
 
 
 def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
@@ -70,12 +75,12 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
     if lowered is None:
         lowered = text.lower()
     where = lowered if scope is None else scope
-    present = {trigger for trigger in rule_set.triggers if trigger in where}
+    present = [trigger for trigger in rule_set.triggers if trigger in where]
     if not present:
         return text
-    for rule in rule_set.rules:
-        if rule.triggers.isdisjoint(present):
-            continue
+    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in present))
+    for index in sorted(active):
+        rule = rule_set.rules[index]
         pattern, subject = rule.pattern, text
         if rule.ignorecase is not None:
             if lowered is None:

@@ -60,15 +60,12 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "private_key",
         "client_secret",
         "access_key",
-        # Password in other languages: German, Spanish, Portuguese, French, Dutch, Swedish, Finnish.
+        # Password in other languages: German, Spanish, Portuguese, French.
         "passwort",
         "kennwort",
         "contraseña",
         "senha",
         "mot_de_passe",
-        "wachtwoord",
-        "lösenord",
-        "salasana",
     }
 )
 
@@ -111,7 +108,7 @@ _LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "
 _WHOLE_KEY_NAMES: Final = frozenset({"key", "appid"})
 #: Names whose values are passwords: every value but an empty one, a placeholder or a status word
 #: is masked (a password may well be ``4821`` or ``correct-horse-battery-staple``).
-_PASSWORD_PARTS: Final = ("pass", "wort", "contrasena", "senha", "losenord", "salasana", "wachtwoord")
+_PASSWORD_PARTS: Final = ("pass", "wort", "contrasena", "senha", "losenord", "salasana", "wachtwoord", "parool")
 _PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp"})
 
 #: Longest key considered; longer keys are judged on their end, which is where the name is.

@@ -147,9 +147,7 @@ AUTH_SCHEME = r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20
 _CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=:")
 #: Words that follow a scheme in prose ("an Authorization: Bearer header", "Bearer tokens").
 _PROSE_WORDS: Final = frozenset(
-    "header headers token tokens scheme schemes authentication authorization auth prefix value"
-    " values string credential credentials format type access method and or is in with the a an"
-    " to of for here".split()
+    ["header", "headers", "token", "tokens", "scheme", "schemes", "authentication", "authorization", "auth", "prefix", "value", "values", "string", "credential", "credentials", "format", "type", "access", "method", "and", "or", "is", "in", "with", "the", "a", "an", "to", "of", "for", "here"]
 )
 _MIN_BEARER: Final = 8
 _MIN_TOKEN_SCHEME: Final = 16
@@ -282,7 +280,7 @@ HASH_RULES: Final = (
         r"|y\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43})",
         fixed(PASSWORD),
     ),
-    lowercase_rule("netrc", frozenset({"password"}), _NETRC, _replace_netrc),
+    lowercase_rule("netrc", frozenset({"pass"}), _NETRC, _replace_netrc),
     literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
 )
 

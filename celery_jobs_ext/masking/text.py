@@ -26,11 +26,19 @@ from celery_jobs_ext.masking.rules import (
     element_rule,
     replace_jwt,
 )
-from celery_jobs_ext.masking.vendors import GATED_VENDOR_RULES, LITERAL_VENDOR_RULES
+from celery_jobs_ext.masking.vendors import (
+    GATED_VENDOR_RULES,
+    HEX_VENDOR_RULES,
+    LITERAL_VENDOR_RULES,
+    has_hex_run,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Putting the rules together
 # ---------------------------------------------------------------------------------------------
+
+
+_MIN_HEX = 32
 
 
 class Masker:
@@ -58,6 +66,7 @@ class Masker:
                 tool_rule(),
             )
         )
+        self.hex = RuleSet(HEX_VENDOR_RULES)
         self.gated = RuleSet((literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *GATED_VENDOR_RULES))
 
     def mask_text(self, text: str) -> str:
@@ -65,6 +74,8 @@ class Masker:
             return text
         lowered = text.lower()
         masked = apply_rules(self.always, text, lowered)
+        if len(masked) >= _MIN_HEX and has_hex_run(masked):
+            masked = apply_rules(self.hex, masked, lowered if masked is text else None)
         if masked is text and lowered == text:
             return text  # no uppercase letter: no run the gated rules could match
         runs = _upper_runs(masked) if len(masked) >= _MIN_CANDIDATE else []

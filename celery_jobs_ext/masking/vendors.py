@@ -44,6 +44,13 @@ GATED_VENDOR_RULES: Final = (
         r"g(?<![A-Za-z0-9_]g)(?:h[pousr]_[A-Za-z0-9]{30,255}|ithub_pat_[A-Za-z0-9_]{40,255})",
         fixed(API_KEY),
     ),
+    # GitLab runner registration tokens (deprecated, still in configs): GR1348941 + 20.
+    literal_rule(
+        "gitlab-runner",
+        "gr1348941",
+        r"GR1348941(?<![A-Za-z0-9_-]GR1348941)[A-Za-z0-9_-]{20,255}",
+        fixed(API_KEY),
+    ),
     literal_rule(
         "gitlab",
         ("glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glffct-", "glagent-", "gloas-", "glimt-", "glft-"),
@@ -104,53 +111,6 @@ GATED_VENDOR_RULES: Final = (
         r"A(?<![A-Za-z0-9]A)(?:3T[A-Z0-9]|KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
         fixed(AWS_KEY),
     ),
-)
-
-# Formats the uppercase gate below cannot stand for: possibly all lowercase, or split into short runs.
-LITERAL_VENDOR_RULES: Final = (
-    # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
-    # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
-    literal_rule(
-        "slack",
-        "xox",
-        r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
-        fixed(API_KEY),
-    ),
-    literal_rule(
-        "digitalocean",
-        "_v1_",
-        r"do(?<![A-Za-z0-9_]do)[opr]_v1_[a-f0-9]{64}",
-        fixed(API_KEY),
-    ),
-    # GitLab CI job tokens (glcbt-<prefix>_<20>) and deprecated runner registration tokens.
-    literal_rule(
-        "gitlab-ci",
-        ("glcbt-", "gr1348941"),
-        r"(?:glcbt-(?<![A-Za-z0-9_-]glcbt-)[A-Za-z0-9]{1,5}_[A-Za-z0-9_-]{20,255}"
-        r"|GR1348941(?<![A-Za-z0-9_-]GR1348941)[A-Za-z0-9_-]{20,255})",
-        fixed(API_KEY),
-    ),
-    # Shopify: shpat_ (admin API), shpca_ (custom app), shppa_ (private app), shpss_ (shared secret).
-    literal_rule(
-        "shopify",
-        ("shpat_", "shpca_", "shppa_", "shpss_"),
-        r"shp(?<![A-Za-z0-9_]shp)(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?![A-Za-z0-9])",
-        fixed(API_KEY),
-    ),
-    # Databricks personal access tokens: dapi + 32 hex, with an optional -N suffix.
-    literal_rule(
-        "databricks",
-        "dapi",
-        r"dapi(?<![A-Za-z0-9_]dapi)[a-f0-9]{32}(?:-[0-9]{1,2})?(?![A-Za-z0-9])",
-        fixed(API_KEY),
-    ),
-    # Mailgun: key- (private API key) and pubkey- followed by 32 lowercase hex or base62.
-    literal_rule(
-        "mailgun",
-        "key-",
-        r"key-(?<![A-Za-z0-9_-]key-)[a-z0-9]{32}(?![A-Za-z0-9])",
-        mixed(fixed(API_KEY), classes=2),
-    ),
     # Azure AD (Entra ID) client secrets: 3 characters, a digit, "Q~", then 31-34 more.
     literal_rule(
         "azure-client-secret",
@@ -173,23 +133,87 @@ LITERAL_VENDOR_RULES: Final = (
             "dp.st.",
             "lin_api_",
             "pmak-",
-            "pul-",
             "glc_",
             "glsa_",
             "sntrys_",
             "sntryu_",
             "gsk_",
             "r8_",
-            "sbp_",
             "nrak-",
             "age-secret-key-1",
         ),
         r"(?<![A-Za-z0-9_.-])(?:dp\.(?:pt|st|sa|ct)\.[A-Za-z0-9]{40,64}"
-        r"|lin_api_[A-Za-z0-9]{40}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|pul-[a-f0-9]{40}"
+        r"|lin_api_[A-Za-z0-9]{40}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}"
         r"|glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"
         r"|sntry[su]_[A-Za-z0-9+/=_-]{40,}|gsk_[A-Za-z0-9]{48,52}|r8_[A-Za-z0-9]{37}"
-        r"|sbp_[a-f0-9]{40}|NRAK-[A-Z0-9]{27}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})"
+        r"|NRAK-[A-Z0-9]{27}|AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})"
         r"(?![A-Za-z0-9])",
         fixed(API_KEY),
     ),
 )
+
+# Formats the uppercase gate cannot stand for: possibly all lowercase, or split into short runs.
+LITERAL_VENDOR_RULES: Final = (
+    # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
+    # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
+    literal_rule(
+        "slack",
+        "xox",
+        r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
+        fixed(API_KEY),
+    ),
+    # GitLab CI job tokens: glcbt-<prefix>_<20 or more>.
+    literal_rule(
+        "gitlab-ci",
+        "glcbt-",
+        r"glcbt-(?<![A-Za-z0-9_-]glcbt-)[A-Za-z0-9]{1,5}_[A-Za-z0-9_-]{20,255}",
+        fixed(API_KEY),
+    ),
+)
+
+#: Formats made of a prefix and 32 or more hex digits: run only where the text has such a run
+#: (see :func:`has_hex_run`), which ordinary text rarely has (UUIDs are cut by dashes).
+HEX_VENDOR_RULES: Final = (
+    # Shopify: shpat_ (admin API), shpca_ (custom app), shppa_ (private app), shpss_ (shared secret).
+    literal_rule(
+        "shopify",
+        ("shpat_", "shpca_", "shppa_", "shpss_"),
+        r"shp(?<![A-Za-z0-9_]shp)(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    # Databricks personal access tokens: dapi + 32 hex, with an optional -N suffix.
+    literal_rule(
+        "databricks",
+        "dapi",
+        r"dapi(?<![A-Za-z0-9_]dapi)[a-f0-9]{32}(?:-[0-9]{1,2})?(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    # Mailgun: key- (private API key) and pubkey- followed by 32 hex digits.
+    literal_rule(
+        "mailgun",
+        "key-",
+        r"key-(?<![A-Za-z0-9_-]key-)[a-f0-9]{32}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    literal_rule(
+        "digitalocean",
+        "_v1_",
+        r"do(?<![A-Za-z0-9_]do)[opr]_v1_[a-f0-9]{64}",
+        fixed(API_KEY),
+    ),
+    # Pulumi (pul-) and Supabase (sbp_) access tokens: 40 lowercase hex.
+    literal_rule(
+        "hex-prefixed",
+        ("pul-", "sbp_"),
+        r"(?:pul-(?<![A-Za-z0-9_-]pul-)|sbp_(?<![A-Za-z0-9_]sbp_))[a-f0-9]{40}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+)
+
+_HEX_TABLE: Final = bytes(ord("h") if chr(code) in "0123456789abcdefABCDEF" else ord(" ") for code in range(256))
+_HEX_RUN: Final = b"h" * 32
+
+
+def has_hex_run(text: str) -> bool:
+    """Whether ``text`` has 32 hex digits in a row (found with one translate and one find)."""
+    return text.encode("latin-1", "replace").translate(_HEX_TABLE).find(_HEX_RUN) >= 0

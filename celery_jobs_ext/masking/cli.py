@@ -38,7 +38,16 @@ _OPTION = (
 _OPTION_VALUE_END = re.compile(r"[\"'](?=[\s,\])]|$)")
 #: keytool's and OpenSSL's password options, one word each.
 _PASS_OPTIONS: Final = frozenset(
-    {"storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass", "passin", "passout"}
+    {
+        "storepass",
+        "keypass",
+        "srcstorepass",
+        "deststorepass",
+        "srckeypass",
+        "destkeypass",
+        "passin",
+        "passout",
+    }
 )
 _OPENSSL_SOURCES: Final = ("env:", "file:", "fd:", "stdin")
 

@@ -9,6 +9,9 @@ from typing import Any
 from celery_jobs_ext.masking.text import Masker, masker_for_keys
 from celery_jobs_ext.masking.values import Walker
 
+#: Exceptions masked at most per call (chains and groups can be long, or hostile).
+_MAX_EXCEPTIONS = 64
+
 
 def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> BaseException:
     """Mask an exception in place, so its message, stored form and traceback hide secrets.
@@ -16,9 +19,11 @@ def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> Bas
     In place because Celery stores the very object the task raised (message and
     traceback text) before any ``on_failure`` hook runs; a copy would not be stored.
     Covers ``args``, the string, list and dict values of its attributes (exceptions
-    that format their message from attributes, such as ``CalledProcessError``, and
-    what pickling stores), Celery's ``Retry`` (``message``, ``excs``, ``exc``), and
-    the chained ``__cause__`` and ``__context__``, which the traceback prints.
+    that format their message from attributes, such as ``CalledProcessError``, whose
+    ``cmd`` list is masked as one command line, and what pickling stores), notes added
+    with ``add_note``, Celery's ``Retry`` (``message``, ``excs``, ``exc``), the members
+    of an ``ExceptionGroup``, and the chained ``__cause__`` and ``__context__``, which
+    the traceback prints.
     Returns ``exc``.
     """
     masker = masker_for_keys(keys)
@@ -26,13 +31,13 @@ def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> Bas
     pending: list[BaseException] = [exc]
     while pending:
         current = pending.pop()
-        if id(current) in seen or len(seen) >= 16:
+        if id(current) in seen or len(seen) >= _MAX_EXCEPTIONS:
             continue
         seen.add(id(current))
         _mask_one_exception(masker, current)
-        for linked in (current.__cause__, current.__context__, getattr(current, "exc", None)):
-            if isinstance(linked, BaseException):
-                pending.append(linked)
+        members = getattr(current, "exceptions", ())  # an ExceptionGroup's members
+        linked = (current.__cause__, current.__context__, getattr(current, "exc", None), *members)
+        pending.extend(item for item in linked if isinstance(item, BaseException))
     return exc
 
 
@@ -48,6 +53,9 @@ def _mask_one_exception(masker: Masker, exc: BaseException) -> None:
     attributes = getattr(exc, "__dict__", None)
     if not attributes:
         return
+    notes = attributes.get("__notes__")
+    if isinstance(notes, list):  # add_note(): printed under the traceback
+        notes[:] = [masker.mask_text(note) if isinstance(note, str) else note for note in notes]
     for name, value in list(attributes.items()):
         if isinstance(value, (str, list, tuple, dict, bytes)) and not name.startswith("__"):
             new_value = _mask_argument(masker, value)

@@ -108,7 +108,16 @@ _LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "
 _WHOLE_KEY_NAMES: Final = frozenset({"key", "appid"})
 #: Names whose values are passwords: every value but an empty one, a placeholder or a status word
 #: is masked (a password may well be ``4821`` or ``correct-horse-battery-staple``).
-_PASSWORD_PARTS: Final = ("pass", "wort", "contrasena", "senha", "losenord", "salasana", "wachtwoord", "parool")
+_PASSWORD_PARTS: Final = (
+    "pass",
+    "wort",
+    "contrasena",
+    "senha",
+    "losenord",
+    "salasana",
+    "wachtwoord",
+    "parool",
+)
 _PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp"})
 
 #: Longest key considered; longer keys are judged on their end, which is where the name is.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Final
 
 from celery_jobs_ext.masking.text import masker_for_keys
 from celery_jobs_ext.masking.values import Walker
@@ -52,11 +53,7 @@ class MaskingFilter(logging.Filter):
             if masked is not message and masked != message:
                 record.msg = masked
                 record.args = None
-        data = record.__dict__.get("data")
-        if isinstance(data, dict):
-            # Celery logs its task lines with ``extra={"data": {...}}`` (args, return value,
-            # traceback): structured handlers (JSON, Sentry) print those fields themselves.
-            record.data = Walker(self._masker, objects_as_repr=True).walk(data, 0)
+        self._mask_extra(record)
         if record.exc_info and not record.exc_text:
             record.exc_text = self._exception_formatter.formatException(record.exc_info)
         if record.exc_text:
@@ -64,6 +61,33 @@ class MaskingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self._masker.mask_text(record.stack_info)
         return True
+
+    def _mask_extra(self, record: logging.LogRecord) -> None:
+        """Mask the fields passed with ``extra={...}``, by name and content.
+
+        Structured handlers (JSON, Sentry, Loki) print them beside the message. Celery logs its
+        task lines with ``extra={"data": {...}}`` (args, return value, traceback). Strings and
+        containers are masked; other objects (a request, a task) are left for handlers that use
+        them, since a handler may need the object and not its repr.
+        """
+        walker = Walker(self._masker, objects_as_repr=True)
+        for name, value in list(record.__dict__.items()):
+            if name in _RECORD_ATTRIBUTES or value is None:
+                continue
+            if isinstance(value, _MASKED_EXTRA_TYPES) or self._masker.keys.label_for(name) is not None:
+                masked = walker.item(name, value, 0)
+                if masked is not value:
+                    record.__dict__[name] = masked
+
+
+#: Attributes every LogRecord has; anything else came from ``extra={...}`` (or a filter).
+_RECORD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+#: What an extra field may hold to be masked; other objects are left for their handler to use.
+_MASKED_EXTRA_TYPES: Final = (str, bytes, bytearray, dict, list, tuple, set, frozenset)
 
 
 def add_masking_filter(logger: logging.Logger, keys: Iterable[str] | None = None) -> None:

@@ -147,7 +147,39 @@ AUTH_SCHEME = r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20
 _CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=:")
 #: Words that follow a scheme in prose ("an Authorization: Bearer header", "Bearer tokens").
 _PROSE_WORDS: Final = frozenset(
-    ["header", "headers", "token", "tokens", "scheme", "schemes", "authentication", "authorization", "auth", "prefix", "value", "values", "string", "credential", "credentials", "format", "type", "access", "method", "and", "or", "is", "in", "with", "the", "a", "an", "to", "of", "for", "here"]
+    [
+        "header",
+        "headers",
+        "token",
+        "tokens",
+        "scheme",
+        "schemes",
+        "authentication",
+        "authorization",
+        "auth",
+        "prefix",
+        "value",
+        "values",
+        "string",
+        "credential",
+        "credentials",
+        "format",
+        "type",
+        "access",
+        "method",
+        "and",
+        "or",
+        "is",
+        "in",
+        "with",
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "for",
+        "here",
+    ]
 )
 _MIN_BEARER: Final = 8
 _MIN_TOKEN_SCHEME: Final = 16

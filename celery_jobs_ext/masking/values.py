@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -9,7 +11,7 @@ from fractions import Fraction
 from typing import Any, Final
 from uuid import UUID
 
-from celery_jobs_ext.masking.keys import MAX_KEY_CHARS
+from celery_jobs_ext.masking.keys import hides_nothing
 from celery_jobs_ext.masking.text import Masker, masker_for_keys
 
 MAX_DEPTH: Final = 32
@@ -30,6 +32,17 @@ _SAFE_SCALARS: Final = (
     UUID,
     type(None),
 )
+
+
+#: Longest name taken as the key of a (name, value) pair; longer first items are values.
+_MAX_PAIR_KEY = 64
+
+
+def _is_key(item: Any) -> bool:
+    """Whether ``item`` reads as a field name: a short string or bytes without spaces."""
+    if isinstance(item, (bytes, bytearray)):
+        item = bytes(item).decode("utf-8", "replace")
+    return isinstance(item, str) and 0 < len(item) <= _MAX_PAIR_KEY and not any(c.isspace() for c in item)
 
 
 class _ObjectRepr:
@@ -75,14 +88,24 @@ class Walker:
         self, value: dict[Any, Any] | list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any], depth: int
     ) -> Any:
         if isinstance(value, dict):
-            return {self._key(key): self._item(key, item, depth) for key, item in value.items()}
+            return {self._key(key): self.item(key, item, depth) for key, item in value.items()}
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            # A namedtuple: its field names are keys.
+            items = [self.item(name, item, depth) for name, item in zip(value._fields, value, strict=False)]
+            try:
+                return type(value)(*items)
+            except TypeError:
+                return tuple(items)
+        if isinstance(value, (list, tuple)):
+            if len(value) == 2 and _is_key(value[0]):
+                # A (name, value) pair: a header list entry, an ASGI header, a form field.
+                pair = [self.walk(value[0], depth), self.item(value[0], value[1], depth)]
+                return tuple(pair) if isinstance(value, tuple) else pair
+            argv = self._argv(value)
+            if argv is not None:
+                return argv
         items = [self.walk(item, depth) for item in value]
         if isinstance(value, tuple):
-            if hasattr(value, "_fields"):  # a namedtuple: rebuild it field by field
-                try:
-                    return type(value)(*items)
-                except TypeError:
-                    return tuple(items)
             return tuple(items)
         if isinstance(value, frozenset):
             return frozenset(items)
@@ -90,15 +113,40 @@ class Walker:
             return set(items)
         return items
 
+    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[str] | tuple[str, ...] | str | None:
+        """Mask a command's argument list as one command line, so ``["mysql", "-pPW"]`` is seen
+        as the command it is; None when ``value`` is not a list of strings with an option."""
+        if len(value) < 2 or not all(isinstance(item, str) for item in value):
+            return None
+        if not any(item.startswith("-") for item in value):
+            return None
+        line = shlex.join(value)
+        masked = self.masker.mask_text(line)
+        if masked is line:
+            return None
+        try:
+            parts = shlex.split(masked)
+        except ValueError:
+            return masked
+        if len(parts) != len(value):
+            return masked
+        return tuple(parts) if isinstance(value, tuple) else parts
+
     def _key(self, key: Any) -> Any:
         return self.masker.mask_text(key) if isinstance(key, str) else key
 
-    def _item(self, key: Any, item: Any, depth: int) -> Any:
-        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    def item(self, key: Any, item: Any, depth: int) -> Any:
+        name = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
         if isinstance(name, str) and item is not None:
-            label = self.masker.keys.label_for(name[-MAX_KEY_CHARS:])
+            label = self.masker.keys.label_for(name)
             if label is not None:
-                return label.encode() if isinstance(item, (bytes, bytearray)) else label
+                if isinstance(item, (str, int)) and not isinstance(item, bool):
+                    if hides_nothing(str(item), label):
+                        return item
+                elif isinstance(item, (bytes, bytearray)):
+                    text = item.decode("utf-8", "replace")
+                    return item if hides_nothing(text, label) else label.encode()
+                return label
         return self.walk(item, depth)
 
     def _bytes(self, value: bytes | bytearray) -> bytes | bytearray:
@@ -111,12 +159,31 @@ class Walker:
         return bytearray(encoded) if isinstance(value, bytearray) else encoded
 
     def _object(self, value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            text = self._dataclass(value)
+        else:
+            try:
+                text = repr(value)
+            except Exception:  # a broken __repr__ must not break logging
+                text = f"<unrepresentable {type(value).__name__}>"
+            text = self.masker.mask_text(text)
+        return _ObjectRepr(text) if self.objects_as_repr else text
+
+    def _dataclass(self, value: Any) -> str:
+        """The dataclass's repr, its fields masked by name (``Config(api_key='***API_KEY***')``)."""
+        if id(value) in self.path or len(self.path) >= MAX_DEPTH:
+            return CYCLE_MARKER if id(value) in self.path else DEPTH_MARKER
+        self.path.add(id(value))
         try:
-            text = repr(value)
-        except Exception:  # a broken __repr__ must not break logging
-            text = f"<unrepresentable {type(value).__name__}>"
-        masked = self.masker.mask_text(text)
-        return _ObjectRepr(masked) if self.objects_as_repr else masked
+            shown = []
+            for field in dataclasses.fields(value):
+                if not field.repr:
+                    continue
+                item = self.item(field.name, getattr(value, field.name, None), len(self.path))
+                shown.append(f"{field.name}={item!r}")
+            return f"{type(value).__qualname__}({', '.join(shown)})"
+        finally:
+            self.path.discard(id(value))
 
 
 def mask(value: Any, keys: Iterable[str] | None = None) -> Any:

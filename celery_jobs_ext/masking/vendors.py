@@ -210,7 +210,9 @@ HEX_VENDOR_RULES: Final = (
     ),
 )
 
-_HEX_TABLE: Final = bytes(ord("h") if chr(code) in "0123456789abcdefABCDEF" else ord(" ") for code in range(256))
+_HEX_TABLE: Final = bytes(
+    ord("h") if chr(code) in "0123456789abcdefABCDEF" else ord(" ") for code in range(256)
+)
 _HEX_RUN: Final = b"h" * 32
 
 

@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS, micro, publish, startup, throughput
+from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS, masking, micro, publish, startup, throughput
 
-SECTIONS = ("throughput", "publish", "micro", "startup")
+SECTIONS = ("throughput", "publish", "micro", "masking", "startup")
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -111,6 +111,19 @@ def main() -> None:
         started = time.monotonic()
         rows = micro.run(options.redis, options.amqp if "amqp" in brokers else None, options.micro_scale)
         emit("Micro-benchmarks, median of 7 timeit repeats", micro.render(rows), time.monotonic() - started)
+    if "masking" in sections:
+        started = time.monotonic()
+        emit(
+            "Masking corpus: recall and false positives",
+            masking.render_corpus(masking.TRUE_POSITIVES_FILE, masking.FALSE_POSITIVES_FILE),
+            time.monotonic() - started,
+        )
+        started = time.monotonic()
+        emit(
+            "Masking, hostile 1 MB inputs",
+            masking.render_hostile(masking.hostile_rows()),
+            time.monotonic() - started,
+        )
     if "startup" in sections:
         started = time.monotonic()
         emit(

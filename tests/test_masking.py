@@ -30,6 +30,7 @@ from celery_jobs_ext.masking import (
     mask_repr,
     mask_text,
 )
+from tests.masking_corpus import leak, score
 
 DATA = Path(__file__).parent / "data"
 TRUE_POSITIVES = json.loads((DATA / "secrets_true_positives.json").read_text("utf-8"))["cases"]
@@ -66,6 +67,27 @@ def test_masking_masked_text_again_changes_nothing(case: dict[str, str]) -> None
 @pytest.mark.parametrize("case", FALSE_POSITIVES, ids=[case["why"] for case in FALSE_POSITIVES])
 def test_false_positive_comes_back_as_the_same_object(case: dict[str, str]) -> None:
     assert mask_text(case["text"]) is case["text"]
+
+
+def test_corpus_recall_is_at_least_99_percent_and_false_positives_at_most_1_percent() -> None:
+    scores = score(mask_text)
+
+    assert scores.secrets >= 400
+    assert scores.benign >= 400
+    assert scores.recall >= 0.99, [(case["source"], masked, piece) for case, masked, piece in scores.missed]
+    assert scores.false_positive_rate <= 0.01, [
+        (case["why"], masked) for case, masked in scores.false_positives
+    ]
+
+
+def test_every_corpus_entry_names_its_source_kind() -> None:
+    for case in TRUE_POSITIVES + FALSE_POSITIVES:
+        assert case.get("kind"), case
+
+
+@pytest.mark.parametrize("case", TRUE_POSITIVES, ids=[case["source"] for case in TRUE_POSITIVES])
+def test_no_piece_of_a_secret_survives(case: dict[str, str]) -> None:
+    assert leak(case, mask_text(case["text"])) is None
 
 
 def test_data_files_hold_every_mask_label() -> None:

@@ -101,21 +101,23 @@ def option_rule(matcher: KeyMatcher) -> Rule:
 #: Tool name -> the pattern of its password options, matched where an option starts; group
 #: ``value`` is the password.
 _VALUE = r"""(?P<value>"[^"\n]{1,1024}"|'[^'\n]{1,1024}'|[^\s"']{1,1024})"""
+#: Between an option and its value: spaces, or the quotes and comma of an argv repr.
+_GAP = r"""(?:[ \t]+|["'],[ \t]{0,4}["'])"""
 _TOOL_OPTIONS: Final = {
     "mysql": r"-p(?P<value>[^\s\"']{1,1024})",
     "mariadb": r"-p(?P<value>[^\s\"']{1,1024})",
-    "sshpass": rf"-p[ \t]*{_VALUE}",
-    "redis-cli": rf"-a[ \t]+{_VALUE}",
-    "docker": rf"-p[ \t]+{_VALUE}",
-    "podman": rf"-p[ \t]+{_VALUE}",
-    "helm": rf"-p[ \t]+{_VALUE}",
-    "mongo": rf"-p[ \t]+{_VALUE}",
-    "sqlcmd": rf"-P[ \t]*{_VALUE}",
-    "ldap": rf"-w[ \t]+{_VALUE}",
-    "ipmitool": rf"-P[ \t]+{_VALUE}",
-    "zip": rf"-P[ \t]+{_VALUE}",
+    "sshpass": rf"-p(?:{_GAP}|[ \t]*){_VALUE}",
+    "redis-cli": rf"-a{_GAP}{_VALUE}",
+    "docker": rf"-p{_GAP}{_VALUE}",
+    "podman": rf"-p{_GAP}{_VALUE}",
+    "helm": rf"-p{_GAP}{_VALUE}",
+    "mongo": rf"-p{_GAP}{_VALUE}",
+    "sqlcmd": rf"-P(?:{_GAP}|[ \t]*){_VALUE}",
+    "ldap": rf"-w{_GAP}{_VALUE}",
+    "ipmitool": rf"-P{_GAP}{_VALUE}",
+    "zip": rf"-P{_GAP}{_VALUE}",
     "7z": r"-p(?P<value>[^\s\"']{1,1024})",
-    "openssl": rf"-k[ \t]+{_VALUE}",
+    "openssl": rf"-k{_GAP}{_VALUE}",
     "smbclient": r"(?:-U[ \t]*|--user[= \t])[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"']{1,1024})",
     "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)[\"']?[^\s:\"']{0,256}:"
     r"(?P<value>[^\s\"']{1,1024})",

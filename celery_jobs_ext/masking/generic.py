@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
@@ -75,6 +77,8 @@ _SEGMENT_SEPARATORS = re.compile(r"[/_+-]")
 #: characters in a Python site-packages (identifiers, paths, hashes), only random ids and keyboard
 #: mash were masked. Lower thresholds cost paths like ``docutils/writers/html4css1``.
 _MIN_ENTROPY: Final = 3.5
+_FAST_PIECE_LENGTH: Final = 2.2
+_FAST_DISTINCT: Final = 16
 _MIN_RANDOM_CHARS: Final = 14
 _MIN_WORD_LENGTH: Final = 3
 _MAX_DIGIT_RUNS: Final = 3
@@ -120,6 +124,12 @@ def _is_random(body: str) -> bool:
     """Whether a long run looks like a generated secret rather than an identifier or an id."""
     if _HEX_ID.fullmatch(body) or char_classes(body) < 2:
         return False
+    # Fast path, two C calls: random base64 splits into pieces of under two characters on
+    # average (``wJalrXUtnFEMI`` → w, Jalr, X, Utn, FEMI…) with many distinct characters;
+    # identifiers and paths are words of three letters or more.
+    pieces = len(WORD.findall(body))
+    if pieces and len(body) < _FAST_PIECE_LENGTH * pieces and len(set(body)) >= _FAST_DISTINCT:
+        return True
     random_chars = sum(
         len(segment)
         for segment in _SEGMENT_SEPARATORS.split(body)
@@ -141,13 +151,78 @@ def _generic_mask(text: str, start: int, body: str) -> str | None:
     return SECRET if _is_random(body) else None
 
 
+#: Public material that looks random: an SSH public key after its type, a data: URI of an image,
+#: font or media, and the body of a PEM public key or certificate.
+_SSH_KEY_TYPE = re.compile(
+    r"(?:ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp\d{3}|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+    r"[ \t]+$"
+)
+_MEDIA_DATA_URI = re.compile(r"data:(?:image|font|audio|video)/[\w.+-]{1,40};base64,$")
+_PUBLIC_PEM = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
+)
+_PUBLIC_MARGIN: Final = 64
+_FINGERPRINT_PREFIXES: Final = frozenset({"SHA256:", "SHA1:", "SHA512:"})
+_MIN_PROSE_SPACES: Final = 2
+
+
+def _public_blocks(text: str) -> list[tuple[int, int]]:
+    """Spans of PEM public keys and certificates, whose bodies are public."""
+    if "-----BEGIN " not in text:
+        return []
+    blocks = []
+    for found in _PUBLIC_PEM.finditer(text):
+        end = text.find("-----END", found.end())
+        blocks.append((found.end(), len(text) if end < 0 else end))
+    return blocks
+
+
+def _is_public(text: str, start: int, body: str, blocks: list[tuple[int, int]]) -> bool:
+    """Whether the run ``body`` at ``start`` is public material or encoded prose."""
+    before = max(0, start - _PUBLIC_MARGIN)
+    if body.startswith("AAAA") and _SSH_KEY_TYPE.search(text, before, start):
+        return True
+    if text[start - 1 : start] == "," and _MEDIA_DATA_URI.search(text, before, start):
+        return True
+    if text[max(0, start - 7) : start] in _FINGERPRINT_PREFIXES:  # ssh-keygen -l, sshd logs
+        return True
+    if any(block_start <= start < block_end for block_start, block_end in blocks):
+        return True
+    return _is_encoded_prose(body)
+
+
+def _is_encoded_prose(body: str) -> bool:
+    """Whether ``body`` is the base64 of plain prose (words and spaces, no ``key: value``)."""
+    if "-" in body or "_" in body:
+        return False
+    try:
+        decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not decoded.isascii():
+        return False
+    words = decoded.decode("ascii")
+    return (
+        words.isprintable()
+        and words.count(" ") >= max(_MIN_PROSE_SPACES, len(words) // 12)
+        and not any(char in words for char in ":=@/\\{}")
+    )
+
+
 def _mask_long_runs(text: str, runs: list[tuple[int, int]]) -> str:
     pieces: list[str] = []
     end = 0
+    blocks: list[tuple[int, int]] | None = None
     for run_start, run_end in runs:
         if run_end - run_start < _MIN_GENERIC:
             continue
-        mask = _generic_mask(text, run_start, text[run_start:run_end])
+        body = text[run_start:run_end]
+        mask = _generic_mask(text, run_start, body)
+        if mask is SECRET:
+            if blocks is None:
+                blocks = _public_blocks(text)
+            if _is_public(text, run_start, body, blocks):
+                continue
         if mask is not None:
             while run_end < len(text) and text[run_end] == "=":  # base64 padding goes too
                 run_end += 1

@@ -209,7 +209,7 @@ class KeyMatcher:
 # ---------------------------------------------------------------------------------------------
 
 #: Words written where a value would be in logs and docs: states, auth methods, prose.
-_STATUS_WORDS: Final = frozenset(
+STATUS_WORDS: Final = frozenset(
     [
         "none",
         "null",
@@ -379,7 +379,7 @@ _PLACEHOLDER = re.compile(
     | \$[A-Z_][A-Z0-9_]{0,63}               # $PASSWORD
     | %\([a-z_]{1,32}\)s | %s | \{[a-z_]{0,32}\}
     | (?i:redacted|filtered|hidden|masked|omitted|placeholder)
-    | (?i:your)[-_ ]?[a-z_ -]{1,40}         # your_password_here, YOUR-API-KEY
+    | (?i:your[-_ ]?[a-z_ -]{1,40})         # your_password_here, YOUR-API-KEY
     | [A-Za-z_-]{0,40}[-_](?i:here)
     """,
     re.VERBOSE,
@@ -399,6 +399,13 @@ _LETTER_DIGIT = re.compile(r"[a-z][0-9]|[0-9][a-z]")
 _MAX_SMALL_NUMBER: Final = 6
 
 
+#: Code, not a value: a call or subscript of a dotted name, a snake_case function or a class
+#: (``inspect.signature(f)``, ``get_token()``, ``requests.Session()``, ``os.environ["PW"]``).
+_CODE = re.compile(
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+[(\[].*|[a-z]+_[a-z_]+\(.*|[A-Z][A-Za-z]+\(.*\)", re.DOTALL
+)
+
+
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` stands for a secret rather than being one (or is already masked)."""
     return _PLACEHOLDER.fullmatch(value) is not None
@@ -409,7 +416,9 @@ def hides_nothing(value: str, label: str) -> bool:
     stripped = value.strip().rstrip(".,;")
     if stripped.startswith("***"):
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
-    if not stripped or stripped.lower() in _STATUS_WORDS or is_placeholder(stripped):
+    if not stripped or stripped.lower() in STATUS_WORDS or is_placeholder(stripped):
+        return True
+    if _CODE.fullmatch(stripped):
         return True
     if label == PASSWORD:
         return _ABSOLUTE_PATH.fullmatch(stripped) is not None  # PWD=/home/app is a directory

@@ -18,6 +18,7 @@ from celery_jobs_ext.masking.keys import (
     JWT,
     PASSWORD,
     PRIVATE_KEY,
+    STATUS_WORDS,
     TOKEN,
     KeyMatcher,
     hides_nothing,
@@ -185,9 +186,12 @@ _MIN_BEARER: Final = 8
 _MIN_TOKEN_SCHEME: Final = 16
 
 
+_AUTHORIZATION_BEFORE = re.compile(r"authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?$", re.IGNORECASE)
+
+
 def _after_authorization(text: str, start: int) -> bool:
-    """Whether an ``Authorization`` header or key comes just before ``start``."""
-    return "authoriz" in text[max(0, start - 40) : start].lower()
+    """Whether the scheme at ``start`` is an ``Authorization`` header's or key's value."""
+    return _AUTHORIZATION_BEFORE.search(text, max(0, start - 40), start) is not None
 
 
 def _looks_like_credential(credential: str) -> bool:
@@ -216,7 +220,7 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
     if not credential or is_placeholder(credential) or credential.startswith("***"):
         return None
     if _after_authorization(text, match.start()):
-        secret = credential.lower() not in _PROSE_WORDS
+        secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
     elif scheme == "bearer":
         secret = _looks_like_credential(credential)
     elif scheme == "basic":
@@ -282,7 +286,10 @@ def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
 _PGPASS = (
     r":(?P<port>\d{1,5}|\*):[^:\s]{1,256}:[^:\s]{1,256}:(?P<value>[^\s]{1,1024})(?=[ \t]*(?:\r?\n|\\n|$))"
 )
-_PGPASS_HOST = re.compile(r"[\w.*-]{1,253}|\[[0-9a-fA-F:.]{2,45}\]")
+#: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
+_PGPASS_HOST = re.compile(
+    r"[\w.-]{0,253}[A-Za-z][\w.-]{0,253}|\d{1,3}(?:\.\d{1,3}){3}|\*|\[[0-9a-fA-F:.]{2,45}\]"
+)
 _MAX_HOST: Final = 300
 
 
@@ -334,8 +341,8 @@ _ASSIGNMENT = r"""
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
-      | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.){{0,2048}})"
-      | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.){{0,2048}})'
+      | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
+      | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       | (?P<v6>[^\s]{{1,2048}})
     )
@@ -343,7 +350,12 @@ _ASSIGNMENT = r"""
 _VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
 #: An auth scheme after the key (``Authorization: Bearer …``): its own rule masks the credential.
 _SCHEME_VALUE = re.compile(r"(?i:bearer|basic|token|digest|negotiate|ntlm|hmac|aws4-hmac-sha256)(?=[ \t]|$)")
-_QUERY_STARTS: Final = frozenset("?&;")
+#: Placeholders that may hold spaces, recognised where a bare value starts.
+_PLACEHOLDER_START = re.compile(
+    r"\{\{[^{}\n]{1,64}\}\}|\$\{[^{}\n]{1,64}\}|<[^<>\n]{1,64}>|%\([a-z_]{1,32}\)s"
+)
+_AFTER_PLACEHOLDER: Final = frozenset(("", " ", "\t", "\n", "\r", ",", ";", "&", '"', "'", ")", "]", "}"))
+_QUERY_STARTS: Final = frozenset("?&")
 
 
 def _assignment_replacer(matcher: KeyMatcher) -> Replace:
@@ -360,6 +372,12 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         if _SCHEME_VALUE.match(text, value_start, value_end):
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
+            placeholder = _PLACEHOLDER_START.match(text, value_start)
+            if (
+                placeholder is not None
+                and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
+            ):
+                return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
             if "cookie" in text[key_start : match.end("rest")].lower() and match.group("keyquote") is None:
                 # A Cookie header holds several name=value pairs: hide the whole line.
                 newline = text.find("\n", value_start, value_start + 4096)

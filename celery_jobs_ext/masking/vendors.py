@@ -52,12 +52,6 @@ GATED_VENDOR_RULES: Final = (
         fixed(API_KEY),
     ),
     literal_rule(
-        "gitlab",
-        ("glpat-", "glptt-", "gldt-", "glrt-", "glsoat-", "glffct-", "glagent-", "gloas-", "glimt-", "glft-"),
-        r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt|soat|ffct|agent|oas|imt|ft)-[A-Za-z0-9_.-]{20,255}",
-        fixed(API_KEY),
-    ),
-    literal_rule(
         "slack-webhook",
         "hooks.slack.com",
         r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_+-]{8,255}",
@@ -162,12 +156,14 @@ LITERAL_VENDOR_RULES: Final = (
         r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
         fixed(API_KEY),
     ),
-    # GitLab CI job tokens: glcbt-<prefix>_<20 or more>.
+    # GitLab tokens: personal (glpat-), pipeline trigger (glptt-), deploy (gldt-), runner (glrt-),
+    # CI job (glcbt-<prefix>_), SCIM, feature flag, agent, OAuth, incoming mail, feed tokens.
     literal_rule(
-        "gitlab-ci",
-        "glcbt-",
-        r"glcbt-(?<![A-Za-z0-9_-]glcbt-)[A-Za-z0-9]{1,5}_[A-Za-z0-9_-]{20,255}",
-        fixed(API_KEY),
+        "gitlab",
+        "gl",
+        r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt|soat|ffct|agent|oas|imt|ft|cbt-[A-Za-z0-9]{1,5}_?)"
+        r"-?[A-Za-z0-9_.-]{20,255}",
+        mixed(fixed(API_KEY), classes=2),
     ),
 )
 

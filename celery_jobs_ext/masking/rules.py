@@ -46,7 +46,8 @@ PEM = literal_rule(
 #: followed by a delimiter), an escaped newline or quote in a repr, an end tag, and brackets,
 #: which are counted so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``.
 _FIELD_END = re.compile(
-    r"&(?=[\w.\[\]%-]{1,64}=)"
+    r"\s"
+    r"|&(?=[\w.\[\]%-]{1,64}=)"
     r"|;(?=[ \t]|[\w.-]{1,64}=|$)"
     r"|,(?=[ \t]|[\w.-]{1,64}[=:]|$)"
     r"|[\"'`](?=[\s,;:)\]}>]|$)"
@@ -61,7 +62,7 @@ _AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
 
 
 def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
-    """Where the unquoted value ``text[start:end]`` (a whitespace-free run) really ends.
+    """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
 
     A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
     so each is taken as the end of the value only where the syntax around says so. In a query
@@ -71,6 +72,8 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
         found = _QUERY_END.search(text, start, end)
         if found is not None:
             end = found.start()
+    if end <= start:
+        return start
     depth = 0
     for found in _FIELD_END.finditer(text, start, end):
         char = found.group()
@@ -84,6 +87,8 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
             if following and following not in _AFTER_CLOSER:
                 continue
             return max(found.start(), start + 1)
+        elif char.isspace():
+            return found.start()
         else:
             return max(found.start(), start + 1)
     return end
@@ -95,12 +100,13 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
 
 #: ``scheme://user:password@host``, also JSON-escaped (``:\/\/``). The password may hold ``:``,
 #: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
-_URL_PASSWORD = r"(?P<prefix>:(?:\\?/){2}[^\s:/@?#'\"\\]{0,256}:)(?P<password>[^\s'\"<>`]{1,256})@"
-#: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
-_ENCODED_URL_PASSWORD = (
-    r"(?P<prefix>%3a%2f%2f(?:(?!%3a|%40)[^\s&#/'\"%]|%(?!3a|40)[0-9a-f]{2}){0,256}%3a)"
-    r"(?P<password>(?:(?!%40)[^\s&#'\"]){1,256})%40"
+_URL_PASSWORD = (
+    r"(?P<prefix>:(?:\\?/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
+    r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})@"
 )
+#: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
+#: Read whole (no backtracking) and split in Python: %3A separates user and password, %40 ends it.
+_ENCODED_URL_PASSWORD = r"%3a%2f%2f(?P<rest>[^\s&#'\"]{0,512})"
 _HOST = re.compile(r"[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[[0-9a-fA-F:.]{2,45}\]")
 _PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
 
@@ -125,11 +131,16 @@ def _replace_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | 
     return span(text, match, "prefix") + PASSWORD + "@", at + 1
 
 
-def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    password = span(text, match, "password")
-    if password.startswith("***"):
-        return None
-    return span(text, match, "prefix") + PASSWORD + "%40", match.end()
+def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | int:
+    start, end = match.start("rest"), match.end("rest")
+    rest = text[start:end].lower()
+    slash, colon, at = rest.find("%2f"), rest.find("%3a"), rest.rfind("%40")
+    if colon < 0 or at < colon or (0 <= slash < colon) or "%3a%2f%2f" in rest[:at]:
+        return end
+    password = text[start + colon + 3 : start + at]
+    if not password or password.startswith("***") or is_placeholder(password):
+        return end
+    return text[match.start() : start + colon + 3] + PASSWORD, start + at
 
 
 URL_RULES: Final = (
@@ -283,8 +294,11 @@ def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
 
 
 #: .pgpass: ``hostname:port:database:username:password``, one entry per line.
+#: ``(?=(?P<x>…))(?P=x)`` is an atomic group (Python 3.10 has no possessive quantifiers): a
+#: field that is not followed by its ``:`` fails at once instead of giving back characters.
 _PGPASS = (
-    r":(?P<port>\d{1,5}|\*):[^:\s]{1,256}:[^:\s]{1,256}:(?P<value>[^\s]{1,1024})(?=[ \t]*(?:\r?\n|\\n|$))"
+    r":(?:\d{1,5}|\*):(?=(?P<database>[^:\s]{1,256}))(?P=database):(?=(?P<user>[^:\s]{1,256}))(?P=user):"
+    r"(?=(?P<value>(?:[^\s:\\]|\\.){1,1024}))(?P=value)(?=[ \t]*(?:\r?\n|\\n|$))"
 )
 #: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
 _PGPASS_HOST = re.compile(
@@ -344,7 +358,7 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
-      | (?P<v6>[^\s]{{1,2048}})
+      | (?P<v6>[^\s])
     )
 """
 _VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
@@ -355,6 +369,9 @@ _PLACEHOLDER_START = re.compile(
     r"\{\{[^{}\n]{1,64}\}\}|\$\{[^{}\n]{1,64}\}|<[^<>\n]{1,64}>|%\([a-z_]{1,32}\)s"
 )
 _AFTER_PLACEHOLDER: Final = frozenset(("", " ", "\t", "\n", "\r", ",", ";", "&", '"', "'", ")", "]", "}"))
+_MAX_VALUE: Final = 2048
+#: A Cookie header's value ends at the line's end, an escaped newline or a closing quote.
+_COOKIE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
 _QUERY_STARTS: Final = frozenset("?&")
 
 
@@ -380,16 +397,11 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
             if "cookie" in text[key_start : match.end("rest")].lower() and match.group("keyquote") is None:
                 # A Cookie header holds several name=value pairs: hide the whole line.
-                newline = text.find("\n", value_start, value_start + 4096)
-                value_end = newline if newline >= 0 else min(len(text), value_start + 4096)
-                value_end = (
-                    bare_value_end(text, value_start, value_end)
-                    if text[value_end - 1 : value_end] in "\"'"
-                    else value_end
-                )
+                line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)
+                value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)
             else:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
-                value_end = bare_value_end(text, value_start, value_end, query)
+                value_end = bare_value_end(text, value_start, min(len(text), value_start + _MAX_VALUE), query)
         value = text[value_start:value_end]
         if hides_nothing(value, label):
             return value_end  # go on after it: "password=none&password2=x"

@@ -33,7 +33,7 @@ from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing
 #: (``'--password', 'PW'``). Written lowercase: runs on lowered text.
 _OPTION = (
     r"-(?<![\w-]-)-?(?P<name>[a-z][a-z0-9_-]{2,40})"
-    r"(?P<space>[ \t]{1,8}|[\"'],[ \t]{0,4}[\"'])(?P<value>[^\s]{1,2048})"
+    r"(?P<space>[ \t]{1,8}|[\"'],[ \t]{0,4}[\"'])(?P<value>(?!-)[^\s]{1,2048})"
 )
 _OPTION_VALUE_END = re.compile(r"[\"'](?=[\s,\])]|$)")
 #: keytool's and OpenSSL's password options, one word each.
@@ -214,6 +214,21 @@ class _ToolTracker:
                 return None
         return self.tool, self.tool_at
 
+    def next_tool(self, text: str, position: int) -> int:
+        """Where the next tool name on the line starts (or the line's end); read up to there."""
+        newline = text.find("\n", position, position + _MAX_LINE)
+        end = newline if newline >= 0 else min(len(text), position + _MAX_LINE)
+        offset = position
+        for word in text[position:end].split():
+            offset = text.find(word, offset)
+            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            if name in _TOOL_NAMES:
+                self.scanned = offset
+                return offset
+            offset += len(word)
+        self.scanned = end
+        return max(end, position + 1)
+
 
 def tool_rule() -> Rule:
     tracker = _ToolTracker()
@@ -221,7 +236,8 @@ def tool_rule() -> Rule:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         found = tracker.tool_before(text, match.start())
         if found is None:
-            return None
+            # No tool on this line yet: go on at the next tool name on it, or at its end.
+            return tracker.next_tool(text, match.start())
         option = _COMPILED_OPTIONS[found[0]].match(text, match.start())
         if option is None:
             return None

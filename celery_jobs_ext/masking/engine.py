@@ -131,9 +131,12 @@ def keep_group(mask: str) -> Replace:
     return replace
 
 
+_DIGIT = re.compile(r"[0-9]")
+
+
 def char_classes(text: str) -> int:
     """How many of lowercase, uppercase and digits ``text`` has."""
-    return (text.upper() != text) + (text.lower() != text) + any(char.isdigit() for char in text)
+    return (text.upper() != text) + (text.lower() != text) + (_DIGIT.search(text) is not None)
 
 
 def mixed(replace: Replace, classes: int) -> Replace:

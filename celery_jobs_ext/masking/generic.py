@@ -164,6 +164,8 @@ _PUBLIC_PEM = re.compile(
 _PUBLIC_MARGIN: Final = 64
 _FINGERPRINT_PREFIXES: Final = frozenset({"SHA256:", "SHA1:", "SHA512:"})
 _MIN_PROSE_SPACES: Final = 2
+_ASCII_LEADS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
+_LEADS_CHECKED: Final = 32
 
 
 def _public_blocks(text: str) -> list[tuple[int, int]]:
@@ -194,6 +196,9 @@ def _is_public(text: str, start: int, body: str, blocks: list[tuple[int, int]]) 
 def _is_encoded_prose(body: str) -> bool:
     """Whether ``body`` is the base64 of plain prose (words and spaces, no ``key: value``)."""
     if "-" in body or "_" in body:
+        return False
+    # Each group of four characters encodes three bytes; below 0x80 the first one is A-Z or a-f.
+    if any(body[index] not in _ASCII_LEADS for index in range(0, min(len(body), _LEADS_CHECKED), 4)):
         return False
     try:
         decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)

@@ -406,6 +406,9 @@ _CODE = re.compile(
 )
 
 
+_MAX_CACHED_VALUE: Final = 64
+
+
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` stands for a secret rather than being one (or is already masked)."""
     return _PLACEHOLDER.fullmatch(value) is not None
@@ -413,6 +416,12 @@ def is_placeholder(value: str) -> bool:
 
 def hides_nothing(value: str, label: str) -> bool:
     """Whether the value ``value`` of a key with mask ``label`` should be left as it is."""
+    if len(value) > _MAX_CACHED_VALUE:
+        return _hides_nothing(value, label)
+    return _hides_nothing_cached(value, label)
+
+
+def _hides_nothing(value: str, label: str) -> bool:
     stripped = value.strip().rstrip(".,;")
     if stripped.startswith("***"):
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
@@ -429,3 +438,7 @@ def hides_nothing(value: str, label: str) -> bool:
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:
         return True
     return _RESOURCE.fullmatch(stripped) is not None and len(_LETTER_DIGIT.findall(stripped)) <= 2
+
+
+#: Values repeat (the same status words, the same placeholders): judge short ones once.
+_hides_nothing_cached = lru_cache(maxsize=4096)(_hides_nothing)

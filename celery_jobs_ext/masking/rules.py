@@ -342,7 +342,7 @@ HASH_RULES: Final = (
 # ---------------------------------------------------------------------------------------------
 
 #: Characters of a key around the secret name (``db_password``, ``spring.datasource.password``).
-_KEY_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_KEY_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 _MAX_KEY_WALK: Final = 64
 
 # The value forms, tried in order: escaped quotes (JSON inside a JSON string), quotes with an
@@ -373,29 +373,31 @@ _MAX_VALUE: Final = 2048
 #: A Cookie header's value ends at the line's end, an escaped newline or a closing quote.
 _COOKIE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
 _QUERY_STARTS: Final = frozenset("?&")
+_SCHEME_INITIALS: Final = frozenset("bBtTdDnNhHaA")
 
 
 def _assignment_replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
         start = match.start()
-        key_start = start
-        while key_start > 0 and start - key_start < _MAX_KEY_WALK and text[key_start - 1] in _KEY_CHARS:
-            key_start -= 1
-        label = matcher.label_for(text[key_start : match.end("rest")].rstrip("]"))
+        before = text[max(0, start - _MAX_KEY_WALK) : start]
+        key_start = start - (len(before) - len(before.rstrip(_KEY_CHARS)))
+        key_end = match.end("rest")
+        label = matcher.label_for(text[key_start:key_end].rstrip("]"))
         if label is None:
             return None
-        group = next(name for name in _VALUE_GROUPS if match.start(name) >= 0)
+        group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
-        if _SCHEME_VALUE.match(text, value_start, value_end):
+        if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(text, value_start, value_end):
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
-            placeholder = _PLACEHOLDER_START.match(text, value_start)
-            if (
-                placeholder is not None
-                and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
-            ):
-                return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
-            if "cookie" in text[key_start : match.end("rest")].lower() and match.group("keyquote") is None:
+            if text[value_start] in "{$<%":
+                placeholder = _PLACEHOLDER_START.match(text, value_start)
+                if (
+                    placeholder is not None
+                    and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
+                ):
+                    return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
+            if label is TOKEN and "ookie" in text[key_start:key_end] and match.group("keyquote") is None:
                 # A Cookie header holds several name=value pairs: hide the whole line.
                 line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)
                 value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)

@@ -68,6 +68,9 @@ def _add_run(mapped: bytes, index: int, runs: dict[int, int]) -> int:
 
 
 _HEX_ID = re.compile(r"(?:0[xX]|g)?[0-9a-fA-F_-]+")
+_TWILIO_SIZE: Final = 34
+_AWS_SECRET_SIZE: Final = 40
+_SAMPLE: Final = 256
 _TWILIO = re.compile(r"(?:SK|AC)[0-9a-f]{32}")
 _AWS_SECRET = re.compile(r"[A-Za-z0-9/+]{40}")
 _SEGMENT_SEPARATORS = re.compile(r"[/_+-]")
@@ -77,7 +80,7 @@ _SEGMENT_SEPARATORS = re.compile(r"[/_+-]")
 #: characters in a Python site-packages (identifiers, paths, hashes), only random ids and keyboard
 #: mash were masked. Lower thresholds cost paths like ``docutils/writers/html4css1``.
 _MIN_ENTROPY: Final = 3.5
-_FAST_PIECE_LENGTH: Final = 2.2
+_FAST_PIECE_LENGTH: Final = 2.8
 _FAST_DISTINCT: Final = 16
 _MIN_RANDOM_CHARS: Final = 14
 _MIN_WORD_LENGTH: Final = 3
@@ -140,14 +143,20 @@ def _is_random(body: str) -> bool:
 
 def _generic_mask(text: str, start: int, body: str) -> str | None:
     """The mask for the run ``body`` found at ``start``, or None to keep it."""
-    if _TWILIO.fullmatch(body):
+    size = len(body)
+    if size == _TWILIO_SIZE and _TWILIO.fullmatch(body):
         return API_KEY
     if (
-        _AWS_SECRET.fullmatch(body)
+        size == _AWS_SECRET_SIZE
+        and _AWS_SECRET.fullmatch(body)
         and "aws" in text[max(0, start - 64) : start].lower()
         and not _HEX_ID.fullmatch(body)
     ):
         return AWS_KEY
+    if size > _SAMPLE:
+        # A run this long is a blob (a key file, an image, an attachment) or hostile input:
+        # judged on its start, so a megabyte costs what 256 characters do.
+        body = body[:_SAMPLE]
     return SECRET if _is_random(body) else None
 
 
@@ -182,15 +191,16 @@ def _public_blocks(text: str) -> list[tuple[int, int]]:
 def _is_public(text: str, start: int, body: str, blocks: list[tuple[int, int]]) -> bool:
     """Whether the run ``body`` at ``start`` is public material or encoded prose."""
     before = max(0, start - _PUBLIC_MARGIN)
-    if body.startswith("AAAA") and _SSH_KEY_TYPE.search(text, before, start):
+    if body[:4] == "AAAA" and _SSH_KEY_TYPE.search(text, before, start):
         return True
-    if text[start - 1 : start] == "," and _MEDIA_DATA_URI.search(text, before, start):
+    previous = text[start - 1 : start]
+    if previous == "," and _MEDIA_DATA_URI.search(text, before, start):
         return True
-    if text[max(0, start - 7) : start] in _FINGERPRINT_PREFIXES:  # ssh-keygen -l, sshd logs
+    if previous == ":" and text[max(0, start - 7) : start] in _FINGERPRINT_PREFIXES:  # sshd logs
         return True
-    if any(block_start <= start < block_end for block_start, block_end in blocks):
+    if blocks and any(block_start <= start < block_end for block_start, block_end in blocks):
         return True
-    return _is_encoded_prose(body)
+    return body[0] in _ASCII_LEADS and _is_encoded_prose(body[:_SAMPLE])
 
 
 def _is_encoded_prose(body: str) -> bool:

@@ -102,7 +102,8 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
 #: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
 _URL_PASSWORD = (
     r"(?P<prefix>:(?:\\?/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
-    r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})@"
+    r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})"
+    r"@(?=[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[)"
 )
 #: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
 #: Read whole (no backtracking) and split in Python: %3A separates user and password, %40 ends it.
@@ -155,7 +156,10 @@ URL_RULES: Final = (
 # ---------------------------------------------------------------------------------------------
 
 #: The credential runs to whitespace, a quote or the end; ``Bearer abc:def:ghi`` goes whole.
-AUTH_SCHEME = r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20)(?P<credential>[^\s\"'`<>]+)"
+AUTH_SCHEME = (
+    r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20)"
+    r"(?!(?:bearer|basic|token|header|authentication)(?![^\s\"'`<>]))(?P<credential>[^\s\"'`<>]+)"
+)
 _CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=:")
 #: Words that follow a scheme in prose ("an Authorization: Bearer header", "Bearer tokens").
 _PROSE_WORDS: Final = frozenset(
@@ -358,7 +362,7 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
-      | (?P<v6>[^\s])
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
     )
 """
 _VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
@@ -387,7 +391,9 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
-        if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(text, value_start, value_end):
+        if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(
+            text, value_start, value_end
+        ):
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
             if text[value_start] in "{$<%":

@@ -83,7 +83,8 @@ def render_corpus(true_positives: Path, false_positives: Path) -> str:
     lines = [
         "| corpus | entries | missed / changed | rate |",
         "|---|---:|---:|---:|",
-        f"| secrets ({true_positives.name}) | {scores.secrets} | {len(scores.missed)} | recall {scores.recall:.4f} |",
+        f"| secrets ({true_positives.name}) | {scores.secrets} | {len(scores.missed)} | "
+        f"recall {scores.recall:.4f} |",
         f"| benign ({false_positives.name}) | {scores.benign} | {len(scores.false_positives)} | "
         f"false positives {scores.false_positive_rate:.4f} |",
     ]

@@ -4,7 +4,8 @@ A secret counts as found when its mask label appears and no piece of it survives
 whole value nor any six characters of it that the rest of the text does not also hold (so a
 value cut in half, ``password=***PASSWORD***&3x``, is a miss). A benign string counts as a
 false positive when mask_text changes it at all. The same scoring runs on any corpus in the
-same format, such as one kept outside the repository (``python -m benchmarks.masking --true-positives FILE --false-positives FILE``).
+same format, such as one kept outside the repository:
+``python -m benchmarks.masking --true-positives FILE --false-positives FILE``.
 """
 
 from __future__ import annotations

@@ -90,6 +90,20 @@ def test_no_piece_of_a_secret_survives(case: dict[str, str]) -> None:
     assert leak(case, mask_text(case["text"])) is None
 
 
+LONG_SECRETS = [case for case in TRUE_POSITIVES if len(case["secret"]) >= 12]
+
+
+@pytest.mark.parametrize("case", LONG_SECRETS, ids=[case["source"] for case in LONG_SECRETS])
+def test_a_secret_stays_hidden_when_its_text_is_quoted_again(case: dict[str, str]) -> None:
+    # How a worker shows it: Celery's saferepr of the arguments (quotes escaped inside), a list
+    # repr, a JSON string.
+    from celery.utils.saferepr import saferepr
+
+    text = case["text"]
+    for wrapped in (saferepr([text]), saferepr((text,)), repr([text]), json.dumps(text)):
+        assert case["secret"] not in mask_text(wrapped), wrapped
+
+
 def test_data_files_hold_every_mask_label() -> None:
     labels = {case["label"] for case in TRUE_POSITIVES}
 

@@ -33,9 +33,11 @@ from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing
 #: (``'--password', 'PW'``). Written lowercase: runs on lowered text.
 _OPTION = (
     r"-(?<![\w-]-)-?(?P<name>[a-z][a-z0-9_-]{2,40})"
-    r"(?P<space>[ \t]{1,8}|[\"'],[ \t]{0,4}[\"'])(?P<value>(?!-)[^\s]{1,2048})"
+    r"(?P<space>[ \t]{1,8}|\\?[\"'],[ \t]{0,4}\\?[\"'])(?P<value>(?!-)[^\s]{1,2048})"
 )
-_OPTION_VALUE_END = re.compile(r"[\"'](?=[\s,\])]|$)")
+_OPTION_VALUE_END = re.compile(r"\\?[\"'](?=[\s,\])]|$)")
+#: A quoted value, also with escaped quotes as in a repr of a repr: ``'PW'``, ``\'PW\'``.
+_QUOTED = re.compile(r"""\\?(["'])(.*?)\\?\1""", re.DOTALL)
 #: keytool's and OpenSSL's password options, one word each.
 _PASS_OPTIONS: Final = frozenset(
     {
@@ -100,12 +102,12 @@ def option_rule(matcher: KeyMatcher) -> Rule:
 
 #: Tool name -> the pattern of its password options, matched where an option starts; group
 #: ``value`` is the password.
-_VALUE = r"""(?P<value>"[^"\n]{1,1024}"|'[^'\n]{1,1024}'|[^\s"']{1,1024})"""
+_VALUE = r"""(?P<value>\\?"[^"\n\\]{1,1024}\\?"|\\?'[^'\n\\]{1,1024}\\?'|[^\s"'\\]{1,1024})"""
 #: Between an option and its value: spaces, or the quotes and comma of an argv repr.
-_GAP = r"""(?:[ \t]+|["'],[ \t]{0,4}["'])"""
+_GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}\\?["'])"""
 _TOOL_OPTIONS: Final = {
-    "mysql": r"-p(?P<value>[^\s\"']{1,1024})",
-    "mariadb": r"-p(?P<value>[^\s\"']{1,1024})",
+    "mysql": r"-p(?P<value>[^\s\"'\\]{1,1024})",
+    "mariadb": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "sshpass": rf"-p(?:{_GAP}|[ \t]*){_VALUE}",
     "redis-cli": rf"-a{_GAP}{_VALUE}",
     "docker": rf"-p{_GAP}{_VALUE}",
@@ -116,11 +118,11 @@ _TOOL_OPTIONS: Final = {
     "ldap": rf"-w{_GAP}{_VALUE}",
     "ipmitool": rf"-P{_GAP}{_VALUE}",
     "zip": rf"-P{_GAP}{_VALUE}",
-    "7z": r"-p(?P<value>[^\s\"']{1,1024})",
+    "7z": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "openssl": rf"-k{_GAP}{_VALUE}",
-    "smbclient": r"(?:-U[ \t]*|--user[= \t])[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"']{1,1024})",
-    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)[\"']?[^\s:\"']{0,256}:"
-    r"(?P<value>[^\s\"']{1,1024})",
+    "smbclient": r"(?:-U[ \t]*|--user[= \t])\\?[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"'\\]{1,1024})",
+    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)\\?[\"']?[^\s:\"']{0,256}:"
+    r"(?P<value>[^\s\"'\\]{1,1024})",
     "htpasswd": r"-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
 }
 #: Spellings of each tool's name (the key of :data:`_TOOL_OPTIONS` it uses).
@@ -167,7 +169,7 @@ _MAX_LINE: Final = 4096
 _REQUIRED_WORD: Final = {"docker": "login", "podman": "login", "helm": "login"}
 #: An option: a dash after whitespace, a quote, a bracket or a comma (argv reprs), or at the start.
 _OPTION_START = r"-(?<![^\s\"'\[(,]-)"
-_WORD_EDGES: Final = "'\"[](),;`"
+_WORD_EDGES: Final = "'\"[](),;`\\"
 
 
 class _ToolTracker:
@@ -243,8 +245,13 @@ def tool_rule() -> Rule:
             return None
         value_start, value_end = option.start("value"), option.end("value")
         value = text[value_start:value_end]
-        if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
-            value_start, value_end, value = value_start + 1, value_end - 1, value[1:-1]
+        quote = _QUOTED.fullmatch(value)
+        if quote is not None:
+            value_start, value_end, value = (
+                value_start + quote.start(2),
+                value_start + quote.end(2),
+                quote.group(2),
+            )
         if value.startswith("-") or hides_nothing(value, PASSWORD):
             return option.end()
         return text[match.start() : value_start] + PASSWORD, value_end

@@ -142,7 +142,7 @@ def char_classes(text: str) -> int:
 def mixed(replace: Replace, classes: int) -> Replace:
     """Mask only a match that mixes ``classes`` character classes, as random keys do."""
 
-    def checked(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    def checked(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         return replace(text, match) if char_classes(span(text, match)) >= classes else None
 
     return checked

@@ -22,6 +22,7 @@ versions and package coordinates (``"jsonwebtoken": "^9.0.2"``), file paths
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
@@ -120,6 +121,7 @@ _PASSWORD_PARTS: Final = (
 )
 _PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp"})
 
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: Longest key considered; longer keys are judged on their end, which is where the name is.
 MAX_KEY_CHARS: Final = 128
 
@@ -168,9 +170,8 @@ class KeyMatcher:
             words[-1] for words in (key_words(_ascii(key)) for key in keys) if words
         ) | frozenset(name for name in names if len(key_words(name)) == 1)
         # A key written with accents is found in text by its own spelling too ("contraseña").
-        self.last_words |= frozenset(
-            re.split(r"[\W_]+", key.lower())[-1] for key in keys if not key.isascii() and key.strip()
-        )
+        accented = [re.split(r"[\W_]+", key.lower())[-1] for key in keys if not key.isascii() and key.strip()]
+        self.last_words |= frozenset(accented) | frozenset(json.dumps(word)[1:-1] for word in accented)
         alternation = "|".join(re.escape(name) for name in sorted(self.names, key=len, reverse=True))
         self._tail = re.compile(f"(?P<name>{alternation})(?P<suffix>id|key|s)?$") if self.names else None
         #: Keys repeat from call to call (the same kwargs, the same log fields): judge each once.
@@ -183,6 +184,8 @@ class KeyMatcher:
         return self._label_for(key[-MAX_KEY_CHARS:].rstrip("0123456789"))
 
     def _judge(self, key: str) -> str | None:
+        if "\\u" in key:  # a JSON-escaped key: "contrase\u00f1a"
+            key = _JSON_ESCAPE.sub(lambda found: chr(int(found.group(1), 16)), key)
         words = key_words(key)
         if not words:
             return None

@@ -100,14 +100,14 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
 
 #: ``scheme://user:password@host``, also JSON-escaped (``:\/\/``). The password may hold ``:``,
 #: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
-_URL_PASSWORD = (
-    r"(?P<prefix>:(?:\\?/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
+_URL_USERINFO = (
+    r"(?P<prefix>:(?:\\{0,7}/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
     r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})"
     r"@(?=[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[)"
 )
 #: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
 #: Read whole (no backtracking) and split in Python: %3A separates user and password, %40 ends it.
-_ENCODED_URL_PASSWORD = r"%3a%2f%2f(?P<rest>[^\s&#'\"]{0,512})"
+_ENCODED_URL_USERINFO = r"%3a%2f%2f(?P<rest>[^\s&#'\"]{0,512})"
 _HOST = re.compile(r"[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[[0-9a-fA-F:.]{2,45}\]")
 _PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
 
@@ -145,9 +145,9 @@ def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str,
 
 
 URL_RULES: Final = (
-    literal_rule("url-password", (":/", ":\\/"), _URL_PASSWORD, _replace_url_password),
+    literal_rule("url-password", (":/", ":\\"), _URL_USERINFO, _replace_url_password),
     lowercase_rule(
-        "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_PASSWORD, _replace_encoded_url_password
+        "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_USERINFO, _replace_encoded_url_password
     ),
 )
 
@@ -302,24 +302,28 @@ def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
 #: field that is not followed by its ``:`` fails at once instead of giving back characters.
 _PGPASS = (
     r":(?:\d{1,5}|\*):(?=(?P<database>[^:\s]{1,256}))(?P=database):(?=(?P<user>[^:\s]{1,256}))(?P=user):"
-    r"(?=(?P<value>(?:[^\s:\\]|\\.){1,1024}))(?P=value)(?=[ \t]*(?:\r?\n|\\n|$))"
+    r"(?=(?P<value>(?:[^\s:\\'\"]|\\[^nr'\"]){1,1024}))(?P=value)"
+    r"(?=\\?['\"]?[ \t]*(?:[)\],]|\r?\n|\\[nr]|$))"
 )
 #: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
 _PGPASS_HOST = re.compile(
     r"[\w.-]{0,253}[A-Za-z][\w.-]{0,253}|\d{1,3}(?:\.\d{1,3}){3}|\*|\[[0-9a-fA-F:.]{2,45}\]"
 )
+_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-*[]:"
+_PGPASS_LINE_STARTS: Final = frozenset("\n\r \t'\"([,")
 _MAX_HOST: Final = 300
 
 
 def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
     start = match.start()
-    window = max(0, start - _MAX_HOST)
-    newline, escaped = text.rfind("\n", window, start), text.rfind("\\n", window, start)
-    if newline < 0 and escaped < 0 and window > 0:
-        return None  # no line start within a host's length
-    line_start = max(newline + 1, escaped + 2 if escaped >= 0 else 0)
-    if not _PGPASS_HOST.fullmatch(text[line_start:start].strip()):
+    window = text[max(0, start - _MAX_HOST) : start]
+    host = window[len(window.rstrip(_HOST_CHARS)) :]
+    host_start = start - len(host)
+    if not _PGPASS_HOST.fullmatch(host):
         return None
+    before = text[max(0, host_start - 2) : host_start]
+    if host_start > 0 and not (before[-1:] in _PGPASS_LINE_STARTS or before in ("\\n", "\\'", '\\"')):
+        return None  # the host must start the line (or a quoted string)
     value = span(text, match, "value")
     if hides_nothing(value, PASSWORD):
         return None
@@ -381,7 +385,7 @@ _SCHEME_INITIALS: Final = frozenset("bBtTdDnNhHaA")
 
 
 def _assignment_replacer(matcher: KeyMatcher) -> Replace:
-    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         start = match.start()
         before = text[max(0, start - _MAX_KEY_WALK) : start]
         key_start = start - (len(before) - len(before.rstrip(_KEY_CHARS)))

@@ -35,7 +35,8 @@ GATED_VENDOR_RULES: Final = (
     literal_rule(
         "twilio-pair",
         "ac",
-        r"AC(?<![A-Za-z0-9]AC)[a-f0-9]{32}(?P<between>['\"]?[ \t]*[,:][ \t]*['\"]?)(?P<token>[a-f0-9]{32})(?![A-Za-z0-9])",
+        r"AC(?<![A-Za-z0-9]AC)[a-f0-9]{32}(?P<between>(?:\\?['\"])?[ \t]*[,:][ \t]*(?:\\?['\"])?)"
+        r"(?P<token>[a-f0-9]{32})(?![A-Za-z0-9])",
         twilio_pair,
     ),
     literal_rule(

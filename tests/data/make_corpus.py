@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - corpus templates read best on one line
 """Regenerate the generated part of the masking corpus (secrets_*.json) from the shapes below.
 
     python tests/data/make_corpus.py

@@ -735,3 +735,44 @@ def test_a_huge_dict_key_is_judged_by_its_end_and_not_kept_whole() -> None:
     key = "x" * 100_000 + "_password"
     assert mask({key: "hunter2hunter2"}) == {key: "***PASSWORD***"}
     assert mask({"x" * 100_000 + "_count": 3}) == {"x" * 100_000 + "_count": 3}
+
+
+# -- issue 13: values masked whole, as their syntax delimits them ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgres://app:p@ss#w/rd@db:5432/shop", "postgres://app:***PASSWORD***@db:5432/shop"),
+        ("password=Tr0ub4dor&3x", "password=***PASSWORD***"),
+        ("Authorization: Bearer abc:def:ghi", "Authorization: Bearer ***TOKEN***"),
+        ("PASSWORD=[abc]xyz", "PASSWORD=***PASSWORD***"),
+        ("f(password=abc)", "f(password=***PASSWORD***)"),
+        ("GET /v1?pwd=a1&b=1#top", "GET /v1?pwd=***PASSWORD***&b=1#top"),
+        ("Server=db;Password=Pa;ss&w0rd!;Timeout=3", "Server=db;Password=***PASSWORD***;Timeout=3"),
+        ("mysql -u root -pS3cr3t! shop", "mysql -u root -p***PASSWORD*** shop"),
+        ("curl -u deploy:S3:cr3t https://x.example", "curl -u deploy:***PASSWORD*** https://x.example"),
+    ],
+)
+def test_a_value_is_masked_whole_and_the_syntax_around_it_kept(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -p 8080:80 app",
+        "https://host:8080/users/bob@example.com",
+        "send it in an Authorization: Bearer header",
+        "auth: failed",
+        "session: 4",
+        "cookie: enabled",
+        "password: <password>",
+        "api_key={{ api_key }}",
+        '"jsonwebtoken": "^9.0.2"',
+        "routing_key=default",
+        "PWD=/home/app",
+    ],
+)
+def test_look_alikes_are_left_alone(text: str) -> None:
+    assert mask_text(text) is text

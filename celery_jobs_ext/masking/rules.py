@@ -113,23 +113,12 @@ _PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
 
 
 def _replace_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    # The password ends at the first '@' that a host follows: "u:p@ss@host" keeps "p@ss" whole,
-    # "u:pass@host/a@b" stops before the host.
-    start = match.start("password")
-    at = text.find("@", start, match.end())
-    while at >= 0 and not _HOST.match(text, at + 1):
-        at = text.find("@", at + 1, match.end())
-    if at < 0:
+    # The pattern ends at the last '@' (before any "//") that a host follows, so a password
+    # holding '@', '#' or '/' goes whole; a port and path before an '@' in the path is not one.
+    password = span(text, match, "password")
+    if _PORT_THEN_PATH.match(password) or password.startswith("***") or is_placeholder(password):
         return None
-    password = text[start:at]
-    if (
-        "://" in password
-        or _PORT_THEN_PATH.match(password)
-        or password.startswith("***")
-        or is_placeholder(password)
-    ):
-        return None
-    return span(text, match, "prefix") + PASSWORD + "@", at + 1
+    return span(text, match, "prefix") + PASSWORD + "@", match.end()
 
 
 def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | int:
@@ -417,6 +406,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         value = text[value_start:value_end]
         if hides_nothing(value, label):
             return value_end  # go on after it: "password=none&password2=x"
+        if value.startswith("eyJ") and value.count(".") >= 2:
+            label = JWT
         return text[start:value_start] + label, value_end
 
     return replace

@@ -208,7 +208,7 @@ def _is_encoded_prose(body: str) -> bool:
     if "-" in body or "_" in body:
         return False
     # Each group of four characters encodes three bytes; below 0x80 the first one is A-Z or a-f.
-    if any(body[index] not in _ASCII_LEADS for index in range(0, min(len(body), _LEADS_CHECKED), 4)):
+    if not _ASCII_LEADS.issuperset(body[0:_LEADS_CHECKED:4]):
         return False
     try:
         decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)

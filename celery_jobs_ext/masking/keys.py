@@ -410,6 +410,8 @@ _CODE = re.compile(
 
 
 _MAX_CACHED_VALUE: Final = 64
+_MIN_PLACEHOLDER: Final = 3
+_PLACEHOLDER_WORDS: Final = frozenset({"redacted", "filtered", "hidden", "masked", "omitted", "placeholder"})
 
 
 def is_placeholder(value: str) -> bool:
@@ -425,6 +427,15 @@ def hides_nothing(value: str, label: str) -> bool:
 
 
 def _hides_nothing(value: str, label: str) -> bool:
+    if value.isalnum():  # the common case, decided without a regex
+        lowered = value.lower()
+        if lowered in STATUS_WORDS or lowered in _PLACEHOLDER_WORDS or lowered.startswith("your"):
+            return True
+        if len(value) >= _MIN_PLACEHOLDER and not lowered.strip("x"):
+            return True  # xxxx
+        if label == PASSWORD or not value.isdigit():
+            return label != PASSWORD and _hides_nothing_other(value, label)
+        return label == TOKEN and len(value) <= _MAX_SMALL_NUMBER
     stripped = value.strip().rstrip(".,;")
     if stripped.startswith("***"):
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
@@ -436,6 +447,11 @@ def _hides_nothing(value: str, label: str) -> bool:
         return _ABSOLUTE_PATH.fullmatch(stripped) is not None  # PWD=/home/app is a directory
     if stripped.isdigit():  # "session: 4", "tokens: 12": counts, not credentials
         return label == TOKEN and len(stripped) <= _MAX_SMALL_NUMBER
+    return _hides_nothing_other(stripped, label)
+
+
+def _hides_nothing_other(stripped: str, label: str) -> bool:
+    """Versions, paths, URLs and resource names: under keys that do not hold passwords."""
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:

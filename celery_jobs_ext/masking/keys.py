@@ -291,8 +291,6 @@ STATUS_WORDS: Final = frozenset(
         "unverified",
         "bad",
         "wrong",
-        "incorrect",
-        "correct",
         "mismatch",
         "matched",
         "locked",

@@ -56,17 +56,20 @@ _FIELD_END = re.compile(
     r"|[()\[\]{}]"
 )
 _QUERY_END = re.compile(r"[&#]")
+_NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
 _OPENERS: Final = "([{"
 #: After an unmatched closing bracket, these say it closes something around the value.
 _AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
 
 
-def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
+def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces: bool = False) -> int:
     """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
 
     A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
     so each is taken as the end of the value only where the syntax around says so. In a query
     string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
+    With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
+    line, a field separator or the next ``name=`` does.
     """
     if query:
         found = _QUERY_END.search(text, start, end)
@@ -88,7 +91,9 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False) -> int:
                 continue
             return max(found.start(), start + 1)
         elif char.isspace():
-            return found.start()
+            if spaces and char in " \t" and not _NEXT_FIELD.match(text, found.end()):
+                continue
+            return max(found.start(), start + 1) if spaces else found.start()
         else:
             return max(found.start(), start + 1)
     return end
@@ -348,7 +353,8 @@ _MAX_KEY_WALK: Final = 64
 # exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?[ \t]{{0,16}}(?:=>|:=|[=:])[ \t]{{0,16}}
+    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?
+    [ \t]{{0,16}}(?P<separator>=>|:=|[=:])[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
@@ -402,7 +408,19 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)
             else:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
-                value_end = bare_value_end(text, value_start, min(len(text), value_start + _MAX_VALUE), query)
+                # "key: value" after a space (YAML, headers): the value may hold spaces.
+                spaces = (
+                    match.group("separator") == ":"
+                    and match.group("keyquote") is None
+                    and value_start > match.end("separator")
+                )
+                limit = min(len(text), value_start + _MAX_VALUE)
+                value_end = bare_value_end(text, value_start, limit, query, spaces)
+                if spaces:
+                    value_end = value_start + len(text[value_start:value_end].rstrip())
+                    first = text[value_start:value_end].split(None, 1)[0]
+                    if hides_nothing(first, label):
+                        return value_end  # "auth: failed for bob", "token: the one from …"
         value = text[value_start:value_end]
         if hides_nothing(value, label):
             return value_end  # go on after it: "password=none&password2=x"

@@ -303,6 +303,9 @@ WHOLE = [
     ("password=p4ss word", "p4ss", "PASSWORD"),
     ("password: 'it''s-quoted9'", "it", "PASSWORD"),
     ("passwd=ends-with-bracket]", "ends-with-bracket]", "PASSWORD"),
+    ("passphrase: correct horse battery staple", "correct horse battery staple", "PASSWORD"),
+    ("DB_PASSWORD: two words here\nDB_USER: app", "two words here", "PASSWORD"),
+    ("X-Api-Key: AbC 123 spaced key", "AbC 123 spaced key", "API_KEY"),
 ]
 for text, value, label in WHOLE:
     secret(text, value, label, "partial-leak regression (issue 13)", "value masked whole")

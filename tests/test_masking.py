@@ -776,3 +776,24 @@ def test_a_value_is_masked_whole_and_the_syntax_around_it_kept(text: str, expect
 )
 def test_look_alikes_are_left_alone(text: str) -> None:
     assert mask_text(text) is text
+
+
+def test_command_lines_are_masked_correctly_from_many_threads_at_once() -> None:
+    import threading
+
+    texts = [f"mysql -u app -pSecretPw{i}x shop\nls -la /tmp -h" for i in range(50)]
+    leaks: list[str] = []
+
+    def work() -> None:
+        for _ in range(40):
+            for index, text in enumerate(texts):
+                if f"SecretPw{index}x" in mask_text(text):
+                    leaks.append(text)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert leaks == []

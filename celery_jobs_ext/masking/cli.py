@@ -20,6 +20,7 @@ Each line is scanned once per tool name on it, from that name to the next, so ho
 from __future__ import annotations
 
 import re
+import threading
 from typing import Final
 
 from celery_jobs_ext.masking.engine import Replace, Rule, literal_rule, lowercase_rule
@@ -232,10 +233,18 @@ class _ToolTracker:
         return max(end, position + 1)
 
 
+class _PerThread(threading.local):
+    """One tracker per thread: log records are masked in several threads at once."""
+
+    def __init__(self) -> None:
+        self.tracker = _ToolTracker()
+
+
 def tool_rule() -> Rule:
-    tracker = _ToolTracker()
+    local = _PerThread()
 
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        tracker = local.tracker
         found = tracker.tool_before(text, match.start())
         if found is None:
             # No tool on this line yet: go on at the next tool name on it, or at its end.

@@ -371,9 +371,7 @@ def test_default_keys_are_the_documented_ones() -> None:
         "client_secret",
         "access_key",
         "passwort",
-        "kennwort",
         "contraseña",
-        "senha",
         "mot_de_passe",
     } == DEFAULT_MASK_KEYS
 

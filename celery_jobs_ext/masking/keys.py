@@ -61,11 +61,9 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "private_key",
         "client_secret",
         "access_key",
-        # Password in other languages: German, Spanish, Portuguese, French.
+        # Password in other languages: German, Spanish, French (add your own to jobs_mask_keys).
         "passwort",
-        "kennwort",
         "contraseña",
-        "senha",
         "mot_de_passe",
     }
 )
@@ -171,7 +169,10 @@ class KeyMatcher:
         ) | frozenset(name for name in names if len(key_words(name)) == 1)
         # A key written with accents is found in text by its own spelling too ("contraseña").
         accented = [re.split(r"[\W_]+", key.lower())[-1] for key in keys if not key.isascii() and key.strip()]
-        self.last_words |= frozenset(accented) | frozenset(json.dumps(word)[1:-1] for word in accented)
+        escaped = {
+            json.dumps(spelling)[1:-1].lower() for word in accented for spelling in (word, word.upper())
+        }
+        self.last_words |= frozenset(accented) | frozenset(escaped)
         alternation = "|".join(re.escape(name) for name in sorted(self.names, key=len, reverse=True))
         self._tail = re.compile(f"(?P<name>{alternation})(?P<suffix>id|key|s)?$") if self.names else None
         #: Keys repeat from call to call (the same kwargs, the same log fields): judge each once.

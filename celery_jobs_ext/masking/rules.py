@@ -450,7 +450,7 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
 
 
 #: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
-_ELEMENT = r"<(?P<key>[A-Za-z][\w.:-]{0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
+_ELEMENT = r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
 
 
 def element_rule(matcher: KeyMatcher) -> Rule:

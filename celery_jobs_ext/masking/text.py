@@ -29,7 +29,6 @@ from celery_jobs_ext.masking.rules import (
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
-    LITERAL_VENDOR_RULES,
     has_hex_run,
 )
 
@@ -59,7 +58,6 @@ class Masker:
                 *URL_RULES,
                 *AUTH_RULES,
                 *HASH_RULES,
-                *LITERAL_VENDOR_RULES,
                 *assignment_rules(self.keys),
                 element_rule(self.keys),
                 option_rule(self.keys),

@@ -29,6 +29,29 @@ def twilio_pair(text: str, match: re.Match[str]) -> tuple[str, int]:
 
 # Vendor formats, after gitleaks' rules (config/gitleaks.toml), lengths loosened where vendors
 # have changed them. Each starts with a literal and checks the boundary behind it.
+#: Slack and GitLab tokens: random parts with an uppercase letter (gated) or 32+ hex digits (hex
+#: gate) in practice, so neither needs its prefix looked for in every text.
+_SLACK_AND_GITLAB: Final = (
+    # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
+    # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
+    literal_rule(
+        "slack",
+        "xox",
+        r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
+        fixed(API_KEY),
+    ),
+    # GitLab tokens: personal (glpat-), pipeline trigger (glptt-), deploy (gldt-), runner (glrt-),
+    # CI job (glcbt-<prefix>_), SCIM, feature flag, agent, OAuth, incoming mail, feed tokens.
+    literal_rule(
+        "gitlab",
+        "gl",
+        r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt|soat|ffct|agent|oas|imt|ft|cbt-[A-Za-z0-9]{1,5}_?)"
+        r"-?[A-Za-z0-9_.-]{20,255}",
+        mixed(fixed(API_KEY), classes=2),
+    ),
+)
+
+
 GATED_VENDOR_RULES: Final = (
     # Twilio: an account SID (AC + 32 hex) beside a 32-hex auth token, as SDK calls and configs
     # write them: Client("AC…", "…"). The token alone is hex, which the generic rule leaves.
@@ -145,28 +168,9 @@ GATED_VENDOR_RULES: Final = (
         r"(?![A-Za-z0-9])",
         fixed(API_KEY),
     ),
+    *_SLACK_AND_GITLAB,
 )
 
-# Formats the uppercase gate cannot stand for: possibly all lowercase, or split into short runs.
-LITERAL_VENDOR_RULES: Final = (
-    # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
-    # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
-    literal_rule(
-        "slack",
-        "xox",
-        r"xox(?<![A-Za-z0-9_-]xox)[abeoprs]-[A-Za-z0-9-]{10,255}",
-        fixed(API_KEY),
-    ),
-    # GitLab tokens: personal (glpat-), pipeline trigger (glptt-), deploy (gldt-), runner (glrt-),
-    # CI job (glcbt-<prefix>_), SCIM, feature flag, agent, OAuth, incoming mail, feed tokens.
-    literal_rule(
-        "gitlab",
-        "gl",
-        r"gl(?<![A-Za-z0-9_-]gl)(?:pat|ptt|dt|rt|soat|ffct|agent|oas|imt|ft|cbt-[A-Za-z0-9]{1,5}_?)"
-        r"-?[A-Za-z0-9_.-]{20,255}",
-        mixed(fixed(API_KEY), classes=2),
-    ),
-)
 
 #: Formats made of a prefix and 32 or more hex digits: run only where the text has such a run
 #: (see :func:`has_hex_run`), which ordinary text rarely has (UUIDs are cut by dashes).
@@ -205,6 +209,7 @@ HEX_VENDOR_RULES: Final = (
         r"(?:pul-(?<![A-Za-z0-9_-]pul-)|sbp_(?<![A-Za-z0-9_]sbp_))[a-f0-9]{40}(?![A-Za-z0-9])",
         fixed(API_KEY),
     ),
+    *_SLACK_AND_GITLAB,
 )
 
 _HEX_TABLE: Final = bytes(

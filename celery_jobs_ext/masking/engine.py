@@ -107,8 +107,7 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
                 subject = lowered
             else:
                 pattern = rule.ignorecase
-        pieces: list[str] = []
-        end = 0
+        edits: list[tuple[int, int, str]] = []
         position = 0
         # search() from where the last replacement ended, not finditer(): a value may end before
         # the pattern's match does (a query parameter stops at "&"), and the next secret can
@@ -119,13 +118,31 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
                 resume = match.end() if replaced is None else replaced
                 position = max(resume, match.start() + 1)
                 continue
-            pieces += (text[end : match.start()], replaced[0])
-            end = position = max(replaced[1], match.start() + 1)
-        if pieces:
-            pieces.append(text[end:])
-            text = "".join(pieces)
-            lowered = None
+            position = max(replaced[1], match.start() + 1)
+            edits.append((match.start(), position, replaced[0]))
+        if edits:
+            text, lowered = _edit(text, lowered, edits)
     return text
+
+
+def _edit(text: str, lowered: str | None, edits: list[tuple[int, int, str]]) -> tuple[str, str | None]:
+    """Apply ``edits`` to ``text`` and, when it lines up, to its lowercase copy (which is cheaper
+    than lowercasing the whole text again for the next rule)."""
+    pieces: list[str] = []
+    lowered_pieces: list[str] = []
+    aligned = lowered is not None and len(lowered) == len(text)
+    end = 0
+    for start, stop, replacement in edits:
+        pieces += (text[end:start], replacement)
+        if aligned:
+            lowered_pieces += (lowered[end:start], replacement.lower())  # type: ignore[index]
+        end = stop
+    pieces.append(text[end:])
+    if not aligned:
+        return "".join(pieces), None
+    lowered_pieces.append(lowered[end:])  # type: ignore[index]
+    new_text, new_lowered = "".join(pieces), "".join(lowered_pieces)
+    return new_text, new_lowered if len(new_lowered) == len(new_text) else None
 
 
 def span(text: str, match: re.Match[str], group: int | str = 0) -> str:

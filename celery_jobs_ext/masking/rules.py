@@ -195,12 +195,12 @@ _MIN_BEARER: Final = 8
 _MIN_TOKEN_SCHEME: Final = 16
 
 
-_AUTHORIZATION_BEFORE = re.compile(r"authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?$", re.IGNORECASE)
-
-
 def _after_authorization(text: str, start: int) -> bool:
     """Whether the scheme at ``start`` is an ``Authorization`` header's or key's value."""
-    return _AUTHORIZATION_BEFORE.search(text, max(0, start - 40), start) is not None
+    before = text[max(0, start - 40) : start].rstrip(" \t\"'")
+    if not before.endswith((":", "=")):
+        return False
+    return before[:-1].rstrip(" \t\"'").lower().endswith(("authorization", "authorisation"))
 
 
 def _looks_like_credential(credential: str) -> bool:

@@ -379,7 +379,8 @@ _PLACEHOLDER = re.compile(
     | \{\{[^{}\n]{1,64}\}\}                 # {{ secret }}
     | \$\{[^{}\n]{1,64}\}                   # ${DB_PASSWORD}
     | \$[A-Z_][A-Z0-9_]{0,63}               # $PASSWORD
-    | %\([a-z_]{1,32}\)s | %s | \{[a-z_]{0,32}\}
+    | %\([a-z_]{1,32}\)s | %s | \{[\w.\[\]!:]{0,40}\} | \#
+    | [@:][A-Za-z_]\w{0,63} | \?                 # bind parameters: @key, :password, ?
     | (?i:redacted|filtered|hidden|masked|omitted|placeholder)
     | (?i:your[-_ ]?[a-z_ -]{1,40})         # your_password_here, YOUR-API-KEY
     | [A-Za-z_-]{0,40}[-_](?i:here)
@@ -404,13 +405,30 @@ _MAX_SMALL_NUMBER: Final = 6
 #: Code, not a value: a call or subscript of a dotted name, a snake_case function or a class
 #: (``inspect.signature(f)``, ``get_token()``, ``requests.Session()``, ``os.environ["PW"]``).
 _CODE = re.compile(
-    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+[(\[].*|[a-z]+_[a-z_]+\(.*|[A-Z][A-Za-z]+\(.*\)", re.DOTALL
+    r"\(?[a-z]\w*_\w*[(\[].*|\(?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+[(\[].*"  # snake_case or dotted call
+    r"|\(?[A-Za-z_][A-Za-z_]{2,}\w*(?:\(.*[)=,'\"].*|\[.*\].*)"  # a call with its arguments
+    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
+    r"|\([A-Za-z_][\w.]*(?:,.*)?"  # a tuple: (self.username, self.password)
+    r"|[\[{(][\]})]?|`.*|#[ \t].*",  # a literal opened or empty, inline code, a comment
+    re.DOTALL,
 )
 
 
 _MAX_CACHED_VALUE: Final = 64
 _MIN_PLACEHOLDER: Final = 3
-_PLACEHOLDER_WORDS: Final = frozenset({"redacted", "filtered", "hidden", "masked", "omitted", "placeholder"})
+#: Shorter values under keys that are not passwords are not keys (``key=a``, ``sig=S``).
+_MIN_SECRET: Final = 4
+#: A word of lowercase letters under a key that is not a password is a variable or a name
+#: (``aws_access_key_id = username``, ``key=id``), never a generated key.
+_LOWERCASE_WORD = re.compile(r"[a-z]{1,32}_[a-z_]{1,32}|user|username|name|login|email|host|hostname")
+_USAGE_CHARACTERS: Final = frozenset("[]<>=|")
+_PLACEHOLDER_WORDS: Final = frozenset(
+    {"redacted", "filtered", "hidden", "masked", "omitted", "placeholder", "value", "values"}
+)
+#: Documentation's stand-ins, in capitals: ``AccountKey=SECRET``, ``sig=VALUE``.
+_CAPITAL_PLACEHOLDERS: Final = frozenset(
+    {"SECRET", "PASSWORD", "TOKEN", "VALUE", "KEY", "XXX", "REDACTED", "CHANGEME"}
+)
 
 
 def is_placeholder(value: str) -> bool:
@@ -418,20 +436,38 @@ def is_placeholder(value: str) -> bool:
     return _PLACEHOLDER.fullmatch(value) is not None
 
 
-def hides_nothing(value: str, label: str) -> bool:
-    """Whether the value ``value`` of a key with mask ``label`` should be left as it is."""
+def hides_nothing(value: str, label: str, structured: bool = False) -> bool:
+    """Whether the value ``value`` of a key with mask ``label`` should be left as it is.
+
+    ``structured``: the value of a dict key or field, where it is surely a value: only empty
+    values, placeholders, masks, status words and small counts are kept, not the shapes that
+    in text are code, prose, paths or names.
+    """
+    if structured:
+        stripped = value.strip()
+        return (
+            not stripped
+            or stripped.startswith("***")
+            or stripped.lower() in STATUS_WORDS
+            or is_placeholder(stripped)
+            or (label == TOKEN and stripped.isdigit() and len(stripped) <= _MAX_SMALL_NUMBER)
+        )
     if len(value) > _MAX_CACHED_VALUE:
         return _hides_nothing(value, label)
     return _hides_nothing_cached(value, label)
 
 
 def _hides_nothing(value: str, label: str) -> bool:
+    if value in _CAPITAL_PLACEHOLDERS:
+        return True
     if value.isalnum():  # the common case, decided without a regex
         lowered = value.lower()
         if lowered in STATUS_WORDS or lowered in _PLACEHOLDER_WORDS or lowered.startswith("your"):
             return True
         if len(value) >= _MIN_PLACEHOLDER and not lowered.strip("x"):
             return True  # xxxx
+        if label != PASSWORD and (len(value) < _MIN_SECRET or (value.startswith("SIG") and value.isupper())):
+            return True  # "sig=S", "sig=SIGTERM": too short to be a key, or a signal
         if label == PASSWORD or not value.isdigit():
             return label != PASSWORD and _hides_nothing_other(value, label)
         return label == TOKEN and len(value) <= _MAX_SMALL_NUMBER
@@ -442,15 +478,23 @@ def _hides_nothing(value: str, label: str) -> bool:
         return True
     if _CODE.fullmatch(stripped):
         return True
+    if label != PASSWORD and len(stripped) < _MIN_SECRET:
+        return True
     if label == PASSWORD:
         return _ABSOLUTE_PATH.fullmatch(stripped) is not None  # PWD=/home/app is a directory
     if stripped.isdigit():  # "session: 4", "tokens: 12": counts, not credentials
         return label == TOKEN and len(stripped) <= _MAX_SMALL_NUMBER
+    if any(char.isspace() for char in stripped) and (
+        _USAGE_CHARACTERS.intersection(stripped) if label == SECRET else "=" not in stripped
+    ):
+        return True  # tokens and keys hold no spaces; "[N=1]" and "<task_name> <secs>" are usage strings
     return _hides_nothing_other(stripped, label)
 
 
 def _hides_nothing_other(stripped: str, label: str) -> bool:
     """Versions, paths, URLs and resource names: under keys that do not hold passwords."""
+    if _LOWERCASE_WORD.fullmatch(stripped):
+        return True
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:

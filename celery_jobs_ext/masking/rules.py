@@ -422,13 +422,31 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     if hides_nothing(first, label):
                         return value_end  # "auth: failed for bob", "token: the one from …"
         value = text[value_start:value_end]
-        if hides_nothing(value, label):
+        if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
             return value_end  # go on after it: "password=none&password2=x"
         if value.startswith("eyJ") and value.count(".") >= 2:
             label = JWT
         return text[start:value_start] + label, value_end
 
     return replace
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: str) -> bool:
+    """Source code, as tracebacks show it: ``d[key] = value``, ``self.sig = sig``,
+    ``to_signature = maybe_signature``, ``Twitter(oauth=auth)``."""
+    if (
+        text[key_start - 1 : key_start] == "["
+        and text[match.start("separator") - 1 : match.start("separator")] in " ]"
+    ):
+        return True  # a subscript: the key is a variable
+    if not _IDENTIFIER.fullmatch(value):
+        return False
+    key = text[key_start : match.end("rest")].lower()
+    name = key.rsplit(".", 1)[-1].rsplit("_", 1)[-1]
+    return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
 
 
 def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:

@@ -141,11 +141,11 @@ class Walker:
             label = self.masker.keys.label_for(name)
             if label is not None:
                 if isinstance(item, (str, int)) and not isinstance(item, bool):
-                    if hides_nothing(str(item), label):
+                    if hides_nothing(str(item), label, structured=True):
                         return item
                 elif isinstance(item, (bytes, bytearray)):
                     text = item.decode("utf-8", "replace")
-                    return item if hides_nothing(text, label) else label.encode()
+                    return item if hides_nothing(text, label, structured=True) else label.encode()
                 return label
         return self.walk(item, depth)
 

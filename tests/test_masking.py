@@ -102,6 +102,9 @@ def test_a_secret_stays_hidden_when_its_text_is_quoted_again(case: dict[str, str
     text = case["text"]
     for wrapped in (saferepr([text]), saferepr((text,)), repr([text]), json.dumps(text)):
         assert case["secret"] not in mask_text(wrapped), wrapped
+    # The secret alone under a secret-named key, as a kwargsrepr shows it.
+    kwargsrepr = saferepr({"password": case["secret"]})
+    assert case["secret"] not in mask_text(kwargsrepr), kwargsrepr
 
 
 def test_data_files_hold_every_mask_label() -> None:

@@ -407,7 +407,7 @@ _MAX_SMALL_NUMBER: Final = 6
 _CODE = re.compile(
     r"\(?[a-z]\w*_\w*[(\[].*|\(?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+[(\[].*"  # snake_case or dotted call
     r"|\(?[A-Za-z_][A-Za-z_]{2,}\w*(?:\(.*[)=,'\"].*|\[.*\].*)"  # a call with its arguments
-    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
+    r"|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
     r"|\([A-Za-z_][\w.]*(?:,.*)?"  # a tuple: (self.username, self.password)
     r"|[\[{(][\]})]?|`.*|#[ \t].*",  # a literal opened or empty, inline code, a comment
     re.DOTALL,

@@ -2,12 +2,13 @@
 
     python -m benchmarks [--tasks 20000] [--rounds 3] [--brokers redis,amqp]
                          [--publish-tasks 5000] [--micro-scale 1.0] [--startup-runs 7]
-                         [--only throughput,publish,micro,startup]
+                         [--only throughput,publish,micro,masking,startup]
                          [--plot docs/performance-throughput.png] [--markdown FILE]
 
-Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks and
-start-up cost, in that order; the tables go to stdout (and ``--markdown``), the
-throughput ratios to a PNG (``--plot``). See docs/performance.md.
+Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks, masking
+(corpus recall and false positives, hostile 1 MB inputs) and start-up cost, in that order;
+the tables go to stdout (and ``--markdown``), the throughput ratios to a PNG (``--plot``).
+See docs/performance.md and docs/security.md.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 
     python -m benchmarks [--tasks 20000] [--rounds 3] [--brokers redis,amqp]
                          [--publish-tasks 5000] [--micro-scale 1.0] [--startup-runs 7]
-                         [--only throughput,publish,micro,startup]
+                         [--only throughput,publish,micro,masking,startup]
                          [--plot docs/performance-throughput.png] [--markdown FILE]
 
-Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks and
-start-up cost, in that order; the tables go to stdout (and ``--markdown``), the
-throughput ratios to a PNG (``--plot``). See docs/performance.md.
+Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks, masking
+(corpus recall and false positives, hostile 1 MB inputs) and start-up cost, in that order;
+the tables go to stdout (and ``--markdown``), the throughput ratios to a PNG (``--plot``).
+See docs/performance.md and docs/security.md.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS, micro, publish, startup, throughput
+from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS, masking, micro, publish, startup, throughput
 
-SECTIONS = ("throughput", "publish", "micro", "startup")
+SECTIONS = ("throughput", "publish", "micro", "masking", "startup")
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -111,6 +112,19 @@ def main() -> None:
         started = time.monotonic()
         rows = micro.run(options.redis, options.amqp if "amqp" in brokers else None, options.micro_scale)
         emit("Micro-benchmarks, median of 7 timeit repeats", micro.render(rows), time.monotonic() - started)
+    if "masking" in sections:
+        started = time.monotonic()
+        emit(
+            "Masking corpus: recall and false positives",
+            masking.render_corpus(masking.TRUE_POSITIVES_FILE, masking.FALSE_POSITIVES_FILE),
+            time.monotonic() - started,
+        )
+        started = time.monotonic()
+        emit(
+            "Masking, hostile 1 MB inputs",
+            masking.render_hostile(masking.hostile_rows()),
+            time.monotonic() - started,
+        )
     if "startup" in sections:
         started = time.monotonic()
         emit(

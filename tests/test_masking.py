@@ -30,6 +30,7 @@ from celery_jobs_ext.masking import (
     mask_repr,
     mask_text,
 )
+from tests.masking_corpus import leak, score
 
 DATA = Path(__file__).parent / "data"
 TRUE_POSITIVES = json.loads((DATA / "secrets_true_positives.json").read_text("utf-8"))["cases"]
@@ -66,6 +67,44 @@ def test_masking_masked_text_again_changes_nothing(case: dict[str, str]) -> None
 @pytest.mark.parametrize("case", FALSE_POSITIVES, ids=[case["why"] for case in FALSE_POSITIVES])
 def test_false_positive_comes_back_as_the_same_object(case: dict[str, str]) -> None:
     assert mask_text(case["text"]) is case["text"]
+
+
+def test_corpus_recall_is_at_least_99_percent_and_false_positives_at_most_1_percent() -> None:
+    scores = score(mask_text)
+
+    assert scores.secrets >= 400
+    assert scores.benign >= 400
+    assert scores.recall >= 0.99, [(case["source"], masked, piece) for case, masked, piece in scores.missed]
+    assert scores.false_positive_rate <= 0.01, [
+        (case["why"], masked) for case, masked in scores.false_positives
+    ]
+
+
+def test_every_corpus_entry_names_its_source_kind() -> None:
+    for case in TRUE_POSITIVES + FALSE_POSITIVES:
+        assert case.get("kind"), case
+
+
+@pytest.mark.parametrize("case", TRUE_POSITIVES, ids=[case["source"] for case in TRUE_POSITIVES])
+def test_no_piece_of_a_secret_survives(case: dict[str, str]) -> None:
+    assert leak(case, mask_text(case["text"])) is None
+
+
+LONG_SECRETS = [case for case in TRUE_POSITIVES if len(case["secret"]) >= 12]
+
+
+@pytest.mark.parametrize("case", LONG_SECRETS, ids=[case["source"] for case in LONG_SECRETS])
+def test_a_secret_stays_hidden_when_its_text_is_quoted_again(case: dict[str, str]) -> None:
+    # How a worker shows it: Celery's saferepr of the arguments (quotes escaped inside), a list
+    # repr, a JSON string.
+    from celery.utils.saferepr import saferepr
+
+    text = case["text"]
+    for wrapped in (saferepr([text]), saferepr((text,)), repr([text]), json.dumps(text)):
+        assert case["secret"] not in mask_text(wrapped), wrapped
+    # The secret alone under a secret-named key, as a kwargsrepr shows it.
+    kwargsrepr = saferepr({"password": case["secret"]})
+    assert case["secret"] not in mask_text(kwargsrepr), kwargsrepr
 
 
 def test_data_files_hold_every_mask_label() -> None:
@@ -306,17 +345,37 @@ def test_default_keys_are_the_documented_ones() -> None:
     assert {
         "password",
         "passwd",
+        "passphrase",
+        "pw",
+        "pwd",
+        "pass",
+        "pin",
+        "otp",
         "secret",
         "token",
+        "jwt",
         "api_key",
         "apikey",
+        "appid",
         "authorization",
         "auth",
+        "credentials",
         "cookie",
         "session",
+        "key",
+        "sig",
+        "signature",
+        "signing_key",
+        "master_key",
+        "encryption_key",
+        "account_key",
+        "hmac_key",
         "private_key",
         "client_secret",
         "access_key",
+        "passwort",
+        "contraseña",
+        "mot_de_passe",
     } == DEFAULT_MASK_KEYS
 
 
@@ -677,3 +736,65 @@ def test_a_huge_dict_key_is_judged_by_its_end_and_not_kept_whole() -> None:
     key = "x" * 100_000 + "_password"
     assert mask({key: "hunter2hunter2"}) == {key: "***PASSWORD***"}
     assert mask({"x" * 100_000 + "_count": 3}) == {"x" * 100_000 + "_count": 3}
+
+
+# -- issue 13: values masked whole, as their syntax delimits them ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgres://app:p@ss#w/rd@db:5432/shop", "postgres://app:***PASSWORD***@db:5432/shop"),
+        ("password=Tr0ub4dor&3x", "password=***PASSWORD***"),
+        ("Authorization: Bearer abc:def:ghi", "Authorization: Bearer ***TOKEN***"),
+        ("PASSWORD=[abc]xyz", "PASSWORD=***PASSWORD***"),
+        ("f(password=abc)", "f(password=***PASSWORD***)"),
+        ("GET /v1?pwd=a1&b=1#top", "GET /v1?pwd=***PASSWORD***&b=1#top"),
+        ("Server=db;Password=Pa;ss&w0rd!;Timeout=3", "Server=db;Password=***PASSWORD***;Timeout=3"),
+        ("mysql -u root -pS3cr3t! shop", "mysql -u root -p***PASSWORD*** shop"),
+        ("curl -u deploy:S3:cr3t https://x.example", "curl -u deploy:***PASSWORD*** https://x.example"),
+    ],
+)
+def test_a_value_is_masked_whole_and_the_syntax_around_it_kept(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -p 8080:80 app",
+        "https://host:8080/users/bob@example.com",
+        "send it in an Authorization: Bearer header",
+        "auth: failed",
+        "session: 4",
+        "cookie: enabled",
+        "password: <password>",
+        "api_key={{ api_key }}",
+        '"jsonwebtoken": "^9.0.2"',
+        "routing_key=default",
+        "PWD=/home/app",
+    ],
+)
+def test_look_alikes_are_left_alone(text: str) -> None:
+    assert mask_text(text) is text
+
+
+def test_command_lines_are_masked_correctly_from_many_threads_at_once() -> None:
+    import threading
+
+    texts = [f"mysql -u app -pSecretPw{i}x shop\nls -la /tmp -h" for i in range(50)]
+    leaks: list[str] = []
+
+    def work() -> None:
+        for _ in range(40):
+            for index, text in enumerate(texts):
+                if f"SecretPw{index}x" in mask_text(text):
+                    leaks.append(text)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert leaks == []

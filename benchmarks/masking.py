@@ -1,0 +1,122 @@
+"""Masking: recall and false-positive rate on the corpus, and the cost of hostile megabytes.
+
+    python -m benchmarks.masking [--true-positives FILE --false-positives FILE] [--repeat 3]
+
+The corpus defaults to tests/data/secrets_*.json; pass another one in the same format (such as
+one kept outside the repository) to score it the same way. Each hostile input is one megabyte
+built to hit a rule's worst case; the table gives the median of ``--repeat`` runs. The
+kilobyte figures (typical text, text with three secrets) are in ``python -m benchmarks.micro``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import random
+import statistics
+import string
+import time
+from pathlib import Path
+
+from celery_jobs_ext.masking import mask_text
+from tests.masking_corpus import FALSE_POSITIVES_FILE, TRUE_POSITIVES_FILE, score
+
+MB = 1_000_000
+
+
+def _fill(unit: str) -> str:
+    return (unit * (MB // len(unit) + 1))[:MB]
+
+
+def hostile_inputs() -> dict[str, str]:
+    """One megabyte each, aimed at the rules' worst cases."""
+    rng = random.Random(1)
+    base64_alphabet = string.ascii_letters + string.digits + "+/"
+    words = " ".join("".join(rng.choice(base64_alphabet) for _ in range(32)) for _ in range(MB // 33 + 1))
+    long_word = "".join(rng.choice(base64_alphabet) for _ in range(MB))
+    return {
+        "32-character base64-like words": words[:MB],
+        "one base64-like word of 1 MB": long_word,
+        "'a' x 1 MB": "a" * MB,
+        "'A' x 1 MB": "A" * MB,
+        "'=' x 1 MB": "=" * MB,
+        "':' x 1 MB": ":" * MB,
+        "'-' x 1 MB": "-" * MB,
+        "key=value chain (password0=x0&...)": "&".join(f"password{i}=x{i}" for i in range(MB // 10))[:MB],
+        "'password=' repeated": _fill("password="),
+        "'token: ' repeated": _fill("token: "),
+        "'Bearer ' repeated": _fill("Bearer "),
+        "'Bearer x' repeated": _fill("Bearer x"),
+        "'://a:b' repeated": _fill("://a:b"),
+        "'://a:b@' repeated": _fill("://a:b@"),
+        "'mysql -p' repeated": _fill("mysql -p"),
+        "'--password ' repeated": _fill("--password "),
+        "'-p x ' repeated": _fill("-p x "),
+        "'curl -u a:' repeated": _fill("curl -u a:"),
+        "'eyJ' repeated": _fill("eyJ"),
+        "'-----BEGIN PRIVATE KEY-----' repeated": _fill("-----BEGIN PRIVATE KEY-----"),
+        "'h:1:d:u:' repeated (.pgpass)": _fill("h:1:d:u:"),
+        "'machine login password ' repeated": _fill("machine login password "),
+        "'<password>' repeated": _fill("<password>"),
+        "'%3a%2f%2f' repeated": _fill("%3a%2f%2f"),
+        "'$2b$10$' repeated": _fill("$2b$10$"),
+        "base64 of text, one word": base64.b64encode(b"hello world " * (MB // 16)).decode()[:MB],
+        "'(' x 1 MB after password=": "password=" + "(" * MB,
+        "'password=[' repeated": _fill("password=["),
+    }
+
+
+def hostile_rows(repeat: int = 3) -> list[tuple[str, float]]:
+    rows = []
+    for name, text in hostile_inputs().items():
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            mask_text(text)
+            times.append(time.perf_counter() - started)
+        rows.append((name, statistics.median(times) * 1000))
+    return rows
+
+
+def render_corpus(true_positives: Path, false_positives: Path) -> str:
+    scores = score(mask_text, true_positives, false_positives)
+    lines = [
+        "| corpus | entries | missed / changed | rate |",
+        "|---|---:|---:|---:|",
+        f"| secrets ({true_positives.name}) | {scores.secrets} | {len(scores.missed)} | "
+        f"recall {scores.recall:.4f} |",
+        f"| benign ({false_positives.name}) | {scores.benign} | {len(scores.false_positives)} | "
+        f"false positives {scores.false_positive_rate:.4f} |",
+    ]
+    for case, masked, piece in scores.missed:
+        lines.append(
+            f"\nmissed ({case.get('source', '')}): {case['text'][:100]!r} -> {masked[:100]!r} ({piece!r})"
+        )
+    for case, masked in scores.false_positives:
+        lines.append(f"\nfalse positive ({case.get('why', '')}): {case['text'][:100]!r} -> {masked[:100]!r}")
+    return "\n".join(lines)
+
+
+def render_hostile(rows: list[tuple[str, float]]) -> str:
+    lines = ["| 1 MB input | ms (median) |", "|---|---:|"]
+    lines += [f"| {name} | {millis:,.1f} |" for name, millis in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--true-positives", type=Path, default=TRUE_POSITIVES_FILE)
+    parser.add_argument("--false-positives", type=Path, default=FALSE_POSITIVES_FILE)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--corpus-only", action="store_true")
+    options = parser.parse_args()
+    print(render_corpus(options.true_positives, options.false_positives))
+    if not options.corpus_only:
+        print()
+        print(render_hostile(hostile_rows(options.repeat)))
+
+
+if __name__ == "__main__":
+    main()

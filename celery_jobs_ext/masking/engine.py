@@ -1,0 +1,183 @@
+"""The rule engine: literal-triggered patterns applied in order, cheaply skipped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+# ---------------------------------------------------------------------------------------------
+# Text rules
+#
+# Speed comes from the shape of the patterns: each starts with a literal ("://", "eyJ", "key"),
+# which the regex engine finds as fast as ``str.find``, and the boundary check sits in a
+# lookbehind just after it. A pattern starting with a character class or an alternation would be
+# tried at every position, ten to a hundred times slower. Case-insensitive rules run on the
+# lowercased text (same positions), so their literals stay literals, and read the original text.
+# ---------------------------------------------------------------------------------------------
+
+#: (original text, match) -> (replacement, end): the replacement for ``text[match.start():end]``
+#: (``end`` may stop short of the match's end, to keep a closing quote, or go past it); None to
+#: leave the match; an int to leave it and look on from that position.
+Replace = Callable[[str, "re.Match[str]"], "tuple[str, int] | int | None"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of secret: a pattern, and what to put in place of each match."""
+
+    name: str
+    pattern: re.Pattern[str]
+    replace: Replace
+    #: Lowercase literals, one of which occurs in (the lowercased) text whenever the pattern can
+    #: match: a ``str`` ``in`` check is the cheapest way to skip the rule.
+    triggers: frozenset[str]
+    #: None: ``pattern`` runs on the original text. Otherwise it is written in lowercase and runs on
+    #: the lowercased text; this IGNORECASE twin serves the rare text whose lowercasing changes its
+    #: length (``"İ".lower()`` is two characters), where positions would not line up.
+    ignorecase: re.Pattern[str] | None = None
+
+
+def lowercase_rule(
+    name: str, triggers: frozenset[str], pattern: str, replace: Replace, flags: int = 0
+) -> Rule:
+    return Rule(
+        name, re.compile(pattern, flags), replace, triggers, re.compile(pattern, flags | re.IGNORECASE)
+    )
+
+
+def literal_rule(name: str, triggers: str | tuple[str, ...], pattern: str, replace: Replace) -> Rule:
+    """A case-sensitive rule; ``triggers`` are still matched against the lowercased text."""
+    words = frozenset((triggers,) if isinstance(triggers, str) else triggers)
+    return Rule(name, re.compile(pattern), replace, words)
+
+
+#: Characters rare in log text, used to skip looking for the longer triggers holding them.
+_RARE_CHARACTERS: Final = "\\<%~$@"
+
+
+def _rare_character(trigger: str) -> str | None:
+    if len(trigger) == 1:
+        return None
+    return next((char for char in _RARE_CHARACTERS if char in trigger), None)
+
+
+class RuleSet:
+    """Rules applied in order, with the union of their triggers checked first."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = tuple(rules)
+        self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
+        self.gated_triggers = tuple((trigger, _rare_character(trigger)) for trigger in self.triggers)
+        #: trigger -> the positions of the rules it starts, so only those are looked at.
+        self.by_trigger = {
+            trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
+            for trigger in self.triggers
+        }
+
+
+def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
+    """Apply the triggered ``rules`` in order; ``text`` itself comes back when none masked anything.
+
+    ``lowered`` is ``text.lower()`` if the caller has it. Triggers are checked once, on the text
+    as it came in (a mask never adds a trigger that matters), or on ``scope``, lowercase text
+    that holds every place a rule could match, when the caller knows a smaller one.
+    """
+    if lowered is None:
+        lowered = text.lower()
+    where = lowered if scope is None else scope
+    # A trigger holding a rare character is looked for only where that character occurs: one
+    # character is found several times faster than a word.
+    present = [
+        trigger
+        for trigger, rare in rule_set.gated_triggers
+        if (rare is None or rare in where) and trigger in where
+    ]
+    if not present:
+        return text
+    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in present))
+    for index in sorted(active):
+        rule = rule_set.rules[index]
+        pattern, subject = rule.pattern, text
+        if rule.ignorecase is not None:
+            if lowered is None:
+                lowered = text.lower()
+            if len(lowered) == len(text):
+                subject = lowered
+            else:
+                pattern = rule.ignorecase
+        edits: list[tuple[int, int, str]] = []
+        position = 0
+        # search() from where the last replacement ended, not finditer(): a value may end before
+        # the pattern's match does (a query parameter stops at "&"), and the next secret can
+        # start right there.
+        while (match := pattern.search(subject, position)) is not None:
+            replaced = rule.replace(text, match)
+            if replaced is None or isinstance(replaced, int):
+                resume = match.end() if replaced is None else replaced
+                position = max(resume, match.start() + 1)
+                continue
+            position = max(replaced[1], match.start() + 1)
+            edits.append((match.start(), position, replaced[0]))
+        if edits:
+            text, lowered = _edit(text, lowered, edits)
+    return text
+
+
+def _edit(text: str, lowered: str | None, edits: list[tuple[int, int, str]]) -> tuple[str, str | None]:
+    """Apply ``edits`` to ``text`` and, when it lines up, to its lowercase copy (which is cheaper
+    than lowercasing the whole text again for the next rule)."""
+    pieces: list[str] = []
+    lowered_pieces: list[str] = []
+    aligned = lowered is not None and len(lowered) == len(text)
+    end = 0
+    for start, stop, replacement in edits:
+        pieces += (text[end:start], replacement)
+        if aligned:
+            lowered_pieces += (lowered[end:start], replacement.lower())  # type: ignore[index]
+        end = stop
+    pieces.append(text[end:])
+    if not aligned:
+        return "".join(pieces), None
+    lowered_pieces.append(lowered[end:])  # type: ignore[index]
+    new_text, new_lowered = "".join(pieces), "".join(lowered_pieces)
+    return new_text, new_lowered if len(new_lowered) == len(new_text) else None
+
+
+def span(text: str, match: re.Match[str], group: int | str = 0) -> str:
+    """The original text of ``group`` (``match`` may have run on the lowercased text)."""
+    return text[match.start(group) : match.end(group)]
+
+
+def fixed(mask: str) -> Replace:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
+        return mask, match.end()
+
+    return replace
+
+
+def keep_group(mask: str) -> Replace:
+    """Keep group 1 (a URL prefix) and mask the rest of the match."""
+
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int]:
+        return span(text, match, 1) + mask, match.end()
+
+    return replace
+
+
+_DIGIT = re.compile(r"[0-9]")
+
+
+def char_classes(text: str) -> int:
+    """How many of lowercase, uppercase and digits ``text`` has."""
+    return (text.upper() != text) + (text.lower() != text) + (_DIGIT.search(text) is not None)
+
+
+def mixed(replace: Replace, classes: int) -> Replace:
+    """Mask only a match that mixes ``classes`` character classes, as random keys do."""
+
+    def checked(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        return replace(text, match) if char_classes(span(text, match)) >= classes else None
+
+    return checked

@@ -1,0 +1,97 @@
+"""The logging filter that masks records in every handler it sits on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Final
+
+from celery_jobs_ext.masking.text import masker_for_keys
+from celery_jobs_ext.masking.values import Walker
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter for handlers that masks secrets in messages, tracebacks and stacks.
+
+    Put it on handlers, not loggers: handler filters also see records propagated from child
+    loggers. When the formatted message (``msg % args``) holds a secret, the masked message
+    replaces ``msg`` and ``args`` becomes None, so every later handler and formatter sees the
+    masked text; a clean record is left as it is (``msg`` still the template). It never drops a
+    record, and a record that passes two masking handlers is left as the first one made it. If
+    ``msg % args`` fails, the arguments are masked, so the "Logging error" report shows no secret.
+
+    Tracebacks are formatted with :class:`logging.Formatter`'s ``formatException`` into
+    ``record.exc_text`` (masked), which formatters print instead of formatting ``exc_info``
+    themselves. ``record.exc_info`` itself is kept for handlers that need the exception object,
+    so a handler that formats it on its own (not through ``exc_text``) sees the raw text.
+    """
+
+    _exception_formatter = logging.Formatter()
+
+    def __init__(self, *, keys: Iterable[str] | None = None) -> None:
+        """Create the filter.
+
+        Arguments:
+            keys: secret key names; None means :data:`DEFAULT_MASK_KEYS`.
+
+        Raises:
+            ImproperlyConfigured: ``keys`` is a string or holds non-strings.
+        """
+        super().__init__()
+        self._masker = masker_for_keys(keys)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask ``record`` in place; always True, so no record is dropped."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: the handler reports it, with msg and args
+            walker = Walker(self._masker, objects_as_repr=False)
+            record.msg = walker.walk(record.msg, 0)
+            record.args = walker.walk(record.args, 0)
+        else:
+            masked = self._masker.mask_text(message)
+            if masked is not message and masked != message:
+                record.msg = masked
+                record.args = None
+        self._mask_extra(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._exception_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._masker.mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._masker.mask_text(record.stack_info)
+        return True
+
+    def _mask_extra(self, record: logging.LogRecord) -> None:
+        """Mask the fields passed with ``extra={...}``, by name and content.
+
+        Structured handlers (JSON, Sentry, Loki) print them beside the message. Celery logs its
+        task lines with ``extra={"data": {...}}`` (args, return value, traceback). Strings and
+        containers are masked; other objects (a request, a task) are left for handlers that use
+        them, since a handler may need the object and not its repr.
+        """
+        walker = Walker(self._masker, objects_as_repr=True)
+        for name, value in list(record.__dict__.items()):
+            if name in _RECORD_ATTRIBUTES or value is None:
+                continue
+            if isinstance(value, _MASKED_EXTRA_TYPES) or self._masker.keys.label_for(name) is not None:
+                masked = walker.item(name, value, 0)
+                if masked is not value:
+                    record.__dict__[name] = masked
+
+
+#: Attributes every LogRecord has; anything else came from ``extra={...}`` (or a filter).
+_RECORD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+#: What an extra field may hold to be masked; other objects are left for their handler to use.
+_MASKED_EXTRA_TYPES: Final = (str, bytes, bytearray, dict, list, tuple, set, frozenset)
+
+
+def add_masking_filter(logger: logging.Logger, keys: Iterable[str] | None = None) -> None:
+    """Put a :class:`MaskingFilter` on every handler of ``logger`` that lacks one (idempotent)."""
+    for handler in logger.handlers:
+        if not any(isinstance(existing, MaskingFilter) for existing in handler.filters):
+            handler.addFilter(MaskingFilter(keys=keys))

@@ -1,0 +1,482 @@
+"""The text rules: secrets with a shape of their own, and the key=value forms that carry others.
+
+Every rule masks a value whole, as the syntax around it delimits it: a quoted value to its
+closing quote, a bare value to whitespace or to the end of its field (see :func:`bare_value_end`),
+a URL password to the ``@`` before the host. Placeholders and masks are left as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Final
+
+from celery_jobs_ext.masking.engine import Replace, Rule, fixed, literal_rule, lowercase_rule, span
+from celery_jobs_ext.masking.keys import (
+    JWT,
+    PASSWORD,
+    PRIVATE_KEY,
+    STATUS_WORDS,
+    TOKEN,
+    KeyMatcher,
+    hides_nothing,
+    is_placeholder,
+)
+
+# PEM private keys. The body never contains "--", so it stops at the END line (or at the next
+# BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
+# there is masked. Literal "\n" (in reprs and JSON) is just body text.
+PEM = literal_rule(
+    "private-key",
+    "-----begin",
+    r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+    r"[^-]*(?:-(?!-)[^-]*)*"
+    r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
+    fixed(PRIVATE_KEY),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Where a bare value ends
+# ---------------------------------------------------------------------------------------------
+
+#: What may end a bare value early, found in one search: the next parameter (``&name=``), a
+#: field separator (``;`` or ``,`` before a space or another ``name=``), a closing quote (one
+#: followed by a delimiter), an escaped newline or quote in a repr, an end tag, and brackets,
+#: which are counted so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``.
+_FIELD_END = re.compile(
+    r"\s"
+    r"|&(?=[\w.\[\]%-]{1,64}=)"
+    r"|;(?=[ \t]|[\w.-]{1,64}=|$)"
+    r"|,(?=[ \t]|[\w.-]{1,64}[=:]|$)"
+    r"|[\"'`](?=[\s,;:)\]}>]|$)"
+    r"|\\[nrt\"']"
+    r"|</"
+    r"|[()\[\]{}]"
+)
+_QUERY_END = re.compile(r"[&#]")
+_NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
+_OPENERS: Final = "([{"
+#: After an unmatched closing bracket, these say it closes something around the value.
+_AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
+
+
+def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces: bool = False) -> int:
+    """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
+
+    A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
+    so each is taken as the end of the value only where the syntax around says so. In a query
+    string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
+    With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
+    line, a field separator or the next ``name=`` does.
+    """
+    if query:
+        found = _QUERY_END.search(text, start, end)
+        if found is not None:
+            end = found.start()
+    if end <= start:
+        return start
+    depth = 0
+    for found in _FIELD_END.finditer(text, start, end):
+        char = found.group()
+        if char in _OPENERS:
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+                continue
+            following = text[found.end() : found.end() + 1]
+            if following and following not in _AFTER_CLOSER:
+                continue
+            return max(found.start(), start + 1)
+        elif char.isspace():
+            if spaces and char in " \t" and not _NEXT_FIELD.match(text, found.end()):
+                continue
+            return max(found.start(), start + 1) if spaces else found.start()
+        else:
+            return max(found.start(), start + 1)
+    return end
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+# ---------------------------------------------------------------------------------------------
+
+#: ``scheme://user:password@host``, also JSON-escaped (``:\/\/``). The password may hold ``:``,
+#: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
+_URL_USERINFO = (
+    r"(?P<prefix>:(?:\\{0,7}/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
+    r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})"
+    r"@(?=[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[)"
+)
+#: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
+#: Read whole (no backtracking) and split in Python: %3A separates user and password, %40 ends it.
+_ENCODED_URL_USERINFO = r"%3a%2f%2f(?P<rest>[^\s&#'\"]{0,512})"
+_HOST = re.compile(r"[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[[0-9a-fA-F:.]{2,45}\]")
+_PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
+
+
+def _replace_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    # The pattern ends at the last '@' (before any "//") that a host follows, so a password
+    # holding '@', '#' or '/' goes whole; a port and path before an '@' in the path is not one.
+    password = span(text, match, "password")
+    if _PORT_THEN_PATH.match(password) or password.startswith("***") or is_placeholder(password):
+        return None
+    return span(text, match, "prefix") + PASSWORD + "@", match.end()
+
+
+def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | int:
+    start, end = match.start("rest"), match.end("rest")
+    rest = text[start:end].lower()
+    slash, colon, at = rest.find("%2f"), rest.find("%3a"), rest.rfind("%40")
+    if colon < 0 or at < colon or (0 <= slash < colon) or "%3a%2f%2f" in rest[:at]:
+        return end
+    password = text[start + colon + 3 : start + at]
+    if not password or password.startswith("***") or is_placeholder(password):
+        return end
+    return text[match.start() : start + colon + 3] + PASSWORD, start + at
+
+
+URL_RULES: Final = (
+    literal_rule("url-password", (":/", ":\\"), _URL_USERINFO, _replace_url_password),
+    lowercase_rule(
+        "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_USERINFO, _replace_encoded_url_password
+    ),
+)
+
+# ---------------------------------------------------------------------------------------------
+# HTTP auth schemes: Authorization: Bearer …, Basic …, Token …
+# ---------------------------------------------------------------------------------------------
+
+#: The credential runs to whitespace, a quote or the end; ``Bearer abc:def:ghi`` goes whole.
+AUTH_SCHEME = (
+    r"(?P<scheme>{word})(?<![a-z0-9_]{word})(?P<space>[ \t]{{1,8}}|%20)"
+    r"(?!(?:bearer|basic|token|header|authentication)(?![^\s\"'`<>]))(?P<credential>[^\s\"'`<>]+)"
+)
+_CREDENTIAL_SYMBOLS: Final = frozenset("._~+/-=:")
+#: Words that follow a scheme in prose ("an Authorization: Bearer header", "Bearer tokens").
+_PROSE_WORDS: Final = frozenset(
+    [
+        "header",
+        "headers",
+        "token",
+        "tokens",
+        "scheme",
+        "schemes",
+        "authentication",
+        "authorization",
+        "auth",
+        "prefix",
+        "value",
+        "values",
+        "string",
+        "credential",
+        "credentials",
+        "format",
+        "type",
+        "access",
+        "method",
+        "and",
+        "or",
+        "is",
+        "in",
+        "with",
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "for",
+        "here",
+    ]
+)
+_MIN_BEARER: Final = 8
+_MIN_TOKEN_SCHEME: Final = 16
+
+
+def _after_authorization(text: str, start: int) -> bool:
+    """Whether the scheme at ``start`` is an ``Authorization`` header's or key's value."""
+    before = text[max(0, start - 40) : start].rstrip(" \t\"'")
+    if not before.endswith((":", "=")):
+        return False
+    return before[:-1].rstrip(" \t\"'").lower().endswith(("authorization", "authorisation"))
+
+
+def _looks_like_credential(credential: str) -> bool:
+    """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals."""
+    return len(credential) >= _MIN_BEARER and (
+        any(char.isdigit() or char in _CREDENTIAL_SYMBOLS for char in credential)
+        or credential[1:].lower() != credential[1:]
+    )
+
+
+def _is_basic_credential(credential: str) -> bool:
+    """Whether ``credential`` is the base64 of ``user:password``."""
+    try:
+        decoded = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded and decoded.isascii()
+
+
+def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    scheme = match.group("scheme").lower()
+    start = match.start("credential")
+    end = bare_value_end(text, start, match.end())
+    credential = text[start:end].rstrip(".,;")
+    end = start + len(credential)
+    if not credential or is_placeholder(credential) or credential.startswith("***"):
+        return None
+    if _after_authorization(text, match.start()):
+        secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
+    elif scheme == "bearer":
+        secret = _looks_like_credential(credential)
+    elif scheme == "basic":
+        secret = _is_basic_credential(credential)
+    else:  # "token" is a common word: ask for a long credential with digits
+        secret = (
+            len(credential) >= _MIN_TOKEN_SCHEME
+            and _looks_like_credential(credential)
+            and not credential.isalpha()
+        )
+    if not secret:
+        return None
+    return text[match.start() : start] + TOKEN, end
+
+
+AUTH_RULES: Final = tuple(
+    lowercase_rule(
+        f"auth-scheme:{word}", frozenset({word}), AUTH_SCHEME.format(word=word), replace_auth_scheme
+    )
+    for word in ("bearer", "basic", "token")
+)
+
+# ---------------------------------------------------------------------------------------------
+# JWT
+# ---------------------------------------------------------------------------------------------
+
+# Header "eyJ…" (base64 of '{"'), then two to four more dot-separated segments (JWS has three
+# parts, JWE five; the signature may be empty). '.' cannot occur in a segment, so the repetition
+# is unambiguous; the lookbehind rejects an "eyJ" inside a longer run.
+JWT_PATTERN = r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{2,8192}={0,2}(?:\.[A-Za-z0-9_-]{0,65536}={0,2}){2,4}"
+
+
+def replace_jwt(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    header = match.group(0).split(".", 1)[0].rstrip("=")
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    return (JWT, match.end()) if isinstance(decoded, dict) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Password files and hashes: netrc, .pgpass, htpasswd and crypt(3) hashes
+# ---------------------------------------------------------------------------------------------
+
+#: netrc: ``machine host login user password secret`` (on one line or several). Needs a
+#: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
+_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>[^\s]{1,1024})"
+_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|default|login)\s", re.IGNORECASE)
+
+
+def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    if not _NETRC_CONTEXT.search(text, max(0, match.start() - 256), match.start()):
+        return None
+    start = match.start("value")
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[match.start() : start] + PASSWORD, match.end()
+
+
+#: .pgpass: ``hostname:port:database:username:password``, one entry per line.
+#: ``(?=(?P<x>…))(?P=x)`` is an atomic group (Python 3.10 has no possessive quantifiers): a
+#: field that is not followed by its ``:`` fails at once instead of giving back characters.
+_PGPASS = (
+    r":(?:\d{1,5}|\*):(?=(?P<database>[^:\s]{1,256}))(?P=database):(?=(?P<user>[^:\s]{1,256}))(?P=user):"
+    r"(?=(?P<value>(?:[^\s:\\'\"]|\\[^nr'\"]){1,1024}))(?P=value)"
+    r"(?=\\?['\"]?[ \t]*(?:[)\],]|\r?\n|\\[nr]|$))"
+)
+#: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
+_PGPASS_HOST = re.compile(
+    r"[\w.-]{0,253}[A-Za-z][\w.-]{0,253}|\d{1,3}(?:\.\d{1,3}){3}|\*|\[[0-9a-fA-F:.]{2,45}\]"
+)
+_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-*[]:"
+_PGPASS_LINE_STARTS: Final = frozenset("\n\r \t'\"([,")
+_MAX_HOST: Final = 300
+
+
+def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    start = match.start()
+    window = text[max(0, start - _MAX_HOST) : start]
+    host = window[len(window.rstrip(_HOST_CHARS)) :]
+    host_start = start - len(host)
+    if not _PGPASS_HOST.fullmatch(host):
+        return None
+    before = text[max(0, host_start - 2) : host_start]
+    if host_start > 0 and not (before[-1:] in _PGPASS_LINE_STARTS or before in ("\\n", "\\'", '\\"')):
+        return None  # the host must start the line (or a quoted string)
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[start : match.start("value")] + PASSWORD, match.end()
+
+
+HASH_RULES: Final = (
+    # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
+    # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
+    literal_rule(
+        "password-hash",
+        "$",
+        r"\$(?:2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}"
+        r"|(?:apr1|1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+        r"|y\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43})",
+        fixed(PASSWORD),
+    ),
+    lowercase_rule("netrc", frozenset({"pass"}), _NETRC, _replace_netrc),
+    literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Secret-named keys in text: key=value, key: value, "key": "value", 'key' => 'value', <key>v</key>
+# ---------------------------------------------------------------------------------------------
+
+#: Characters of a key around the secret name (``db_password``, ``spring.datasource.password``).
+_KEY_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+_MAX_KEY_WALK: Final = 64
+
+# The value forms, tried in order: escaped quotes (JSON inside a JSON string), quotes with an
+# optional b/r/u prefix (reprs), an unterminated quote (a repr cut short), a bare run. Inside
+# quotes a backslash escapes one character: "[^"\\]|\\." is unambiguous, so it cannot backtrack
+# exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
+# consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
+_ASSIGNMENT = r"""
+    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?
+    [ \t]{{0,16}}(?P<separator>=>|:=|[=:])[ \t]{{0,16}}
+    (?:
+        [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
+      | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
+      | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
+      | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
+      | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
+    )
+"""
+_VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
+#: An auth scheme after the key (``Authorization: Bearer …``): its own rule masks the credential.
+_SCHEME_VALUE = re.compile(r"(?i:bearer|basic|token|digest|negotiate|ntlm|hmac|aws4-hmac-sha256)(?=[ \t]|$)")
+#: Placeholders that may hold spaces, recognised where a bare value starts.
+_PLACEHOLDER_START = re.compile(
+    r"\{\{[^{}\n]{1,64}\}\}|\$\{[^{}\n]{1,64}\}|<[^<>\n]{1,64}>|%\([a-z_]{1,32}\)s"
+)
+_AFTER_PLACEHOLDER: Final = frozenset(("", " ", "\t", "\n", "\r", ",", ";", "&", '"', "'", ")", "]", "}"))
+_MAX_VALUE: Final = 2048
+#: A Cookie header's value ends at the line's end, an escaped newline or a closing quote.
+_COOKIE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
+_QUERY_STARTS: Final = frozenset("?&")
+_SCHEME_INITIALS: Final = frozenset("bBtTdDnNhHaA")
+
+
+def _assignment_replacer(matcher: KeyMatcher) -> Replace:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        start = match.start()
+        before = text[max(0, start - _MAX_KEY_WALK) : start]
+        key_start = start - (len(before) - len(before.rstrip(_KEY_CHARS)))
+        key_end = match.end("rest")
+        label = matcher.label_for(text[key_start:key_end].rstrip("]"))
+        if label is None:
+            return None
+        group = match.lastgroup or "v6"  # the value group closes last
+        value_start, value_end = match.start(group), match.end(group)
+        if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(
+            text, value_start, value_end
+        ):
+            return None  # "Bearer …": the auth-scheme rule judges the credential
+        if group == "v6":
+            if text[value_start] in "{$<%":
+                placeholder = _PLACEHOLDER_START.match(text, value_start)
+                if (
+                    placeholder is not None
+                    and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
+                ):
+                    return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
+            if label is TOKEN and "ookie" in text[key_start:key_end] and match.group("keyquote") is None:
+                # A Cookie header holds several name=value pairs: hide the whole line.
+                line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)
+                value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)
+            else:
+                query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
+                # "key: value" after a space (YAML, headers): the value may hold spaces.
+                spaces = (
+                    match.group("separator") == ":"
+                    and match.group("keyquote") is None
+                    and value_start > match.end("separator")
+                )
+                limit = min(len(text), value_start + _MAX_VALUE)
+                value_end = bare_value_end(text, value_start, limit, query, spaces)
+                if spaces:
+                    value_end = value_start + len(text[value_start:value_end].rstrip())
+                    first = text[value_start:value_end].split(None, 1)[0]
+                    if hides_nothing(first, label):
+                        return value_end  # "auth: failed for bob", "token: the one from …"
+        value = text[value_start:value_end]
+        if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
+            return value_end  # go on after it: "password=none&password2=x"
+        if value.startswith("eyJ") and value.count(".") >= 2:
+            label = JWT
+        return text[start:value_start] + label, value_end
+
+    return replace
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: str) -> bool:
+    """Source code, as tracebacks show it: ``d[key] = value``, ``self.sig = sig``,
+    ``to_signature = maybe_signature``, ``Twitter(oauth=auth)``."""
+    if (
+        text[key_start - 1 : key_start] == "["
+        and text[match.start("separator") - 1 : match.start("separator")] in " ]"
+    ):
+        return True  # a subscript: the key is a variable
+    if not _IDENTIFIER.fullmatch(value):
+        return False
+    key = text[key_start : match.end("rest")].lower()
+    name = key.rsplit(".", 1)[-1].rsplit("_", 1)[-1]
+    return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
+
+
+def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
+    """One rule per distinct last word of the secret names (a word containing another is dropped:
+    ``auth`` already finds ``authorization``)."""
+    words = matcher.last_words
+    words = frozenset(word for word in words if not any(other != word and other in word for other in words))
+    replace = _assignment_replacer(matcher)
+    return tuple(
+        lowercase_rule(
+            f"secret-key:{word}",
+            frozenset({word[:5]}),  # "passw" serves both password and passwd
+            _ASSIGNMENT.format(name=re.escape(word)),
+            replace,
+            re.VERBOSE,
+        )
+        for word in sorted(words)
+    )
+
+
+#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
+_ELEMENT = r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
+
+
+def element_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
+        value = match.group("value")
+        if label is None or hides_nothing(value, label):
+            return None
+        return text[match.start() : match.start("value")] + label, match.end("value")
+
+    return literal_rule("xml-element", "</", _ELEMENT, replace)

@@ -1,0 +1,244 @@
+"""Masking nested values: containers, bytes, objects, and the argsrepr form."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+from uuid import UUID
+
+from celery_jobs_ext.masking.keys import hides_nothing
+from celery_jobs_ext.masking.text import Masker, masker_for_keys
+
+MAX_DEPTH: Final = 32
+#: Stands in for a container that contains itself.
+CYCLE_MARKER: Final = "<cycle>"
+#: Stands in for a value nested deeper than :data:`MAX_DEPTH`.
+DEPTH_MARKER: Final = "<max depth>"
+_SAFE_SCALARS: Final = (
+    int,
+    float,
+    complex,
+    Decimal,
+    Fraction,
+    date,
+    datetime,
+    time,
+    timedelta,
+    UUID,
+    type(None),
+)
+
+
+#: Longest name taken as the key of a (name, value) pair; longer first items are values.
+_MAX_PAIR_KEY = 64
+
+
+def _is_key(item: Any) -> bool:
+    """Whether ``item`` reads as a field name: a short string or bytes without spaces."""
+    if isinstance(item, (bytes, bytearray)):
+        item = bytes(item).decode("utf-8", "replace")
+    return isinstance(item, str) and 0 < len(item) <= _MAX_PAIR_KEY and not any(c.isspace() for c in item)
+
+
+class _ObjectRepr:
+    """An object's masked repr that reprs as itself, so :func:`saferepr` shows it unquoted."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class Walker:
+    """Masks one value tree: tracks the containers on the current path to spot cycles."""
+
+    def __init__(self, masker: Masker, objects_as_repr: bool) -> None:
+        self.masker = masker
+        self.objects_as_repr = objects_as_repr
+        self.path: set[int] = set()
+
+    def walk(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self.masker.mask_text(value)
+        if isinstance(value, (bool, *_SAFE_SCALARS)):
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            return self._bytes(value)
+        if not isinstance(value, (dict, list, tuple, set, frozenset)):
+            return self._object(value)
+        if depth >= MAX_DEPTH:
+            return DEPTH_MARKER
+        if id(value) in self.path:
+            return CYCLE_MARKER
+        self.path.add(id(value))
+        try:
+            return self._container(value, depth + 1)
+        finally:
+            self.path.discard(id(value))
+
+    def _container(
+        self, value: dict[Any, Any] | list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any], depth: int
+    ) -> Any:
+        if isinstance(value, dict):
+            return {self._key(key): self.item(key, item, depth) for key, item in value.items()}
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            # A namedtuple: its field names are keys.
+            items = [self.item(name, item, depth) for name, item in zip(value._fields, value, strict=False)]
+            try:
+                return type(value)(*items)
+            except TypeError:
+                return tuple(items)
+        if isinstance(value, (list, tuple)):
+            if len(value) == 2 and _is_key(value[0]):
+                # A (name, value) pair: a header list entry, an ASGI header, a form field.
+                pair = [self.walk(value[0], depth), self.item(value[0], value[1], depth)]
+                return tuple(pair) if isinstance(value, tuple) else pair
+            argv = self._argv(value)
+            if argv is not None:
+                return argv
+        items = [self.walk(item, depth) for item in value]
+        if isinstance(value, tuple):
+            return tuple(items)
+        if isinstance(value, frozenset):
+            return frozenset(items)
+        if isinstance(value, set):
+            return set(items)
+        return items
+
+    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[str] | tuple[str, ...] | str | None:
+        """Mask a command's argument list as one command line, so ``["mysql", "-pPW"]`` is seen
+        as the command it is; None when ``value`` is not a list of strings with an option."""
+        if len(value) < 2 or not all(isinstance(item, str) for item in value):
+            return None
+        if not any(item.startswith("-") for item in value):
+            return None
+        line = shlex.join(value)
+        masked = self.masker.mask_text(line)
+        if masked is line:
+            return None
+        try:
+            parts = shlex.split(masked)
+        except ValueError:
+            return masked
+        if len(parts) != len(value):
+            return masked
+        return tuple(parts) if isinstance(value, tuple) else parts
+
+    def _key(self, key: Any) -> Any:
+        return self.masker.mask_text(key) if isinstance(key, str) else key
+
+    def item(self, key: Any, item: Any, depth: int) -> Any:
+        name = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
+        if isinstance(name, str) and item is not None:
+            label = self.masker.keys.label_for(name)
+            if label is not None:
+                if isinstance(item, (str, int)) and not isinstance(item, bool):
+                    if hides_nothing(str(item), label, structured=True):
+                        return item
+                elif isinstance(item, (bytes, bytearray)):
+                    text = item.decode("utf-8", "replace")
+                    return item if hides_nothing(text, label, structured=True) else label.encode()
+                return label
+        return self.walk(item, depth)
+
+    def _bytes(self, value: bytes | bytearray) -> bytes | bytearray:
+        # surrogateescape round-trips bytes that are not UTF-8, so only the secrets change.
+        text = value.decode("utf-8", "surrogateescape")
+        masked = self.masker.mask_text(text)
+        if masked is text:
+            return value
+        encoded = masked.encode("utf-8", "surrogateescape")
+        return bytearray(encoded) if isinstance(value, bytearray) else encoded
+
+    def _object(self, value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            text = self._dataclass(value)
+        else:
+            try:
+                text = repr(value)
+            except Exception:  # a broken __repr__ must not break logging
+                text = f"<unrepresentable {type(value).__name__}>"
+            text = self.masker.mask_text(text)
+        return _ObjectRepr(text) if self.objects_as_repr else text
+
+    def _dataclass(self, value: Any) -> str:
+        """The dataclass's repr, its fields masked by name (``Config(api_key='***API_KEY***')``)."""
+        if id(value) in self.path or len(self.path) >= MAX_DEPTH:
+            return CYCLE_MARKER if id(value) in self.path else DEPTH_MARKER
+        self.path.add(id(value))
+        try:
+            shown = []
+            for field in dataclasses.fields(value):
+                if not field.repr:
+                    continue
+                item = self.item(field.name, getattr(value, field.name, None), len(self.path))
+                shown.append(f"{field.name}={item!r}")
+            return f"{type(value).__qualname__}({', '.join(shown)})"
+        finally:
+            self.path.discard(id(value))
+
+
+def mask(value: Any, keys: Iterable[str] | None = None) -> Any:
+    """Return a masked copy of ``value``: strings masked, secret-named keys' values hidden whole.
+
+    Task arguments and results are nested structures, and a secret is as likely to sit under a
+    ``"password"`` key as inside a string. The input is never mutated.
+
+    - ``str``: :func:`mask_text`.
+    - ``dict``, ``list``, ``tuple`` (and namedtuples), ``set``, ``frozenset``: a new container of
+      the same kind (dict and list subclasses become plain dicts and lists), items masked; string
+      dict keys are masked too. A value under a secret-named key becomes its mask (``"***TOKEN***"``)
+      whatever its type, except None, which hides nothing.
+    - ``bytes`` and ``bytearray``: masked as UTF-8 text and returned as the same type (the same
+      object when nothing is secret); bytes that are not UTF-8 survive unchanged.
+    - ``int``, ``float``, ``bool``, ``None``, ``Decimal``, dates, ``UUID``: unchanged.
+    - any other object: its masked ``repr()``, as a ``str``.
+
+    A container that contains itself becomes :data:`CYCLE_MARKER`; nesting deeper than
+    :data:`MAX_DEPTH` becomes :data:`DEPTH_MARKER`.
+
+    Arguments:
+        value: the value to mask.
+        keys: secret key names; None means :data:`DEFAULT_MASK_KEYS`. Pass the full set (the
+            ``jobs_mask_keys`` setting): it replaces the defaults.
+
+    Returns:
+        The masked copy.
+
+    Raises:
+        ImproperlyConfigured: ``keys`` is a string or holds non-strings.
+    """
+    return Walker(masker_for_keys(keys), objects_as_repr=False).walk(value, 0)
+
+
+def mask_repr(value: Any, keys: Iterable[str] | None = None, maxlen: int = 1024, maxlevels: int = 3) -> str:
+    """The masked, truncated repr of ``value``, for a task's ``argsrepr`` and ``kwargsrepr``.
+
+    Masks first and truncates after, so a secret cut in half by the length limit is still hidden;
+    the truncation is Celery's own :func:`~celery.utils.saferepr.saferepr`, so the result reads like
+    Celery's default argsrepr. Objects appear as their masked repr, unquoted.
+
+    Arguments:
+        value: the value to represent, usually a task's args tuple or kwargs dict.
+        keys: secret key names; None means :data:`DEFAULT_MASK_KEYS`.
+        maxlen: approximate maximum length of the result, as Celery's ``argsrepr_maxsize``.
+        maxlevels: nesting shown before ``...``, as Celery's ``task_repr_maxlevels``.
+
+    Returns:
+        The repr.
+
+    Raises:
+        ImproperlyConfigured: ``keys`` is a string or holds non-strings.
+    """
+    from celery.utils.saferepr import saferepr  # imports Celery: only the task glue needs this
+
+    masked = Walker(masker_for_keys(keys), objects_as_repr=True).walk(value, 0)
+    return str(saferepr(masked, maxlen=maxlen, maxlevels=maxlevels))

@@ -8,8 +8,6 @@ options grouped with ``help_group``); the helpers here (:func:`command_errors`,
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +22,7 @@ from celery_jobs_ext.errors import (
     ImproperlyConfigured,
     StateUnavailable,
 )
+from celery_jobs_ext.jsonout import to_json
 
 if TYPE_CHECKING:
     from celery_jobs_ext.deadletter import DeadLetterQueue
@@ -68,25 +67,6 @@ def _masked(exc: BaseException) -> str:
     from celery_jobs_ext.masking import mask_text
 
     return mask_text(str(exc))
-
-
-def to_json(data: Any) -> str:
-    """The one JSON writer of every command: standard JSON, keys sorted, two-space indent.
-
-    Standard means no ``Infinity`` or ``NaN`` (``allow_nan=False``): a number that is not
-    finite is written as ``null`` (none should reach here; parsers refuse them first).
-    """
-    return json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False, default=str)
-
-
-def _finite(data: Any) -> Any:
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_finite(item) for item in data]
-    return data
 
 
 def echo_json(ctx: click.Context, data: Any) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-
+from celery_jobs_ext.jsonout import to_json
 
 FORMATS = ("table", "json", "prometheus")
 
@@ -25,9 +23,7 @@ def render(report: Mapping[str, Any], output_format: str, color: bool = False) -
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    """The report through the commands' one JSON writer (:func:`celery_jobs_ext.cli.to_json`)."""
-    from celery_jobs_ext.cli import to_json
-
+    """The report through the commands' one JSON writer (:func:`celery_jobs_ext.jsonout.to_json`)."""
     return to_json(report)
 
 

@@ -55,6 +55,7 @@ def install(app: Celery) -> Celery:
         app.steps[blueprint].add(step)
         extension.registered.append(f"{blueprint} step {step.__name__}")
     register_shell_task(app)
+    extension.registered.append("task jobs.shell, worker step ShellPolicyCheck")
     register_canvas_tasks(app)
-    extension.registered += ["task jobs.shell", "tasks jobs.catch, jobs.finally"]
+    extension.registered.append("tasks jobs.catch, jobs.finally")
     return app

@@ -43,9 +43,12 @@ class Extension:
         recorder: this process's metrics buffer (:func:`~celery_jobs_ext.metrics.recorder_for`),
             or None until something is recorded.
         registered: what ``install`` registered on the app (bootstep and task names), in order.
+        riders: writes that ride along with another feature's shared-state batch
+            (:func:`~celery_jobs_ext.state.execute_with_riders`), so features need not import
+            each other: the metrics recorder rides with the rate limiter's decisions.
     """
 
-    __slots__ = ("config", "defaults_registered", "installed", "recorder", "registered")
+    __slots__ = ("config", "defaults_registered", "installed", "recorder", "registered", "riders")
 
     def __init__(self) -> None:
         self.installed = False
@@ -53,6 +56,7 @@ class Extension:
         self.config: JobsConfig | None = None
         self.recorder: Recorder | None = None
         self.registered: list[str] = []
+        self.riders: list[Any] = []
 
     def __repr__(self) -> str:
         return f"<Extension installed={self.installed} registered={self.registered}>"

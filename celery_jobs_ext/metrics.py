@@ -16,7 +16,8 @@ round trip. Increments are buffered per process and written in one batch by a ba
 thread every :data:`FLUSH_SECONDS` (a thread, not the consumer's timer, because a solo
 worker runs its task on the consumer's loop and would stop heartbeating during a long
 task). Where a rate limit already makes a round trip (per task, or per batch of slots), the
-limiter sends pending increments with its decision (:func:`execute_with_metrics`) once they are at least
+limiter sends pending increments with its decision (the recorder rides along in
+:func:`~celery_jobs_ext.state.execute_with_riders`) once they are at least
 :data:`PIGGYBACK_AFTER` old, so on a busy limited queue the writes ride along about twice a
 second without costing another round trip, and without making every decision carry them.
 
@@ -62,7 +63,7 @@ from celery_jobs_ext.outcome import (
     unwrap_pool_exception,
 )
 from celery_jobs_ext.queues import QueueResolver, resolver_for
-from celery_jobs_ext.state import Batch, Op, get_state
+from celery_jobs_ext.state import Batch, Op, execute_with_riders, get_state
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -220,24 +221,17 @@ class Recorder:
             if self._pending_since is None and (self._minutes or self._totals):
                 self._pending_since = time.monotonic()
 
-    def execute_with(self, batch: Batch) -> list[Any]:
-        """Execute ``batch``, carrying pending increments along when they are due.
+    def ride_along(self, batch: Batch) -> _Taken | None:
+        """Move pending increments into another feature's ``batch`` once they are due.
 
-        Returns the results of the batch's own operations only. On failure the
-        increments go back to the buffer and the error propagates to the caller.
+        Due means at least :data:`PIGGYBACK_AFTER` old, so a busy limited queue carries
+        them about twice a second rather than with every decision. Returns what was taken
+        (for :meth:`put_back`), or None.
         """
-        count = len(batch.ops)
         since = self._pending_since
         if since is None or time.monotonic() - since < PIGGYBACK_AFTER:
-            return batch.execute()
-        taken = self.drain_into(batch)
-        try:
-            results = batch.execute()
-        except BaseException:
-            if taken is not None:
-                self.put_back(taken)
-            raise
-        return results[:count]
+            return None
+        return self.drain_into(batch)
 
     def flush(self, final: bool = False) -> bool:
         """Write buffered increments, and the heartbeat when due, in one round trip.
@@ -391,6 +385,7 @@ def recorder_for(app: Celery, create: bool = True) -> Recorder | None:
             recorder = extension.recorder
             if recorder is None:
                 recorder = extension.recorder = Recorder(app)
+                extension.riders.append(recorder)
                 _apps_with_recorders.add(app)
     return recorder
 
@@ -408,6 +403,7 @@ def _forget_recorders() -> None:
     for app in list(_apps_with_recorders):
         extension = existing_extension(app)
         if extension is not None:
+            extension.riders = [rider for rider in extension.riders if rider is not extension.recorder]
             extension.recorder = None
     _apps_with_recorders.clear()
 
@@ -463,16 +459,8 @@ def record(app: Celery, queue: str, field: str, amount: float = 1) -> None:
 
 
 def execute_with_metrics(app: Celery, batch: Batch) -> list[Any]:
-    """Execute ``batch`` with this process's pending metric increments, in its one round trip.
-
-    For code that already makes a round trip per task (the rate limiter's decision).
-    Returns the results of ``batch``'s own operations, in order. Increments whose write
-    fails are kept for the next flush; the error propagates as ``batch.execute()``'s would.
-    """
-    recorder = _existing_recorder(app)
-    if recorder is None:
-        return batch.execute()
-    return recorder.execute_with(batch)
+    """The old name of :func:`celery_jobs_ext.state.execute_with_riders` (metrics is one rider)."""
+    return execute_with_riders(app, batch)
 
 
 # -- the worker hooks -------------------------------------------------------------------

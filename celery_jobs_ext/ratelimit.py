@@ -35,9 +35,8 @@ from celery import bootsteps
 from celery_jobs_ext.config import ConfigCache, parse_rate
 from celery_jobs_ext.errors import InvalidRate
 from celery_jobs_ext.errors import RateLimitExceeded as RateLimitExceeded
-from celery_jobs_ext.metrics import execute_with_metrics
 from celery_jobs_ext.queues import QueueResolver, resolver_for
-from celery_jobs_ext.state import Acquired, StateBackend, get_state
+from celery_jobs_ext.state import Acquired, StateBackend, execute_with_riders, get_state
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -414,7 +413,7 @@ class RateLimitStep(bootsteps.StartStopStep):
                 most=most,
                 ahead=AHEAD_SECONDS,
             )
-            result: Acquired = execute_with_metrics(self.consumer.app, batch)[0]
+            result: Acquired = execute_with_riders(self.consumer.app, batch)[0]
         except Exception as exc:  # StateUnavailable, or anything else: never crash the consumer
             gate.granted = 0  # nothing was taken: not a batch used up
             self._down_until = time.monotonic() + UNAVAILABLE_RETRY_SECONDS

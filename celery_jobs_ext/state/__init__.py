@@ -10,13 +10,14 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import bootsteps
 from celery.signals import worker_process_init
 
 from celery_jobs_ext.config import ConfigCache, ConfigCheck
 from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.extension import existing_extension
 from celery_jobs_ext.state.base import Acquired, Batch, Op, StateBackend
 
 if TYPE_CHECKING:
@@ -25,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Acquired",
     "Batch",
+    "BatchRider",
     "Op",
     "StateBackend",
     "StateCheck",
     "command_timeout",
     "create_state",
+    "execute_with_riders",
     "get_state",
 ]
 
@@ -93,6 +96,41 @@ def get_state(app: Celery | None = None) -> StateBackend:
             if backend is None:
                 backend = _backends[key] = create_state(url, config.state_prefix, timeout)
     return backend
+
+
+class BatchRider(Protocol):
+    """Writes that ride along with another feature's batch (registered in ``Extension.riders``)."""
+
+    def ride_along(self, batch: Batch) -> Any:
+        """Append due operations to ``batch``; return what to :meth:`put_back` on failure, or None."""
+
+    def put_back(self, taken: Any) -> None:
+        """The batch failed: keep what :meth:`ride_along` took for a later write."""
+
+
+def execute_with_riders(app: Celery, batch: Batch) -> list[Any]:
+    """Execute ``batch`` in one round trip together with the app's registered riders' due writes.
+
+    For a feature that already makes a round trip per task (the rate limiter's decision).
+    Returns the results of ``batch``'s own operations, in order; on failure every rider gets
+    back what it gave, and the error propagates as ``batch.execute()``'s would.
+    """
+    extension = existing_extension(app)
+    riders = extension.riders if extension is not None else ()
+    if not riders:
+        return batch.execute()
+    count = len(batch.ops)
+    taken = [(rider, rider.ride_along(batch)) for rider in list(riders)]
+    if len(batch.ops) == count:
+        return batch.execute()
+    try:
+        results = batch.execute()
+    except BaseException:
+        for rider, given in taken:
+            if given is not None:
+                rider.put_back(given)
+        raise
+    return results[:count]
 
 
 @worker_process_init.connect(weak=False, dispatch_uid="celery_jobs_ext.state.reset_after_fork")

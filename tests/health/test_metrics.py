@@ -20,7 +20,7 @@ from celery_jobs_ext.metrics import (
     recorder_for,
     split_fields,
 )
-from celery_jobs_ext.state import Op, get_state
+from celery_jobs_ext.state import Op, execute_with_riders, get_state
 from celery_jobs_ext.state.redis import RedisState
 from tests.harness import PrivateRedis, _redis_server_binary, in_process_worker, missing, unique, wait_for
 
@@ -186,5 +186,5 @@ def test_pending_counts_ride_along_with_a_rate_limit_decision_in_its_round_trip(
     assert execute_with_metrics(app, batch) == [1]  # too fresh to ride along yet
     assert totals(app) == {}
 
-    wait_for(lambda: recorder.execute_with(get_state(app).batch().incr("decision")) and totals(app))
+    wait_for(lambda: execute_with_riders(app, get_state(app).batch().incr("decision")) and totals(app))
     assert totals(app) == {"q": {"started": 1, "succeeded": 1}}

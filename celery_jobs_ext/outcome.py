@@ -361,7 +361,7 @@ class OutcomeRequestMixin(_RequestBase):
                 requeue = True
                 outcome = outcome.requeued()
             self._jobs_tell(outcome)
-        if requeue and not self.acknowledged:
+        if requeue:
             self._jobs_requeued = True
         return super().reject(requeue=requeue)
 

@@ -14,7 +14,7 @@ from tests.harness import ROOT
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 
-def run_health(conf: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+def run_health(conf: dict[str, Any], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["JOBS_TEST_CONF"] = json.dumps(conf)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -24,7 +24,7 @@ def run_health(conf: dict[str, Any], *args: str) -> subprocess.CompletedProcess[
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 

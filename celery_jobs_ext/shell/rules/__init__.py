@@ -15,6 +15,8 @@ from celery_jobs_ext.shell.rules.clients import check_redis_cli
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
 from celery_jobs_ext.shell.rules.images import check_magick
+from celery_jobs_ext.shell.rules.interpreters import check_node, check_perl, check_python
+from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.sed import check_sed
@@ -40,6 +42,10 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "make": check_make,
             "redis-cli": check_redis_cli,
             "magick": check_magick,
+            "perl": check_perl,
+            "python": check_python,
+            "node": check_node,
+            **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
         }
     )
 )

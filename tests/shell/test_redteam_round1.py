@@ -354,3 +354,38 @@ def test_huge_integer_timeout_in_a_message_is_refused() -> None:
 
     with pytest.raises(ShellCommandNotAllowed, match="timeout must be a finite"):
         _job_timeout(10**400, JobsConfig())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "mysql -e 'system touch pwned' db",
+        "mysql -e '\\! touch pwned' db",
+        "mysql -e 'select 1; source /tmp/evil.sql' db",
+        "mysql -e 'TEE /tmp/pwned' db",
+        "mysql -e 'edit' db",
+        "mysql -e '\\. /tmp/evil.sql' db",
+    ],
+)
+def test_mysql_client_commands_are_refused_in_a_pattern_wildcard(command: str, search_path: str) -> None:
+    refused(["mysql -e * db"], command, search_path)
+
+
+def test_mysql_sql_passes_a_pattern_wildcard(search_path: str) -> None:
+    allowed(["mysql -e * db"], "mysql -e 'select count(*) from orders' db", search_path)
+
+
+@pytest.mark.parametrize(
+    "command", ["tar -f '-oProxyCommand=touch pwned:x' -t", "tar -tf host:/tmp/a.tar", "tar --file=h:a -t"]
+)
+def test_tar_remote_archive_names_are_refused(command: str, search_path: str) -> None:
+    refused(["tar"], command, search_path)
+
+
+def test_tar_local_archive_with_a_colon_passes_with_force_local(search_path: str) -> None:
+    allowed(["tar"], "tar --force-local -tf backup:2026.tar", search_path)
+
+
+@pytest.mark.parametrize("command", ["mysql -Be'system touch pwned' db", "mysql --execute='source /tmp/x' db"])
+def test_mysql_client_commands_are_refused_glued_or_as_option_values(command: str, search_path: str) -> None:
+    refused(["mysql"], command, search_path)

@@ -11,7 +11,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from celery_jobs_ext.shell.rules.awk import check_awk
-from celery_jobs_ext.shell.rules.clients import check_redis_cli
+from celery_jobs_ext.shell.rules.clients import (
+    check_mysql_statements,
+    check_redis_cli,
+    check_tar_remote_archive,
+)
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
 from celery_jobs_ext.shell.rules.images import check_magick
@@ -43,6 +47,8 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "redis-cli": check_redis_cli,
             "magick": check_magick,
             "perl": check_perl,
+            "mysql": check_mysql_statements,
+            "tar": check_tar_remote_archive,
             "python": check_python,
             "node": check_node,
             **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),

@@ -386,6 +386,8 @@ def test_tar_local_archive_with_a_colon_passes_with_force_local(search_path: str
     allowed(["tar"], "tar --force-local -tf backup:2026.tar", search_path)
 
 
-@pytest.mark.parametrize("command", ["mysql -Be'system touch pwned' db", "mysql --execute='source /tmp/x' db"])
+@pytest.mark.parametrize(
+    "command", ["mysql -Be'system touch pwned' db", "mysql --execute='source /tmp/x' db"]
+)
 def test_mysql_client_commands_are_refused_glued_or_as_option_values(command: str, search_path: str) -> None:
     refused(["mysql"], command, search_path)

@@ -56,7 +56,10 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
         "run_erl", "scriptlive", "npx", "pnpx", "bunx", "uvx", "pipx", "direnv", "dotenv",
         "with-contenv", "s6-setuidgid", "s6-envdir", "s6-softlimit", "tini", "dumb-init",
         "catatonit", "gosu", "su-exec", "sudo-rs", "run0",
-        "byobu", "zellij", "vipe", "watchexec", "nodemon", "reflex",
+        "byobu", "zellij", "vipe", "watchexec", "nodemon", "reflex", "hyperfine", "timelimit",
+        "pexec", "rush", "xe", "daemon", "execlineb", "tcpserver", "tcpsvd", "udpsvd", "nsjail",
+        "minijail0", "apptainer", "singularity", "bpftrace", "rr", "uftrace", "heaptrack",
+        "pipexec", "xinit", "startx", "when-changed", "retry",
         # setarch and the personality links to it
         "setarch", "linux32", "linux64", "uname26", "i386", "i486", "i586", "i686", "x86_64",
         "arm", "armv7l", "armv8l", "aarch64", "arm64", "ppc", "ppc32", "ppc64", "ppc64le",

@@ -22,7 +22,8 @@ PROGRAMS = [
     "sqlite3", "make", "perl", "ssh", "scp", "sftp", "mariadb", "mysql", "git", "choom", "npm",
     "npx", "gpg-agent", "wget", "tar", "rsync", "python3", "node", "vim", "openssl", "pnpm", "yarn",
     "poetry", "uv", "pdb3", "bunx", "uvx", "pipx", "uclampset", "systemd-cat", "systemd-inhibit",
-    "systemd-socket-activate", "run_erl", "scriptlive", "touch", "cargo",
+    "systemd-socket-activate", "run_erl", "scriptlive", "touch", "cargo", "hyperfine", "daemon",
+    "execlineb", "tcpserver", "docker", "podman", "bpftrace",
 ]  # fmt: skip
 
 
@@ -157,6 +158,11 @@ WRAPPERS = [
     "systemd-socket-activate -l 127.0.0.1:1 touch /tmp/pwned",
     "run_erl -daemon /tmp/ /tmp/ 'touch /tmp/pwned'",
     "scriptlive -c 'touch /tmp/pwned' /tmp/t",
+    "hyperfine 'touch /tmp/pwned'",
+    "daemon -- touch /tmp/pwned",
+    "execlineb -c 'touch /tmp/pwned'",
+    "tcpserver 127.0.0.1 1 touch /tmp/pwned",
+    "bpftrace -c 'touch /tmp/pwned' -e 'BEGIN{}'",
 ]
 # Package managers' subcommands that run a program or command string named in the message.
 LAUNCHING_SUBCOMMANDS = [
@@ -171,6 +177,9 @@ LAUNCHING_SUBCOMMANDS = [
     "poetry run touch /tmp/pwned",
     "uv run touch /tmp/pwned",
     "cargo run --bin x",
+    "docker run --rm -v /:/host alpine touch /host/tmp/pwned",
+    "docker exec app touch /tmp/pwned",
+    "podman run alpine touch /tmp/pwned",
 ]
 
 
@@ -287,7 +296,10 @@ def test_package_manager_subcommands_that_run_a_named_program_are_refused(
     refused([command.split()[0]], command, search_path)
 
 
-@pytest.mark.parametrize("command", ["npm ci", "npm test", "npm run build", "yarn install", "poetry install"])
+@pytest.mark.parametrize(
+    "command",
+    ["npm ci", "npm test", "npm run build", "yarn install", "poetry install", "docker ps", "docker logs app"],
+)
 def test_package_manager_subcommands_running_the_projects_own_scripts_pass(
     command: str, search_path: str
 ) -> None:

@@ -33,6 +33,10 @@ LAUNCHING_SUBCOMMANDS: Mapping[str, frozenset[str]] = MappingProxyType(
         "bundle": frozenset({"exec"}),
         "bundler": frozenset({"exec"}),
         "dotnet": frozenset({"exec", "run"}),
+        # Container engines run any program of any image, with the worker's mounts if asked.
+        "docker": frozenset({"run", "exec", "create", "build", "compose", "container", "buildx", "plugin"}),
+        "podman": frozenset({"run", "exec", "create", "build", "compose", "container", "play", "kube"}),
+        "nerdctl": frozenset({"run", "exec", "create", "build", "compose", "container"}),
     }
 )
 """Per package manager, the subcommands that run a program or command named in their arguments."""

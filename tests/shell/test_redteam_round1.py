@@ -143,6 +143,9 @@ INTERPRETER_SIDE_DOORS = [
     "node --openssl-config=/tmp/evil.cnf /dev/null",
     "node --perf_basic_prof /dev/null",
     "node --run build",
+    "node -prof /dev/null",
+    "node -cpu_prof /dev/null",
+    "node -trace-events-enabled /dev/null",
 ]
 # Programs whose job is to run another program, refused in every mode.
 WRAPPERS = [
@@ -271,6 +274,8 @@ def test_interpreter_options_that_smuggle_code_or_write_files_are_refused(
         "python3 -Werror script.py",
         "node --max-old-space-size=4096 --enable-source-maps --no-warnings app.js",
         "node --trace-warnings --stack-trace-limit=50 app.js",
+        "node -v",
+        "node -c app.js",
     ],
 )
 def test_ordinary_interpreter_options_still_pass(command: str, search_path: str) -> None:

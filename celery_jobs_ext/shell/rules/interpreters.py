@@ -11,7 +11,8 @@ The table refuses the options whose job is to run code (``perl -e``, ``python -c
   (``pycache_prefix``, ``perf`` and ``presite`` write files or import code).
 - node (and V8 behind it) has many options that write a file (profiles, traces, reports,
   snapshots, key logs) or load code or configuration: any option whose name contains one of
-  :data:`_NODE_RISKY_WORDS` is refused, with ``_`` read as ``-`` as node does.
+  :data:`_NODE_RISKY_WORDS` is refused, with ``_`` read as ``-`` as node does, and with one
+  dash as well as two (V8 reads ``-prof`` as ``--prof``).
 """
 
 from __future__ import annotations
@@ -99,9 +100,13 @@ def check_node(
 ) -> None:
     """Refuse node/V8 options that write files (profiles, traces, reports) or load code."""
     for position, argument in enumerate(arguments):
-        if position in trusted or not argument.startswith("--") or argument == "--":
+        if position in trusted or not argument.startswith("-") or argument in ("-", "--"):
             continue
         name = argument.split("=", 1)[0].replace("_", "-").lower()
+        if not name.startswith("--"):
+            # V8 reads its flags with one dash too (node -prof writes a log): a one-dash word
+            # longer than a short-option cluster is read both ways.
+            name = "-" + name
         if name in _NODE_RISKY_EXACT or any(word in name for word in _NODE_RISKY_WORDS):
             refuse(
                 f"argument {argument!r} of {program!r} is a node option that can write a file "

@@ -23,7 +23,7 @@ PROGRAMS = [
     "npx", "gpg-agent", "wget", "tar", "rsync", "python3", "node", "vim", "openssl", "pnpm", "yarn",
     "poetry", "uv", "pdb3", "bunx", "uvx", "pipx", "uclampset", "systemd-cat", "systemd-inhibit",
     "systemd-socket-activate", "run_erl", "scriptlive", "touch", "cargo", "hyperfine", "daemon",
-    "execlineb", "tcpserver", "docker", "podman", "bpftrace",
+    "execlineb", "tcpserver", "docker", "podman", "bpftrace", "ruby", "java",
 ]  # fmt: skip
 
 
@@ -146,6 +146,17 @@ INTERPRETER_SIDE_DOORS = [
     "node -prof /dev/null",
     "node -cpu_prof /dev/null",
     "node -trace-events-enabled /dev/null",
+    "ruby --yjit --yjit-perf /dev/null",
+    "ruby --yjit-log=/tmp/pwned /dev/null",
+    "ruby --yjit-trace-exits /dev/null",
+    "java '-XX:OnError=touch /tmp/pwned' -jar app.jar",
+    "java -XX:OnOutOfMemoryError='touch /tmp/pwned' -jar app.jar",
+    "java -javaagent:/tmp/evil.jar -jar app.jar",
+    "java -agentpath:/tmp/evil.so -jar app.jar",
+    "java -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/tmp/pwned -jar app.jar",
+    "java -Xlog:gc:file=/tmp/pwned -jar app.jar",
+    "java @/tmp/options -jar app.jar",
+    "java -XX:Flags=/tmp/hotspotrc -jar app.jar",
 ]
 # Programs whose job is to run another program, refused in every mode.
 WRAPPERS = [
@@ -276,6 +287,8 @@ def test_interpreter_options_that_smuggle_code_or_write_files_are_refused(
         "node --trace-warnings --stack-trace-limit=50 app.js",
         "node -v",
         "node -c app.js",
+        "ruby --yjit -w script.rb",
+        "java -Xmx512m -XX:+UseG1GC -Dapp.mode=batch -jar app.jar",
     ],
 )
 def test_ordinary_interpreter_options_still_pass(command: str, search_path: str) -> None:

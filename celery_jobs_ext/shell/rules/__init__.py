@@ -19,7 +19,13 @@ from celery_jobs_ext.shell.rules.clients import (
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
 from celery_jobs_ext.shell.rules.images import check_magick
-from celery_jobs_ext.shell.rules.interpreters import check_node, check_perl, check_python
+from celery_jobs_ext.shell.rules.interpreters import (
+    check_java,
+    check_node,
+    check_perl,
+    check_python,
+    check_ruby,
+)
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
@@ -51,6 +57,8 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "tar": check_tar_remote_archive,
             "python": check_python,
             "node": check_node,
+            "ruby": check_ruby,
+            "java": check_java,
             **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
         }
     )

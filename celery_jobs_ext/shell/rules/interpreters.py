@@ -112,3 +112,48 @@ def check_node(
                 f"argument {argument!r} of {program!r} is a node option that can write a file "
                 "(profile, trace, report, snapshot, log) or load code or configuration"
             )
+
+
+# Ruby's long options that write files (YJIT logs and perf maps, exit traces) or pass flags
+# to the JIT's C compiler.
+_RUBY_RISKY_WORDS = ("log", "perf", "trace", "debug", "dump-file", "mjit", "rjit-", "jit-")
+
+
+def check_ruby(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse ruby's long options that write files or hand flags to the JIT's compiler."""
+    for position, argument in enumerate(arguments):
+        if position in trusted or not argument.startswith("--") or argument == "--":
+            continue
+        name = argument.split("=", 1)[0].lower()
+        if any(word in name for word in _RUBY_RISKY_WORDS):
+            refuse(
+                f"argument {argument!r} of {program!r} is a ruby option that writes a file or "
+                "passes flags to the JIT's compiler"
+            )
+
+
+# HotSpot options that run a command (OnError), load an agent or write files, by the words
+# in their names; an @argfile reads more options from a file.
+_JAVA_RISKY_PREFIXES = ("-javaagent", "-agentlib", "-agentpath", "-xlog", "-xloggc", "-xbootclasspath", "@")
+_JAVA_RISKY_XX_WORDS = (
+    "onerror", "onoutofmemory", "file", "path", "dump", "log", "flags", "options", "agent",
+    "command", "directory", "dir", "archive", "cds", "perf",
+)  # fmt: skip
+
+
+def check_java(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse JVM options that run a command (``-XX:OnError=``), load agents or write files."""
+    for position, argument in enumerate(arguments):
+        if position in trusted:
+            continue
+        lowered = argument.lower()
+        xx_name = lowered[4:].lstrip("+-").split("=", 1)[0] if lowered.startswith("-xx:") else ""
+        if lowered.startswith(_JAVA_RISKY_PREFIXES) or any(word in xx_name for word in _JAVA_RISKY_XX_WORDS):
+            refuse(
+                f"argument {argument!r} of {program!r} makes the JVM run a command, load an agent, "
+                "read options from a file or write a file"
+            )

@@ -42,6 +42,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "jobs_shell_max_output": 65536,
         "jobs_shell_timeout": 300,
         "jobs_shell_allowed_env": [],
+        "jobs_shell_allowed_cwd": [],
         "jobs_queue_rate_limits": {},
         "jobs_rate_limit_burst": 1,
         "jobs_rate_limit_on_error": "allow",
@@ -92,6 +93,8 @@ class JobsConfig:
     shell_timeout: float = 300.0
     #: Environment variable names (or ``PREFIX_*``) a job may set besides the safe defaults.
     shell_allowed_env: tuple[str, ...] = ()
+    #: Directories a job may ask to run in (``/srv/repos/*`` for any one inside); empty: none.
+    shell_allowed_cwd: tuple[str, ...] = ()
     #: Jobs per minute per queue; queues without a limit are absent.
     queue_rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: How many tasks a queue may start back to back after an idle period.
@@ -136,6 +139,7 @@ class JobsConfig:
             shell_max_output=_int(get, "jobs_shell_max_output", minimum=1),
             shell_timeout=_positive_seconds(get, "jobs_shell_timeout"),
             shell_allowed_env=_environment_names(get, "jobs_shell_allowed_env"),
+            shell_allowed_cwd=_cwd_entries(get, "jobs_shell_allowed_cwd"),
             queue_rate_limits=_rate_limits(get, "jobs_queue_rate_limits"),
             rate_limit_burst=_int(get, "jobs_rate_limit_burst", minimum=1),
             rate_limit_on_error=_choice(get, "jobs_rate_limit_on_error", RATE_LIMIT_ON_ERROR),
@@ -164,6 +168,7 @@ class JobsConfig:
             "shell_denied_arguments": {k: list(v) for k, v in self.shell_denied_arguments.items()},
             "shell_timeout": self.shell_timeout,
             "shell_allowed_env": list(self.shell_allowed_env),
+            "shell_allowed_cwd": list(self.shell_allowed_cwd),
             "queue_rate_limits": dict(self.queue_rate_limits),
             "rate_limit_burst": self.rate_limit_burst,
             "rate_limit_on_error": self.rate_limit_on_error,
@@ -396,6 +401,12 @@ def _environment_names(get: Any, key: str) -> tuple[str, ...]:
     from celery_jobs_ext.shell.environment import checked_environment_names
 
     return checked_environment_names(get(key), key)
+
+
+def _cwd_entries(get: Any, key: str) -> tuple[str, ...]:
+    from celery_jobs_ext.shell.workdir import checked_cwd_entries
+
+    return checked_cwd_entries(get(key), key)
 
 
 def _optional_str_list(get: Any, key: str) -> tuple[str, ...] | None:

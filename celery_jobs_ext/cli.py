@@ -538,8 +538,8 @@ def ratelimit_set(ctx: click.Context, /, as_json: bool, queue: str, limit: str, 
 
     LIMIT is at most 100000/s and at least one job per day (0.042/h).
     """
-    from celery_jobs_ext.config import parse_rate
     from celery_jobs_ext.errors import InvalidRate
+    from celery_jobs_ext.rates import parse_rate
 
     try:
         value = parse_rate(limit)

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from celery import bootsteps
 
-from celery_jobs_ext.config import ConfigCache, parse_rate
+from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.errors import InvalidRate
 from celery_jobs_ext.errors import RateLimitExceeded as RateLimitExceeded
 from celery_jobs_ext.queues import QueueResolver, resolver_for
+from celery_jobs_ext.rates import parse_rate
 from celery_jobs_ext.state import Acquired, StateBackend, execute_with_riders, get_state
 
 if TYPE_CHECKING:

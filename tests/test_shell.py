@@ -35,6 +35,7 @@ from celery_jobs_ext.shell import (
     run_command,
     validate_command,
 )
+from tests.shell.helpers import is_dead
 
 STAND_IN_PROGRAMS = (
     "ls", "echo", "cat", "grep", "touch", "find", "fd", "sed", "gsed", "tar", "awk", "gawk",
@@ -823,21 +824,6 @@ def test_timeout_kills_the_program_and_says_so() -> None:
     assert caught.value.returncode == -9
     assert "timed out after 0.5 s" in str(caught.value)
     assert isinstance(caught.value, ShellCommandFailed)
-
-
-def is_dead(pid: int) -> bool:
-    """Whether ``pid`` is gone or a zombie (killed, waiting for init to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
 
 
 def wait_until_dead(pid: int, deadline_seconds: float = 5.0) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import celery
 import pytest
 import redis
 from celery import Celery, Task
@@ -205,6 +206,11 @@ def test_guarded_task_runs_on_rabbitmq_with_redis_state(
     assert attempts == [0, 1]
 
 
+@pytest.mark.skipif(
+    tuple(int(part) for part in celery.__version__.split(".")[:2]) < (5, 7),
+    reason="Celery 5.7 merges retry(kwargs=...) by run's signature; "
+    "before it plain Celery refuses the retry too",
+)
 def test_an_unbound_guarded_tasks_retry_merges_arguments_as_plain_celery_does(
     make_app: Callable[..., Celery], redis_url: str
 ) -> None:

@@ -30,6 +30,7 @@ from celery_jobs_ext.shell.policy import DEFAULT_SEARCH_PATH, REFUSED_PROGRAMS, 
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS
 from celery_jobs_ext.shell.runner import STDERR_TAIL_BYTES, run_command
 from celery_jobs_ext.shell.syntax import MAX_COMMAND_LENGTH
+from celery_jobs_ext.shell.workdir import check_cwd
 
 if TYPE_CHECKING:
     from celery_jobs_ext.shell.task import SHELL_TASK_NAME, ShellTask, register_shell_task, shell_task
@@ -49,6 +50,7 @@ __all__ = [
     "ShellCommandNotAllowed",
     "ShellCommandTimedOut",
     "ShellTask",
+    "check_cwd",
     "check_environment",
     "parse_entry",
     "register_shell_task",

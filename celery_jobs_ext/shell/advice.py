@@ -23,6 +23,7 @@ CODE_RUNNING_PROGRAMS: Mapping[str, str] = MappingProxyType(
         "node": "runs any script it is given",
         "php": "runs any script it is given",
         "lua": "runs any script it is given",
+        "tclsh": "runs any script it is given",
         "vim": "runs editor commands from files, modelines and its configuration",
         "emacs": "runs Lisp from files and its configuration",
         "make": "runs the recipes of any makefile it is pointed at",

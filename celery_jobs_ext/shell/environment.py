@@ -36,6 +36,46 @@ DEFAULT_ALLOWED_ENVIRONMENT: tuple[str, ...] = (
 # Names an administrator cannot add either: they load code into every program (the dynamic
 # loader's variables, bash's exported functions) or replace the search path.
 _NEVER_ALLOWED = re.compile(r"(?:PATH|LD_.*|DYLD_.*|BASH_FUNC_.*|BASH_ENV|ENV)\Z")
+# Names a program reads as a command to run, a place to load configuration, code or
+# libraries from, or a file to write: never passed either, even when the setting lists them
+# or a prefix entry (GIT_*, APP_*) covers them. By the shape of the name, so the names nobody
+# listed are caught too: ...PAGER, ...EDITOR, ...ASKPASS, ...SHELL, ..._RSH, ...OPT(ION)S,
+# ...CONF(IG)..., ...HOME, ...RC, ...INIT, ...PATH, ...LIB, ...DIR(S), ...FILE, ...STARTUP,
+# ...COMMAND/CMD/PROG(RAM), ...EXEC..., HOME and XDG_* locations, interpreter and loader knobs.
+_NEVER_ALLOWED_SHAPES = re.compile(
+    r"(?:.*(?:PAGER|EDITOR|VISUAL|ASKPASS|SHELL|RSH|OPTS?|OPTIONS|CONF|CONFIG.*|HOME|RC|INIT"
+    r"|PATH|LIB|DIRS?|DIRECTORY|DIRECTORIES|FILE|STARTUP|COMMAND|CMD|PROG|PROGRAM|EXEC.*|ENGINES"
+    r"|MODULES?|HISTFILE|HISTORY|PRELOAD|PLUGINS?)"
+    r"|XDG_.*|PYTHON.*|PERL.*|RUBY.*|NPM_CONFIG_.*|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|JDK_.*"
+    r"|CLASSPATH|GCONV_.*|LOCPATH|NLSPATH|HOSTALIASES|RESOLV_.*|OPENSSL_.*|SSLKEYLOGFILE|MALLOC_.*"
+    r"|GLIBC_TUNABLES|TERMINFO.*|PROMPT_COMMAND|PS[0-4]|IFS|CDPATH|GLOBIGNORE|SHELLOPTS|BASHOPTS"
+    r"|ZIPOPT|UNZIP|GZIP|BZIP2?|XZ_.*|ZSTD_.*|TAR_.*|LESS.*|MAN.*|BROWSER|MAIL.*|VIMINIT|EXINIT"
+    r"|WGETRC|CURL_.*|NETRC|SSH_.*|GNUPG.*|GPG_.*|PG(?:SERVICEFILE|PASSFILE|SYSCONFDIR|SSL.*)"
+    r"|MYSQL_(?:HOME|HISTFILE|TEST_LOGIN_FILE|UNIX_PORT)|SQLITE_.*|TMUX.*|SCREEN.*|DISPLAY"
+    r"|WAYLAND_.*|DBUS_.*|SYSTEMD_.*|KRB5.*)\Z",
+    re.IGNORECASE,
+)
+# Git reads commands, configuration and repository locations from dozens of GIT_* variables
+# (GIT_CONFIG_COUNT/KEY/VALUE define aliases, GIT_EXTERNAL_DIFF, GIT_SSH, GIT_DIR ...).
+# Only these identity and pathspec switches pass, whatever the setting lists.
+SAFE_GIT_ENVIRONMENT = frozenset(
+    {
+        "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE", "GIT_TERMINAL_PROMPT", "GIT_OPTIONAL_LOCKS",
+        "GIT_FLUSH", "GIT_MERGE_VERBOSITY", "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS",
+        "GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS", "GIT_NO_REPLACE_OBJECTS",
+        "GIT_PROGRESS_DELAY", "GIT_ADVICE", "GIT_QUARANTINE_PATH_IGNORED",
+    }
+)  # fmt: skip
+
+
+def never_allowed(name: str) -> bool:
+    """Whether no job may set ``name``, whatever ``jobs_shell_allowed_env`` says."""
+    if name.upper().startswith("GIT_"):
+        return name not in SAFE_GIT_ENVIRONMENT
+    return bool(_NEVER_ALLOWED.match(name) or _NEVER_ALLOWED_SHAPES.match(name))
+
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?\Z")
 # Locale values are names (en_US.UTF-8, C.UTF-8@euro): a '/' would make glibc load locale
@@ -62,7 +102,11 @@ def checked_environment_names(entries: object, setting: str = ENVIRONMENT_SETTIN
                 f"Setting {setting} = {list(entries)!r} is invalid: {entry!r} is not a variable "
                 "name such as 'APP_MODE' or a prefix such as 'APP_*'."
             )
-        if _NEVER_ALLOWED.match(entry.rstrip("*")) or entry == "*":
+        if (
+            (not entry.endswith("*") and never_allowed(entry))
+            or _NEVER_ALLOWED.match(entry.rstrip("*"))
+            or entry == "*"
+        ):
             raise ImproperlyConfigured(
                 f"Setting {setting} = {list(entries)!r} is invalid: {entry!r} would let a message "
                 "load code into the program or change its search path; jobs.shell never passes it."
@@ -104,7 +148,13 @@ def check_environment(env: object, allowed_env: Sequence[str] = ()) -> dict[str,
             refuse(f"environment variable {name} contains a NUL character")
         if name == "PATH":
             refuse(f"environment variable PATH cannot be set per job; the child's PATH is {PATH_SETTING}")
-        if _NEVER_ALLOWED.match(name) or not _is_allowed(name, allowed):
+        if never_allowed(name):
+            refuse(
+                f"environment variable {name} is not allowed, even when {ENVIRONMENT_SETTING} "
+                "lists it: programs read it as a command to run, a place to load configuration or "
+                "code from, or a file to write"
+            )
+        if not _is_allowed(name, allowed):
             refuse(
                 f"environment variable {name} is not allowed: a job may set only "
                 f"{', '.join(DEFAULT_ALLOWED_ENVIRONMENT)} and the names listed in {ENVIRONMENT_SETTING}"

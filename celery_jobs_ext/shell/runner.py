@@ -183,7 +183,8 @@ def run_command(
 
     Arguments:
         argv: The program (best an absolute path) and its arguments.
-        cwd: Working directory of the program.
+        cwd: Working directory of the program (not checked against
+            ``jobs_shell_allowed_cwd`` here: the task does that, see :func:`check_cwd`).
         env: If given, the program's whole environment besides ``PATH`` (set to the search
             path); only names of the allow list (``LANG``, ``LC_*``, ``TZ`` ... plus
             ``allowed_env``) pass. If ``None``, the program inherits the worker's environment.
@@ -207,9 +208,9 @@ def run_command(
             :data:`STDERR_TAIL_BYTES` of stderr.
         ShellCommandTimedOut: The timeout passed (a ShellCommandFailed).
         ShellCommandNotAllowed: ``env`` names a variable outside the allow list or holds a NUL.
-        TypeError: ``argv`` is a str or holds non-str items.
-        ValueError: ``argv`` is empty, ``timeout`` is not a finite positive number or
-            ``max_output`` negative.
+        TypeError: ``argv`` is a str or holds non-str items, or ``cwd`` is not a str.
+        ValueError: ``argv`` is empty, ``cwd`` is not an existing directory, ``timeout`` is
+            not a finite positive number or ``max_output`` negative.
     """
     if isinstance(argv, (str, bytes)):
         raise TypeError("run_command() takes an argv list; use validate_command() on a string")
@@ -221,6 +222,11 @@ def run_command(
     if any("\x00" in argument for argument in arguments):
         refuse("an argument contains a NUL character")
     timeout = _checked_timeout(timeout)
+    if cwd is not None:
+        if not isinstance(cwd, str) or not cwd or "\x00" in cwd:
+            raise TypeError(f"cwd must be a directory path as a non-empty str without NUL, got {cwd!r}")
+        if not os.path.isdir(cwd):
+            raise ValueError(f"cwd {cwd!r} is not an existing directory")
     if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 0:
         raise ValueError(f"max_output must be a non-negative int, got {max_output!r}")
     child_env = None

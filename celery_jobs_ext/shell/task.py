@@ -17,6 +17,7 @@ from celery_jobs_ext.shell.advice import startup_warnings
 from celery_jobs_ext.shell.environment import check_environment
 from celery_jobs_ext.shell.policy import validate_command
 from celery_jobs_ext.shell.runner import finite, run_command
+from celery_jobs_ext.shell.workdir import check_cwd
 from celery_jobs_ext.task import GuardedTask
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,13 @@ def _job_timeout(requested: Any, config: JobsConfig) -> float:
     return min(float(requested), config.shell_timeout)
 
 
-def _check_message(config: JobsConfig, command: Any, env: Any, timeout: Any) -> list[str]:
-    """Everything a message chooses, checked the same way in the producer and the worker."""
+def _check_message(
+    config: JobsConfig, command: Any, cwd: Any, env: Any, timeout: Any, *, in_worker: bool = False
+) -> list[str]:
+    """Everything a message chooses, checked the same way in the producer and the worker.
+
+    The worker also checks that ``cwd`` exists and that its real path is listed.
+    """
     if not isinstance(command, str):
         raise _refuse(f"jobs.shell takes the command as one string, got {type(command).__name__}")
     argv = validate_command(
@@ -55,14 +61,21 @@ def _check_message(config: JobsConfig, command: Any, env: Any, timeout: Any) -> 
         denied_arguments=config.shell_denied_arguments,
         search_path=config.shell_path,
     )
+    check_cwd(cwd, config.shell_allowed_cwd, resolve=in_worker)
     if env is not None:
         check_environment(env, config.shell_allowed_env)
     _job_timeout(timeout, config)
     return argv
 
 
-def _message_arguments(args: Any, kwargs: Any) -> tuple[Any, Any, Any]:
-    """``(command, env, timeout)`` from a call's positional and keyword arguments."""
+def _message_arguments(args: Any, kwargs: Any) -> tuple[Any, Any, Any, Any]:
+    """``(command, cwd, env, timeout)`` from a call's positional and keyword arguments."""
+    if args is not None and not isinstance(args, (list, tuple)):
+        raise _refuse(
+            f"jobs.shell takes its positional arguments as a list or tuple, got {type(args).__name__}"
+        )
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise _refuse(f"jobs.shell takes its keyword arguments as a dict, got {type(kwargs).__name__}")
     args = list(args or ())
     kwargs = dict(kwargs or {})
     names = ("command", "cwd", "env", "timeout")
@@ -70,12 +83,14 @@ def _message_arguments(args: Any, kwargs: Any) -> tuple[Any, Any, Any]:
         raise _refuse(f"jobs.shell takes at most {len(names)} arguments: {', '.join(names)}")
     unknown = set(kwargs) - set(names)
     if unknown:
-        raise _refuse(f"jobs.shell got unknown arguments {sorted(unknown)}; it takes {', '.join(names)}")
+        raise _refuse(
+            f"jobs.shell got unknown arguments {sorted(unknown, key=str)}; it takes {', '.join(names)}"
+        )
     values = dict(zip(names[: len(args)], args, strict=True))
     values.update(kwargs)
     if "command" not in values:
         raise _refuse("jobs.shell needs the command as its first argument")
-    return values["command"], values.get("env"), values.get("timeout")
+    return values["command"], values.get("cwd"), values.get("env"), values.get("timeout")
 
 
 class ShellTask(GuardedTask):
@@ -104,7 +119,8 @@ class ShellPolicyCheck(bootsteps.StartStopStep):
 def register_shell_task(app: Any) -> None:
     """Register ``jobs.shell`` on ``app``; ``install(app)`` calls this once per app.
 
-    The task takes ``command`` (one string), optional ``cwd``, ``env`` (the child gets only
+    The task takes ``command`` (one string), optional ``cwd`` (only a directory
+    ``jobs_shell_allowed_cwd`` lists), ``env`` (the child gets only
     these variables plus ``PATH``; names from the allow list only) and ``timeout`` (seconds,
     at most ``jobs_shell_timeout``, which is also the default), and returns
     ``{"returncode", "stdout", "stderr"}``; a non-zero exit raises :class:`ShellCommandFailed`.
@@ -119,9 +135,7 @@ def register_shell_task(app: Any) -> None:
         timeout: float | None = None,
     ) -> dict[str, object]:
         config = ConfigCache.get(self.app)
-        argv = _check_message(config, command, env, timeout)
-        if cwd is not None and (not isinstance(cwd, str) or "\x00" in cwd):
-            raise _refuse(f"cwd must be a str without NUL characters, got {cwd!r}")
+        argv = _check_message(config, command, cwd, env, timeout, in_worker=True)
         mask: Callable[[str], str] | None = None
         if config.mask_secrets:
             from celery_jobs_ext.masking import mask_text

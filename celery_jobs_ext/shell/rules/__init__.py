@@ -11,10 +11,22 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from celery_jobs_ext.shell.rules.awk import check_awk
-from celery_jobs_ext.shell.rules.clients import check_redis_cli
+from celery_jobs_ext.shell.rules.clients import (
+    check_mysql_statements,
+    check_redis_cli,
+    check_tar_remote_archive,
+)
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
 from celery_jobs_ext.shell.rules.images import check_magick
+from celery_jobs_ext.shell.rules.interpreters import (
+    check_java,
+    check_node,
+    check_perl,
+    check_python,
+    check_ruby,
+)
+from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.sed import check_sed
@@ -40,6 +52,14 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "make": check_make,
             "redis-cli": check_redis_cli,
             "magick": check_magick,
+            "perl": check_perl,
+            "mysql": check_mysql_statements,
+            "tar": check_tar_remote_archive,
+            "python": check_python,
+            "node": check_node,
+            "ruby": check_ruby,
+            "java": check_java,
+            **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
         }
     )
 )

@@ -8,6 +8,7 @@ word that is neither an option nor an option's value; commands are case-insensit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from celery_jobs_ext.shell.syntax import refuse
@@ -49,3 +50,62 @@ def check_redis_cli(
                 "into the server or copy another server's data"
             )
         return
+
+
+# mysql's client commands: "\!" anywhere in a line, the long names at the start of a statement.
+# system runs a shell; source reads a file of commands; tee and pager write or pipe output;
+# edit runs an editor; connect reaches another server; ssl_session_data_print writes a file.
+_MYSQL_CLIENT_ESCAPE = re.compile(r"\\[!.TPeEr]")
+_MYSQL_CLIENT_COMMAND = re.compile(
+    r"(?:^|[;\n])\s*(?:system|source|tee|pager|edit|connect|ssl_session_data_print|query_attributes)\b",
+    re.IGNORECASE,
+)
+
+
+def check_mysql_statements(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse client commands (``system``, ``\\!``, ``source``, ``tee`` ...) in any argument.
+
+    A pattern ``mysql -e * db`` means any SQL, not the client's own commands, which run a
+    shell or write files on the worker. Every argument is read, as the client reads ``-e``
+    text and a statement may sit in a glued ``-eSQL``.
+    """
+    for position, argument in enumerate(arguments):
+        if position in trusted:
+            continue
+        # The statement may be the whole word, glued to -e, or the value of --execute=.
+        if argument.startswith("--"):
+            text = argument.partition("=")[2]
+        elif argument.startswith("-"):
+            text = argument.partition("e")[2]
+        else:
+            text = argument
+        if _MYSQL_CLIENT_ESCAPE.search(argument) or _MYSQL_CLIENT_COMMAND.search(text):
+            refuse(
+                f"argument {argument!r} of {program!r} uses a mysql client command (system, \\!, "
+                "source, tee, pager, edit, connect ...), which runs a shell, reads or writes files "
+                "on the worker or reaches another server"
+            )
+
+
+def check_tar_remote_archive(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse a remote archive name (``host:file``): tar runs rsh/ssh with that host as an argument."""
+    if "--force-local" in arguments:
+        return
+    for position, argument in enumerate(arguments):
+        if position in trusted:
+            continue
+        name, _, value = argument.partition("=")
+        if argument.startswith("--"):
+            if not (len(name) > 3 and "--file".startswith(name)):
+                continue
+            argument = value
+        if ":" in argument.split("/", 1)[0]:
+            refuse(
+                f"argument {argument!r} of {program!r} looks like a remote archive (host:file), "
+                "for which tar starts rsh or ssh with a host the message chooses; add "
+                "--force-local if it is a local file name"
+            )

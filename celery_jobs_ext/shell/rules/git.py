@@ -58,6 +58,11 @@ def check_git(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
     """Refuse -c, unknown subcommands, command-running remotes and options that run programs."""
+    if program.startswith("git-") and len(program) > 4:
+        # /usr/lib/git-core/git-config is 'git config': judge it as the subcommand it runs.
+        arguments = [program[4:], *arguments]
+        trusted = frozenset(position + 1 for position in trusted)
+        program = "git"
     for position, argument in enumerate(arguments):
         if argument == "--help" and position not in trusted:
             refuse(f"argument '--help' of {program!r} runs 'git help', which starts a pager or a browser")

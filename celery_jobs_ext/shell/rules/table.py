@@ -191,7 +191,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "vi": "vim", "nvim": "vim", "view": "vim", "ex": "vim", "rvim": "vim",
         "rview": "vim", "gvim": "vim", "vimdiff": "vim", "evim": "vim", "vim.basic": "vim",
         "vim.tiny": "vim", "vim.nox": "vim", "vim.gtk3": "vim",
-        "pypy": "python", "nodejs": "node", "luajit": "lua",
+        "pypy": "python", "pdb": "python", "ipython": "python", "nodejs": "node", "luajit": "lua",
         "bash": "sh", "dash": "sh", "zsh": "sh", "ksh": "sh", "mksh": "sh", "ash": "sh",
         "yash": "sh", "csh": "sh", "tcsh": "sh", "fish": "sh", "pdksh": "sh", "oksh": "sh",
         "rbash": "sh", "posh": "sh", "loksh": "sh",

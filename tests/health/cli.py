@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-from tests.harness import ROOT
-
-CELERY = str(Path(sys.executable).with_name("celery"))
+from tests.operator.runner import run_celery
 
 
 def run_health(conf: dict[str, Any], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["JOBS_TEST_CONF"] = json.dumps(conf)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run(
-        [CELERY, "-A", "tests.workerapp", "jobs-health", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """``celery -A tests.workerapp jobs-health ARGS…`` through the suite's one command runner."""
+    return run_celery(conf, "jobs-health", *args, timeout=timeout)
 
 
 def worker_conf(app: Any, **settings: Any) -> dict[str, Any]:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
 from celery import Celery
 
 from celery_jobs_ext import GuardedTask, RateLimiter
-from tests.harness import ROOT, in_process_worker, wait_for
+from tests.harness import in_process_worker, wait_for
+from tests.operator.runner import run_celery
 
 
 def jobs_ratelimit(app: Celery, *args: str) -> subprocess.CompletedProcess[str]:
@@ -22,15 +21,7 @@ def jobs_ratelimit(app: Celery, *args: str) -> subprocess.CompletedProcess[str]:
         "jobs_state_prefix": app.conf.jobs_state_prefix,
         "jobs_queue_rate_limits": dict(app.conf.get("jobs_queue_rate_limits") or {}),
     }
-    env = dict(os.environ, JOBS_TEST_CONF=json.dumps(conf), PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tests.workerapp", "jobs-ratelimit", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_celery(conf, "jobs-ratelimit", *args)
 
 
 def test_set_show_and_unset_round_trip_through_the_shared_state(make_app: Callable[..., Celery]) -> None:

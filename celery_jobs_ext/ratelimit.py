@@ -296,7 +296,9 @@ def slots_ahead(per_minute: float) -> int:
 
 
 class RateLimitStep(bootsteps.StartStopStep):
-    """Consumer bootstep: gate GuardedTask requests of rate-limited queues on the shared budget.
+    """Consumer bootstep: gate every request of a rate-limited queue on the shared budget.
+
+    Plain Celery tasks included: a limit is the queue's, whatever task sends to it.
 
     It wraps ``consumer.on_task_request`` when the consumer is built, before Celery creates
     its task strategies (which capture that callable), so every request on its way to the
@@ -371,7 +373,7 @@ class RateLimitStep(bootsteps.StartStopStep):
 
     def gate(self, request: Any) -> Any:
         """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""
-        if not self.limits or not getattr(request.task, "jobs_guarded", False):
+        if not self.limits:
             return self.handle(request)
         queue = self.queue_of(request)
         limit = self.limits.get(queue)

@@ -66,10 +66,18 @@ def worker_env(app: Celery, ledger: Ledger, **settings: Any) -> dict[str, str]:
     return {"JOBS_TEST_CONF": json.dumps(conf), "JOBS_TEST_LEDGER_URL": ledger.url}
 
 
-def publish(app: Celery, ledger: Ledger, queue: str, tag: str, count: int, seconds: float = 0.0) -> list[str]:
+def publish(
+    app: Celery,
+    ledger: Ledger,
+    queue: str,
+    tag: str,
+    count: int,
+    seconds: float = 0.0,
+    task: str = "tests.record_start",
+) -> list[str]:
     ids = []
     for _ in range(count):
-        result = app.send_task("tests.record_start", args=[ledger.key, tag, seconds], queue=queue)
+        result = app.send_task(task, args=[ledger.key, tag, seconds], queue=queue)
         ids.append(result.id)
     return ids
 
@@ -143,6 +151,31 @@ def test_two_workers_share_one_budget_and_other_queues_keep_flowing(
     # Unacknowledged messages are bounded per worker by its prefetch (2 processes x 4) plus
     # what it may hold (hold_capacity: 3 s of budget), not by the 400-message backlog.
     assert unacked_peak <= 2 * (2 * 4 + hold_capacity(limit, 8)), unacked_peak
+
+
+def test_plain_tasks_on_a_limited_queue_share_its_budget_with_guarded_ones(
+    make_app: Callable[..., Celery], ledger: Ledger
+) -> None:
+    app = make_app()
+    limited = unique("limited")
+    app._test_queues = [limited]  # type: ignore[attr-defined]
+    limit, each = 600, 60
+    env = worker_env(app, ledger, jobs_queue_rate_limits={limited: limit})
+    # A backlog of both kinds, interleaved, before the worker starts.
+    for _ in range(each // 10):
+        publish(app, ledger, limited, "plain", 10, task="tests.plain_record_start")
+        publish(app, ledger, limited, "guarded", 10)
+    with WorkerProcess(env, queues=limited, concurrency=2) as worker:
+        worker.wait_ready()
+        wait_for(lambda: ledger.count() >= 2 * each, timeout=60, interval=0.2, message="every task to start")
+    plain, guarded = ledger.starts("plain"), ledger.starts("guarded")
+    assert len(plain) == each and len(guarded) == each
+    # One budget for the queue, whichever base class the task has: 120 starts at 10 a second.
+    starts = sorted(plain + guarded)
+    assert max_in_window(starts, 10.0) <= limit / 6 + 1
+    assert achieved_per_minute(starts) <= limit * 1.02
+    # Plain tasks alone are held too: they are not let through beside the guarded ones.
+    assert max_in_window(plain, 10.0) <= limit / 6 + 1
 
 
 def test_a_worker_killed_while_holding_throttled_tasks_loses_none(

@@ -641,12 +641,9 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_megabyte_is_masked_in_linear_time(text: str) -> None:
-    started = time.perf_counter()
-
-    mask_text(text)
-
-    assert time.perf_counter() - started < 2.0
+def test_hostile_megabyte_is_masked_without_error(text: str) -> None:
+    """Their timing is measured in benchmarks/masking.py (no wall clock in tests)."""
+    assert isinstance(mask_text(text), str)
 
 
 # -- review follow-ups: structures under secret keys, chained exceptions, Celery's log data ----
@@ -798,3 +795,16 @@ def test_command_lines_are_masked_correctly_from_many_threads_at_once() -> None:
         thread.join()
 
     assert leaks == []
+
+
+def test_public_pem_blocks_are_found_in_one_pass_among_many() -> None:
+    """Thousands of BEGIN lines (one unclosed) still keep certificate bodies and mask what follows."""
+    body = "MIIBszCCAVmgAwIBAgIUQk7pZ3xY9aVb2Lm8Rt4WqNc6HsEwCgYIKoZIzj0EAwIw"
+    certificate = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    secret = "Xq7LmN2pR9tV4wY6zB8cD1fG3hJ5kK0s"
+    text = "-----BEGIN PUBLIC KEY-----\n" * 2000 + "-----END PUBLIC KEY-----\n" + certificate * 50
+    masked = mask_text(text + f"api={secret}\n")
+    assert body in masked
+    assert secret not in masked
+    unclosed = mask_text(certificate + "-----BEGIN PUBLIC KEY-----\n" * 500 + body)
+    assert unclosed.count(body) == 2

@@ -808,3 +808,25 @@ def test_public_pem_blocks_are_found_in_one_pass_among_many() -> None:
     assert secret not in masked
     unclosed = mask_text(certificate + "-----BEGIN PUBLIC KEY-----\n" * 500 + body)
     assert unclosed.count(body) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "['yyyy', 'ghp_aB3dE5fG7hJ9kL1mN3p...']",
+        "{'key': 'sk_live_4eC39HqL...'}",
+        "result: 'xoxb-123456789012-12345...'",
+        "('AKIAIOSFOD...',)",
+        "token cut: glpat-x7Rk2mQ9…",
+    ],
+)
+def test_a_token_cut_short_by_a_repr_is_masked_by_its_prefix(text: str) -> None:
+    masked = mask_text(text)
+    visible = text.split("'")[-2] if "'" in text else text.rsplit(" ", 1)[-1]
+    assert visible.rstrip(".…") not in masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize("text", ["installing sk-learn... done", "see AIzawhat...", "dapianos..."])
+def test_a_cut_word_that_only_starts_like_a_prefix_is_kept(text: str) -> None:
+    assert mask_text(text) == text

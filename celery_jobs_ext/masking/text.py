@@ -26,6 +26,7 @@ from celery_jobs_ext.masking.rules import (
     element_rule,
     replace_jwt,
 )
+from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
@@ -72,6 +73,8 @@ class Masker:
             return text
         lowered = text.lower()
         masked = apply_rules(self.always, text, lowered)
+        if "..." in masked or "…" in masked:
+            masked = mask_truncated(masked)
         if len(masked) >= _MIN_HEX and has_hex_run(masked):
             masked = apply_rules(self.hex, masked, lowered if masked is text else None)
         if masked is text and lowered == text:

@@ -13,7 +13,15 @@ import json
 import re
 from typing import Final
 
-from celery_jobs_ext.masking.engine import Replace, Rule, fixed, literal_rule, lowercase_rule, span
+from celery_jobs_ext.masking.engine import (
+    Replace,
+    Rule,
+    char_classes,
+    fixed,
+    literal_rule,
+    lowercase_rule,
+    span,
+)
 from celery_jobs_ext.masking.keys import (
     JWT,
     PASSWORD,
@@ -193,12 +201,14 @@ _PROSE_WORDS: Final = frozenset(
 )
 _MIN_BEARER: Final = 8
 _MIN_TOKEN_SCHEME: Final = 16
+#: A credential mixing lowercase, capitals and digits is no word: shorter ones count too.
+_MIN_MIXED_TOKEN: Final = 12
 
 
 def _after_authorization(text: str, start: int) -> bool:
     """Whether the scheme at ``start`` is an ``Authorization`` header's or key's value."""
     before = text[max(0, start - 40) : start].rstrip(" \t\"'")
-    if not before.endswith((":", "=")):
+    if not before.endswith((":", "=", ",")):  # "," in a pair: ('Authorization', 'Token …')
         return False
     return before[:-1].rstrip(" \t\"'").lower().endswith(("authorization", "authorisation"))
 
@@ -236,7 +246,7 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
         secret = _is_basic_credential(credential)
     else:  # "token" is a common word: ask for a long credential with digits
         secret = (
-            len(credential) >= _MIN_TOKEN_SCHEME
+            len(credential) >= (_MIN_TOKEN_SCHEME if char_classes(credential) < 3 else _MIN_MIXED_TOKEN)
             and _looks_like_credential(credential)
             and not credential.isalpha()
         )
@@ -353,8 +363,13 @@ _MAX_KEY_WALK: Final = 64
 # exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?
-    [ \t]{{0,16}}(?P<separator>=>|:=|[=:])[ \t]{{0,16}}
+    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
+    [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
+      # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
+      | (?:,|\r?\n)[ \t]{{0,16}}\\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
+      # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
+      | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
+    )[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
@@ -390,6 +405,12 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
+        separator = match.group("separator")
+        if separator == ",":
+            if match.group("keyquote") is None:
+                return None  # "password, 'x'" is prose or code, not a pair
+            if _PAIR_NAME.fullmatch(text, value_start, value_end):
+                return value_end  # ('password', 'email'): a list of field names
         if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(
             text, value_start, value_end
         ):
@@ -432,6 +453,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
 
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+#: The second item of a quoted pair that is another name, not a value.
+_PAIR_NAME = re.compile(r"[A-Za-z_]{1,64}")
 
 
 def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: str) -> bool:

@@ -830,3 +830,29 @@ def test_a_token_cut_short_by_a_repr_is_masked_by_its_prefix(text: str) -> None:
 @pytest.mark.parametrize("text", ["installing sk-learn... done", "see AIzawhat...", "dapianos..."])
 def test_a_cut_word_that_only_starts_like_a_prefix_is_kept(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "scheme", ["SSWS", "Bot", "ApiKey", "Key", "GenieKey", "Splunk", "OAuth", "SharedKey"]
+)
+@pytest.mark.parametrize(
+    "form", ["Authorization: {scheme} {credential}", '{{"authorization": "{scheme} {credential}"}}']
+)
+def test_any_authorization_scheme_keeps_the_scheme_and_masks_the_credential(scheme: str, form: str) -> None:
+    credential = "acct:wNfWdb9cnGC7D1uO2KSqR6Oy" if scheme == "SharedKey" else "wNfWdb9cnGC7D1uO2KSqR6Oy"
+    masked = mask_text(form.format(scheme=scheme, credential=credential))
+    assert f"{scheme} ***TOKEN***" in masked
+    assert "wNfWdb9cnGC7" not in masked
+
+
+def test_digest_parameters_and_a_credential_on_the_next_line_are_masked() -> None:
+    digest = 'Authorization: Digest username="a", nonce="n", response="66e8f97b948604b6afd0c485a90973db"'
+    assert mask_text(digest) == "Authorization: Digest ***TOKEN***"
+    assert mask_text("Authorization: Bearer\nBY0zMB5oDcGG1wQApauZ\nHost: h") == (
+        "Authorization: Bearer\n***TOKEN***\nHost: h"
+    )
+
+
+def test_an_oauth_callback_code_is_masked_and_status_codes_are_not() -> None:
+    assert mask_text("GET /cb?code=bzxFreplBwaPm3zPD0JA&state=xyz") == "GET /cb?code=***TOKEN***&state=xyz"
+    assert mask_text("GET /status?code=200&x=1") == "GET /status?code=200&x=1"

@@ -146,11 +146,29 @@ def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str,
     return text[match.start() : start + colon + 3] + PASSWORD, start + at
 
 
+#: An OAuth authorization code in a callback's query or fragment: ``?code=…&state=…``.
+_OAUTH_CODE = r"code=(?<=[?&#]code=)(?P<value>[^&#\s'\"<>]{1,2048})"
+_MIN_OAUTH_CODE: Final = 10
+
+
+def _replace_oauth_code(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if (
+        len(value) < _MIN_OAUTH_CODE
+        or char_classes(value) < 2
+        or is_placeholder(value)
+        or value.startswith("***")
+    ):
+        return None  # "?code=200", "?code=ABC": status codes and short ids
+    return text[match.start() : match.start("value")] + TOKEN, match.end()
+
+
 URL_RULES: Final = (
     literal_rule("url-password", (":/", ":\\"), _URL_USERINFO, _replace_url_password),
     lowercase_rule(
         "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_USERINFO, _replace_encoded_url_password
     ),
+    lowercase_rule("oauth-code", frozenset({"code="}), _OAUTH_CODE, _replace_oauth_code),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -405,6 +423,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
+        if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
+            scheme = _scheme_and_credential(text, start, value_start, value_end if group != "v6" else None)
+            if scheme is not None:
+                return scheme
         separator = match.group("separator")
         if separator == ",":
             if match.group("keyquote") is None:
@@ -450,6 +472,51 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         return text[start:value_start] + label, value_end
 
     return replace
+
+
+_AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
+#: ``<scheme> <credential>`` in an Authorization value, any scheme (SSWS, Bot, ApiKey, GenieKey,
+#: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.
+_SCHEME_THEN_CREDENTIAL = re.compile(
+    r"(?P<scheme>[A-Za-z][\w.-]{0,31})"
+    r"(?:[ \t]{1,8}|[ \t]{0,8}(?:\r?\n|\\r?\\n)[ \t]{0,8})(?P<credential>[^\s\"'`<>])"
+)
+_LINE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
+_NEWLINE = re.compile(r"[\r\n]|\\[nr]")
+_AUTH_PARAM = re.compile(r"[\w-]{1,32}=\\?[\"']")
+
+
+def _scheme_and_credential(
+    text: str, key_start: int, start: int, end: int | None
+) -> tuple[str, int] | int | None:
+    """Mask the credential of an Authorization value, keeping its scheme word: the whole rest of
+    the value (Digest's parameter list included), to the closing quote or the end of the line.
+    None when the value is not ``<scheme> <credential>``."""
+    found = _SCHEME_THEN_CREDENTIAL.match(text, start, end if end is not None else len(text))
+    if found is None:
+        return None
+    credential_start = found.start("credential")
+    if end is None:
+        # Digest's parameters (username="a", response="…") hold quotes: only the line ends them.
+        params = _AUTH_PARAM.match(text, credential_start) is not None
+        line_end = (_NEWLINE if params else _LINE_END).search(
+            text, credential_start, credential_start + _MAX_VALUE
+        )
+        end = line_end.start() if line_end else min(len(text), credential_start + _MAX_VALUE)
+        if params and text[end - 1 : end] in "\"'" and text[credential_start:end].count(text[end - 1]) % 2:
+            end -= 1  # the quote around the whole header, not a parameter's
+    credential = text[credential_start:end].rstrip()
+    end = credential_start + len(credential)
+    first = credential.split(None, 1)[0].rstrip(".,;").lower() if credential else ""
+    if (
+        not first
+        or credential.startswith("***")
+        or first in _PROSE_WORDS
+        or first in STATUS_WORDS
+        or is_placeholder(credential.split(None, 1)[0])
+    ):
+        return end  # masked already, or prose: "Authorization: Bearer header"
+    return text[key_start:credential_start] + TOKEN, end
 
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")

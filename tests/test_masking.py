@@ -376,6 +376,22 @@ def test_default_keys_are_the_documented_ones() -> None:
         "passwort",
         "contraseña",
         "mot_de_passe",
+        "credential",
+        "creds",
+        "passcode",
+        "auth_key",
+        "service_key",
+        "db_key",
+        "database_key",
+        "priv_key",
+        "privkey",
+        "client_key",
+        "app_key",
+        "admin_key",
+        "license_key",
+        "subscription_key",
+        "requirepass",
+        "masterauth",
     } == DEFAULT_MASK_KEYS
 
 
@@ -856,3 +872,36 @@ def test_digest_parameters_and_a_credential_on_the_next_line_are_masked() -> Non
 def test_an_oauth_callback_code_is_masked_and_status_codes_are_not() -> None:
     assert mask_text("GET /cb?code=bzxFreplBwaPm3zPD0JA&state=xyz") == "GET /cb?code=***TOKEN***&state=xyz"
     assert mask_text("GET /status?code=200&x=1") == "GET /status?code=200&x=1"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client_credential=UFNSnZXY1uY04Y63",
+        "passcode=TsL24f6pm1DTaM4h",
+        "LICENSE_KEY=fm1WC0qfZqkMWfT7",
+        "DD_APP_KEY=696a4aed27685c86b74d6d2d6e5e100e8d4875a4",
+        "ALGOLIA_ADMIN_KEY=4hbck4beng21allmp6i4b3re4ekthu7g",
+        "Ocp-Apim-Subscription-Key: 1758578f618aff0cea389229e881c666",
+        "requirepass hWFXGq4xuSNf7Moj",
+        "masterauth EtvlQbXFN0ssHn5d",
+    ],
+)
+def test_key_names_from_the_keyword_lists_hide_their_values(text: str) -> None:
+    value = text.split("=")[-1].split(" ")[-1]
+    assert value not in mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MAILCHIMP_KEY=371cdcfa28af256033888bf818b0f533-us14",
+        "square access sq0atp-oKCFz8x2dup8bwO4GifegW",
+        "https://api.telegram.org/bot1786526310:AA9awfGqyfa-KRysxrcnEun_lDFu1iWXzys/getMe",
+        "git clone https://6551fe0fb882415a26e814db1d941ebc26b8664f@github.com/acme/infra.git",
+    ],
+)
+def test_more_vendor_formats_are_masked(text: str) -> None:
+    masked = mask_text(text)
+    assert "***API_KEY***" in masked
+    assert not any(part in masked for part in ("371cdcfa", "oKCFz8x2", "AA9awfGq", "6551fe0f"))

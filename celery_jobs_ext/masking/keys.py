@@ -61,6 +61,28 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "private_key",
         "client_secret",
         "access_key",
+        # The keywords of gitleaks' generic-api-key rule (access, auth, api, credential, creds,
+        # key, passwd/password, secret, token) and detect-secrets' keyword plugin (api_key,
+        # auth_key, service_key, account_key, db_key, database_key, priv_key, private_key,
+        # client_key, db_pass, database_pass, key_pass, password, passwd, pwd, secret), with the
+        # names vendors give their keys (app, admin, license and subscription keys) and server
+        # configuration directives (redis.conf requirepass and masterauth).
+        "credential",
+        "creds",
+        "passcode",
+        "auth_key",
+        "service_key",
+        "db_key",
+        "database_key",
+        "priv_key",
+        "privkey",
+        "client_key",
+        "app_key",
+        "admin_key",
+        "license_key",
+        "subscription_key",
+        "requirepass",
+        "masterauth",
         # Password in other languages: German, Spanish, French (add your own to jobs_mask_keys).
         "passwort",
         "contraseña",
@@ -117,7 +139,7 @@ _PASSWORD_PARTS: Final = (
     "wachtwoord",
     "parool",
 )
-_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp"})
+_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth"})
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: Longest key considered; longer keys are judged on their end, which is where the name is.

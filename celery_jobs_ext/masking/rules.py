@@ -23,15 +23,19 @@ from celery_jobs_ext.masking.engine import (
     span,
 )
 from celery_jobs_ext.masking.keys import (
+    API_KEY,
+    AWS_KEY,
     JWT,
     PASSWORD,
     PRIVATE_KEY,
+    SECRET,
     STATUS_WORDS,
     TOKEN,
     KeyMatcher,
     hides_nothing,
     is_placeholder,
 )
+from celery_jobs_ext.masking.truncated import VENDOR_PREFIXES
 
 # PEM private keys. The body never contains "--", so it stops at the END line (or at the next
 # BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
@@ -352,7 +356,22 @@ def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
     return text[start : match.start("value")] + PASSWORD, match.end()
 
 
+#: Server configuration directives written ``name value`` (redis.conf ``requirepass`` and
+#: ``masterauth``), at the start of a line or after a space.
+_DIRECTIVE = r"(?<![\w-])(?:requirepass|masterauth)[ \t]+(?P<value>[^\s'\"]{1,1024})"
+
+
+def _replace_directive(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD) or value.startswith("***"):
+        return None
+    return text[match.start() : match.start("value")] + PASSWORD, match.end()
+
+
 HASH_RULES: Final = (
+    lowercase_rule(
+        "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive
+    ),
     # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
     # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
     literal_rule(
@@ -469,11 +488,18 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return value_end  # go on after it: "password=none&password2=x"
         if value.startswith("eyJ") and value.count(".") >= 2:
             label = JWT
+        elif label is SECRET and (value.startswith(VENDOR_PREFIXES) or _HEX_VENDOR_VALUE.fullmatch(value)):
+            # A vendor's key under a generic name (CREDENTIAL=ghp_…) keeps its vendor's label.
+            label = AWS_KEY if value.startswith(_AWS_KEY_PREFIXES) else API_KEY
         return text[start:value_start] + label, value_end
 
     return replace
 
 
+#: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be
+#: prefixes on their own.
+_HEX_VENDOR_VALUE = re.compile(r"(?:SK|AC)[0-9a-f]{32}|key-[0-9a-f]{32}")
+_AWS_KEY_PREFIXES: Final = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
 _AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
 #: ``<scheme> <credential>`` in an Authorization value, any scheme (SSWS, Bot, ApiKey, GenieKey,
 #: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.
@@ -521,7 +547,7 @@ def _scheme_and_credential(
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 #: The second item of a quoted pair that is another name, not a value.
-_PAIR_NAME = re.compile(r"[A-Za-z_]{1,64}")
+_PAIR_NAME = re.compile(r"[a-z_]{1,64}|[A-Z_]{1,64}|(?:[A-Z]?[a-z]{1,32}){1,8}")
 
 
 def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: str) -> bool:

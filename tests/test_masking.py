@@ -905,3 +905,27 @@ def test_more_vendor_formats_are_masked(text: str) -> None:
     masked = mask_text(text)
     assert "***API_KEY***" in masked
     assert not any(part in masked for part in ("371cdcfa", "oKCFz8x2", "AA9awfGq", "6551fe0f"))
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("password: >-\n  Winter2025!\n", "Winter2025!"),
+        ("db:\n  password: |\n    Winter2025!\n    more2025\n  host: x\n", "more2025"),
+        ("db:\n  password:\n    Kx9$mP2vL7q!\n", "Kx9$mP2vL7q!"),
+        ('<add key="DbPassword" value="S3cr3t-V4lue" />', "S3cr3t-V4lue"),
+        ('<property name="javax.net.ssl.keyStorePassword" value="S3cr3t-V4lue"/>', "S3cr3t-V4lue"),
+        ("<entry><key>password</key><value>S3cr3t-V4lue</value></entry>", "S3cr3t-V4lue"),
+        ("<Password><![CDATA[S3cr3t-V4lue]]></Password>", "S3cr3t-V4lue"),
+        ("Server=tcp:db,1433;User ID=sa;Password={P@ss w0rd;x};", "w0rd;x"),
+    ],
+)
+def test_values_in_yaml_blocks_xml_records_and_odbc_braces_are_masked_whole(text: str, secret: str) -> None:
+    masked = mask_text(text)
+    assert secret not in masked
+    assert "***PASSWORD***" in masked
+
+
+@pytest.mark.parametrize("text", ["auth:\n  user: bob\n", 'key="routing" value="orders"', "token={token}"])
+def test_nested_yaml_mappings_and_non_secret_records_are_kept(text: str) -> None:
+    assert mask_text(text) == text

@@ -403,7 +403,7 @@ _ASSIGNMENT = r"""
     {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
     [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
-      | (?:,|\r?\n)[ \t]{{0,16}}\\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
+      | (?:,|\r?\n|(?<=["'])[ \t])[ \t]{{0,16}}\\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
       # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
       | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
     )[ \t]{{0,16}}
@@ -413,6 +413,8 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
+      # a YAML block scalar (password: |, >-) or a value on the next, indented line
+      | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?\r?\n[ \t]{{1,64}}(?=[^\s]))
       | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
     )
 """
@@ -447,6 +449,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if group == "v0":
+            return _replace_indented(text, start, key_start, match, label)
+        if _NAME_FIELD_FOLLOWS.match(text, value_end + (text[value_end : value_end + 1] in "\"'")):
+            return None  # key="DbPassword" value="…": a name, whose value the next field holds
         if separator == ",":
             if match.group("keyquote") is None:
                 return None  # "password, 'x'" is prose or code, not a pair
@@ -457,6 +463,11 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         ):
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
+            if text[value_start] == "{" and match.group("separator") == "=":
+                braced = _ODBC_BRACED.match(text, value_start, value_start + _MAX_VALUE)
+                if braced is not None and not hides_nothing(text[value_start : braced.end()], label):
+                    # ODBC: Password={P@ss w0rd;x}; "}}" escapes a brace
+                    return text[start:value_start] + label, braced.end()
             if text[value_start] in "{$<%":
                 placeholder = _PLACEHOLDER_START.match(text, value_start)
                 if (
@@ -500,6 +511,44 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
 #: prefixes on their own.
 _HEX_VENDOR_VALUE = re.compile(r"(?:SK|AC)[0-9a-f]{32}|key-[0-9a-f]{32}")
 _AWS_KEY_PREFIXES: Final = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
+_NAME_FIELD_FOLLOWS = re.compile(
+    r"""(?:,|[ \t])[ \t]{0,16}\\?["']?(?i:parameter)?(?i:value)\\?["']?[ \t]{0,16}[=:]"""
+)
+_ODBC_BRACED = re.compile(r"\{(?:[^}]|\}\})*\}(?=[;\s'\"]|$)")
+_INDENT = re.compile(r"[ \t]*")
+
+
+def _replace_indented(
+    text: str, start: int, key_start: int, match: re.Match[str], label: str
+) -> tuple[str, int] | int | None:
+    """A YAML value below its key: a block scalar's lines, or one indented plain value."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    key_indent = len(_INDENT.match(text, line_start).group())  # type: ignore[union-attr]
+    if text[line_start + key_indent : line_start + key_indent + 2] == "- ":
+        key_indent += 2  # a list item's key: "- name: x"
+    value_start = match.end("v0")
+    block = text[match.start("v0")] in "|>"
+    first_line_end = text.find("\n", value_start)
+    first = text[value_start : len(text) if first_line_end < 0 else first_line_end].strip()
+    if not block and (_YAML_NESTED.match(first) or hides_nothing(first, label)):
+        return None  # a nested mapping or list, not a value
+    end = value_start
+    limit = min(len(text), value_start + 4 * _MAX_VALUE)
+    while end < limit:
+        line_end = text.find("\n", end)
+        line_end = limit if line_end < 0 or line_end > limit else line_end
+        end = line_end
+        following = text[line_end + 1 : line_end + 1 + 256]
+        indent = len(following) - len(following.lstrip(" \t"))
+        if not block or line_end >= limit or indent <= key_indent or not following.strip():
+            break
+        end = line_end + 1
+    end = value_start + len(text[value_start:end].rstrip())
+    prefix = text[start : match.start("v0")]
+    return prefix + text[match.start("v0") : value_start] + label, end
+
+
+_YAML_NESTED = re.compile(r"[\w.\"'-]{1,64}:(?:\s|$)|- |#")
 _AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
 #: ``<scheme> <credential>`` in an Authorization value, any scheme (SSWS, Bot, ApiKey, GenieKey,
 #: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.
@@ -584,15 +633,37 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
 
 
 #: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
-_ELEMENT = r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
+_ELEMENT = (
+    r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>"
+    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>|(?P<value>[^<\n]{1,2048}))"
+    r"</(?P=key)>"
+)
+#: A name element then a value element: ``<key>password</key><value>S</value>`` (Java
+#: properties as XML, plist-like entries).
+_NAMED_ELEMENT = (
+    r"<(?P<tag>[Kk]ey|[Nn]ame)>(?P<key>[^<\n]{1,128})</(?P=tag)>\s{0,64}"
+    r"<(?P<vtag>[Vv]alue|string)>(?P<value>[^<]{1,2048})</(?P=vtag)>"
+)
 
 
 def element_rule(matcher: KeyMatcher) -> Rule:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
         label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
+        group = "value" if match.group("value") is not None else "cdata"
+        value = match.group(group)
+        if label is None or hides_nothing(value, label, structured=group == "cdata"):
+            return None
+        return text[match.start() : match.start(group)] + label, match.end(group)
+
+    return literal_rule("xml-element", "</", _ELEMENT, replace)
+
+
+def named_element_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(match.group("key").strip())
         value = match.group("value")
-        if label is None or hides_nothing(value, label):
+        if label is None or hides_nothing(value.strip(), label, structured=True):
             return None
         return text[match.start() : match.start("value")] + label, match.end("value")
 
-    return literal_rule("xml-element", "</", _ELEMENT, replace)
+    return literal_rule("xml-named-element", ("</key>", "</name>"), _NAMED_ELEMENT, replace)

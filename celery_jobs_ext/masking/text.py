@@ -24,6 +24,7 @@ from celery_jobs_ext.masking.rules import (
     URL_RULES,
     assignment_rules,
     element_rule,
+    named_element_rule,
     replace_jwt,
 )
 from celery_jobs_ext.masking.truncated import mask_truncated
@@ -61,6 +62,7 @@ class Masker:
                 *HASH_RULES,
                 *assignment_rules(self.keys),
                 element_rule(self.keys),
+                named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
             )

@@ -929,3 +929,20 @@ def test_values_in_yaml_blocks_xml_records_and_odbc_braces_are_masked_whole(text
 @pytest.mark.parametrize("text", ["auth:\n  user: bob\n", 'key="routing" value="orders"', "token={token}"])
 def test_nested_yaml_mappings_and_non_secret_records_are_kept(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "integrity sha512-Q3cM1Q2bW9hKqV7K2mVYpZlY0rYhN3a7E+eJv1gV0pWkz8h3rFzC0o2bZ3qL6pQ4sYdJ1tT2uX9yA0bC1d"
+        "E2fA==",
+        "token_type=bearer expires_in=3600 scope=read:user",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+        "secret=prod-db-credentials-v2",
+        "key=ArrowUp",
+        "    items.sort(key=lambda item: item.priority)",
+        "session: AsyncSession = Depends(get_db)",
+    ],
+)
+def test_integrity_hashes_oauth_responses_arns_names_and_source_lines_are_kept(text: str) -> None:
+    assert mask_text(text) == text

@@ -179,6 +179,7 @@ _LEADS_CHECKED: Final = 32
 
 
 _PEM_END = re.compile(r"-----END")
+_INTEGRITY_PREFIXES: Final = ("sha256-", "sha384-", "sha512-")
 
 
 def _public_blocks(text: str) -> tuple[list[int], list[int]]:
@@ -219,6 +220,8 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
     if previous == "," and _MEDIA_DATA_URI.search(text, before, start):
         return True
     if previous == ":" and text[max(0, start - 7) : start] in _FINGERPRINT_PREFIXES:  # sshd logs
+        return True
+    if body.startswith(_INTEGRITY_PREFIXES):  # Subresource Integrity: sha512-<base64 digest>
         return True
     starts, ends = blocks
     if starts:

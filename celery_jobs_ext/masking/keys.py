@@ -389,6 +389,7 @@ STATUS_WORDS: Final = frozenset(
         "new",
         "old",
         "same",
+        "lambda",  # key=lambda item: …, a source line in a traceback
     ]
 )
 
@@ -422,6 +423,12 @@ _RESOURCE = re.compile(r"arn:[\w:/+=,.@-]{1,512}|[a-z][a-z0-9_.-]{0,63}(?:[/:][a
 _ABSOLUTE_PATH = re.compile(r"(?:/[\w.-]{1,255}){2,64}/?")
 _LETTER_DIGIT = re.compile(r"[a-z][0-9]|[0-9][a-z]")
 _MAX_SMALL_NUMBER: Final = 6
+#: Resource names in kebab case (words then a version, or an environment then words) and
+#: PascalCase words.
+_KEBAB_NAME = re.compile(
+    r"(?:[a-z]{2,20}-){2,8}v[0-9]{1,3}|(?:prod|production|dev|staging|stage|test|qa|uat)(?:-[a-z0-9]{2,20}){2,8}"
+)
+_PASCAL_WORDS = re.compile(r"(?:[A-Z][a-z]{1,15}){1,4}")
 
 
 #: Code, not a value: a call or subscript of a dotted name, a snake_case function or a class
@@ -431,6 +438,8 @@ _CODE = re.compile(
     r"|\(?[A-Za-z_][A-Za-z_]{2,}\w*(?:\(.*[)=,'\"].*|\[.*\].*)"  # a call with its arguments
     r"|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
     r"|\([A-Za-z_][\w.]*(?:,.*)?"  # a tuple: (self.username, self.password)
+    r"|lambda\b.*"  # key=lambda item: item.priority
+    r"|[A-Z]\w*(?:\[[\w., \[\]|]*\])?[ \t]=[ \t].*"  # an annotation: AsyncSession = Depends(…)
     r"|[\[{(][\]})]?|`.*|#[ \t].*",  # a literal opened or empty, inline code, a comment
     re.DOTALL,
 )
@@ -517,6 +526,8 @@ def _hides_nothing_other(stripped: str, label: str) -> bool:
     """Versions, paths, URLs and resource names: under keys that do not hold passwords."""
     if _LOWERCASE_WORD.fullmatch(stripped):
         return True
+    if label == SECRET and (_KEBAB_NAME.fullmatch(stripped) or _PASCAL_WORDS.fullmatch(stripped)):
+        return True  # secret=prod-db-credentials-v2 names a secret; key=ArrowUp names a key
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:

@@ -222,6 +222,7 @@ _PROSE_WORDS: Final = frozenset(
     ]
 )
 _MIN_BEARER: Final = 8
+_KEY_VALUE = re.compile(r"[A-Za-z_][\w.-]{0,63}=[^=]")
 _MIN_TOKEN_SCHEME: Final = 16
 #: A credential mixing lowercase, capitals and digits is no word: shorter ones count too.
 _MIN_MIXED_TOKEN: Final = 12
@@ -262,6 +263,8 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
         return None
     if _after_authorization(text, match.start()):
         secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
+    elif _KEY_VALUE.match(credential):
+        secret = False  # "token_type=bearer expires_in=3600": the next field, not a credential
     elif scheme == "bearer":
         secret = _looks_like_credential(credential)
     elif scheme == "basic":
@@ -442,6 +445,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         label = matcher.label_for(text[key_start:key_end].rstrip("]"))
         if label is None:
             return None
+        if text[key_start - 1 : key_start] == ":" and _ARN_BEFORE.search(
+            text, max(0, key_start - 256), key_start
+        ):
+            return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
         if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
@@ -549,6 +556,7 @@ def _replace_indented(
 
 
 _YAML_NESTED = re.compile(r"[\w.\"'-]{1,64}:(?:\s|$)|- |#")
+_ARN_BEFORE = re.compile(r"arn:[\w:/+=,.@-]{0,240}$")
 _AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
 #: ``<scheme> <credential>`` in an Authorization value, any scheme (SSWS, Bot, ApiKey, GenieKey,
 #: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.

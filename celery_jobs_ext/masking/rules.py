@@ -406,7 +406,8 @@ _ASSIGNMENT = r"""
     {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
     [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
-      | (?:,|\r?\n|(?<=["'])[ \t])[ \t]{{0,16}}\\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
+      | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}
+        \\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
       # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
       | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
     )[ \t]{{0,16}}
@@ -417,7 +418,7 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
-      | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?\r?\n[ \t]{{1,64}}(?=[^\s]))
+      | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
       | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
     )
 """
@@ -535,6 +536,13 @@ def _replace_indented(
         key_indent += 2  # a list item's key: "- name: x"
     value_start = match.end("v0")
     block = text[match.start("v0")] in "|>"
+    if "\\" in text[match.start("v0") : value_start]:  # in a repr: "password:\\n    S\\n"
+        escaped_end = _LINE_END.search(text, value_start, value_start + _MAX_VALUE)
+        end = escaped_end.start() if escaped_end else min(len(text), value_start + _MAX_VALUE)
+        first = text[value_start:end].strip()
+        if not first or _YAML_NESTED.match(first) or hides_nothing(first, label):
+            return None
+        return text[start:value_start] + label, end
     first_line_end = text.find("\n", value_start)
     first = text[value_start : len(text) if first_line_end < 0 else first_line_end].strip()
     if not block and (_YAML_NESTED.match(first) or hides_nothing(first, label)):
@@ -562,7 +570,7 @@ _AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
 #: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.
 _SCHEME_THEN_CREDENTIAL = re.compile(
     r"(?P<scheme>[A-Za-z][\w.-]{0,31})"
-    r"(?:[ \t]{1,8}|[ \t]{0,8}(?:\r?\n|\\r?\\n)[ \t]{0,8})(?P<credential>[^\s\"'`<>])"
+    r"(?:[ \t]{1,8}|[ \t]{0,8}(?:\r?\n|(?:\\r)?\\n)[ \t]{0,8})(?P<credential>[^\s\"'`<>])"
 )
 _LINE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
 _NEWLINE = re.compile(r"[\r\n]|\\[nr]")

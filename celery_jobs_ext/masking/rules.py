@@ -630,6 +630,15 @@ def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: 
     return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
 
 
+def _trigger(word: str, words: frozenset[str]) -> str:
+    """The literal that gates ``word``'s rule: its first five letters ("passw" serves password
+    and passwd), or four when another word shares them ("cred" for credential and creds), since
+    each distinct trigger costs one scan of every text."""
+    if any(other[:4] == word[:4] and other[:5] != word[:5] for other in words):
+        return word[:4]
+    return word[:5]
+
+
 def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     """One rule per distinct last word of the secret names (a word containing another is dropped:
     ``auth`` already finds ``authorization``)."""
@@ -639,7 +648,7 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     return tuple(
         lowercase_rule(
             f"secret-key:{word}",
-            frozenset({word[:5]}),  # "passw" serves both password and passwd
+            frozenset({_trigger(word, words)}),
             _ASSIGNMENT.format(name=re.escape(word)),
             replace,
             re.VERBOSE,
@@ -682,4 +691,4 @@ def named_element_rule(matcher: KeyMatcher) -> Rule:
             return None
         return text[match.start() : match.start("value")] + label, match.end("value")
 
-    return literal_rule("xml-named-element", ("</key>", "</name>"), _NAMED_ELEMENT, replace)
+    return literal_rule("xml-named-element", "</", _NAMED_ELEMENT, replace)  # the element rule's trigger

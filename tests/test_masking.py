@@ -946,3 +946,18 @@ def test_nested_yaml_mappings_and_non_secret_records_are_kept(text: str) -> None
 )
 def test_integrity_hashes_oauth_responses_arns_names_and_source_lines_are_kept(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("[database]\nhost = db1\npassword = Tr0ub4dor &3 horse\n", "&3 horse"),
+        ("password=Welcome(2024)", "Welcome(2024)"),
+        ("DB_PASSWORD=Summer.Fun[99]", "Summer.Fun[99]"),
+        ("token=1.2.3-dprysgvrnejhdyuedthw", "dprysgvrnejhdyuedthw"),
+    ],
+)
+def test_ini_lines_and_code_or_version_shapes_do_not_cut_or_keep_a_secret_value(
+    text: str, secret: str
+) -> None:
+    assert secret not in mask_text(text)

@@ -411,7 +411,9 @@ _PLACEHOLDER = re.compile(
     re.VERBOSE,
 )
 #: Values that are versions or end in one: ``^9.0.2``, ``java-jwt:4.4.0``, ``v1.2``.
-_VERSION = re.compile(r"(?:[\w.-]*[:@])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,32})?")
+_VERSION = re.compile(r"(?:[\w.-]*[:@])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,16})?")
+#: A call or subscript of a number only: ``Welcome(2024)``, not code under a password key.
+_LITERAL_ARGUMENT = re.compile(r"[(\[]\d{1,8}[)\]]$")
 #: File paths: absolute, relative, home, Windows, or a bare file name with a key-file extension.
 _PATH = re.compile(
     r"(?:/|\./|\.\./|~/|[A-Za-z]:\\)[^\s]{0,512}"
@@ -507,8 +509,8 @@ def _hides_nothing(value: str, label: str) -> bool:
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
     if not stripped or stripped.lower() in STATUS_WORDS or is_placeholder(stripped):
         return True
-    if _CODE.fullmatch(stripped):
-        return True
+    if _CODE.fullmatch(stripped) and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped)):
+        return True  # but Welcome(2024) and Summer.Fun[99] under a password key are passwords
     if label != PASSWORD and len(stripped) < _MIN_SECRET:
         return True
     if label == PASSWORD:

@@ -491,9 +491,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
                 # "key: value" after a space (YAML, headers): the value may hold spaces.
                 spaces = (
-                    match.group("separator") == ":"
+                    match.group("separator") in (":", "=")
                     and match.group("keyquote") is None
                     and value_start > match.end("separator")
+                    and (match.group("separator") == ":" or _ini_line(text, key_start, match))
                 )
                 limit = min(len(text), value_start + _MAX_VALUE)
                 value_end = bare_value_end(text, value_start, limit, query, spaces)
@@ -628,6 +629,15 @@ def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: 
     key = text[key_start : match.end("rest")].lower()
     name = key.rsplit(".", 1)[-1].rsplit("_", 1)[-1]
     return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
+
+
+def _ini_line(text: str, key_start: int, match: re.Match[str]) -> bool:
+    """``key = value`` alone on its line (INI, properties): the value is the rest of the line."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    return (
+        not text[line_start:key_start].strip()
+        and text[match.start("separator") - 1 : match.start("separator")] in " \t"
+    )
 
 
 def _trigger(word: str, words: frozenset[str]) -> str:

@@ -961,3 +961,24 @@ def test_ini_lines_and_code_or_version_shapes_do_not_cut_or_keep_a_secret_value(
     text: str, secret: str
 ) -> None:
     assert secret not in mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "az login --service-principal -u app -p 9QbgabHu1ZDoaI --tenant t",
+        "ssh-keygen -N ESVwWN0qnQacU9 -f key",
+        "unrar x -pu2fnMF4QYQFNj1 a.rar",
+        "mosquitto_pub -u dev -P tE4yrX22rlL4j0 -t t -m x",
+        "influx auth -t uOhTfBjhYXvaog",
+    ],
+)
+def test_password_options_of_more_tools_are_masked(text: str) -> None:
+    masked = mask_text(text)
+    assert "***PASSWORD***" in masked
+    assert not any(len(word) == 14 and word in masked for word in text.replace("-p", " ").split())
+
+
+@pytest.mark.parametrize("text", ["az vm create -p 22", "unrar x -p- a.rar", 'ssh-keygen -N "" -f key'])
+def test_the_same_options_elsewhere_or_empty_are_kept(text: str) -> None:
+    assert mask_text(text) == text

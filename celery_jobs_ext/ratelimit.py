@@ -55,6 +55,8 @@ OVERRIDE_REFRESH_SECONDS = 2.0
 UNAVAILABLE_RETRY_SECONDS = 1.0
 #: At most one "state unreachable" warning per this many seconds.
 WARNING_INTERVAL_SECONDS = 60.0
+#: At most one "queue throttled" line per queue and worker per this many seconds.
+THROTTLED_LOG_SECONDS = 60.0
 #: Seconds of a queue's budget a worker may hold before it pauses consuming from the queue.
 HOLD_SECONDS = 3.0
 #: Upper bound of held requests per queue, whatever the rate.
@@ -67,20 +69,23 @@ MAX_SLOTS_AHEAD = 32
 
 
 class _Warnings:
-    """At most one warning per key per :data:`WARNING_INTERVAL_SECONDS`.
+    """At most one log line per key per ``interval`` seconds (warnings unless told otherwise).
 
-    A bad value in the shared state is read again every couple of seconds by every worker:
-    one line a minute says it, a line per read would bury everything else in the log.
+    A bad value in the shared state is read again every couple of seconds by every worker,
+    and a throttled queue is refused a slot every time one comes: one line a minute says
+    it, a line per event would bury everything else in the log.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = WARNING_INTERVAL_SECONDS, level: int = logging.WARNING) -> None:
         self._last: dict[str, float] = {}
+        self.interval = interval
+        self.level = level
 
     def warn(self, key: str, message: str, *args: Any) -> None:
         now = time.monotonic()
-        if now - self._last.get(key, -math.inf) >= WARNING_INTERVAL_SECONDS:
+        if now - self._last.get(key, -math.inf) >= self.interval:
             self._last[key] = now
-            logger.warning(message, *args)
+            logger.log(self.level, message, *args)
 
 
 #: One per process: every limiter and worker step of a process shares the interval.
@@ -320,6 +325,7 @@ class RateLimitStep(bootsteps.StartStopStep):
         self._down_until = -math.inf
         self._visibility_timeout: float | None = None
         self._refresh_timer: Any = None
+        self.throttled_log = _Warnings(THROTTLED_LOG_SECONDS, logging.INFO)
         self.handle: Callable[[Any], Any] = parent.on_task_request
         parent.on_task_request = self.gate
 
@@ -390,6 +396,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             return self.handle(request)
         self._hold(queue, gate, request, limit)
         self._schedule(queue, gate, retry_after)
+        self._log_throttled(queue, gate, limit, retry_after)
         return None
 
     def _decide(self, queue: str, gate: _QueueGate, limit: float) -> float | None:
@@ -462,6 +469,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             retry_after = self._decide(queue, gate, limit) if limit else None
             if retry_after is not None:
                 self._schedule(queue, gate, retry_after)
+                self._log_throttled(queue, gate, limit or 0.0, retry_after)
                 return
             request = gate.held.popleft()
             self.consumer.qos.decrement_eventually()
@@ -470,6 +478,23 @@ class RateLimitStep(bootsteps.StartStopStep):
                 self._resume(queue, gate)
         if gate.paused:
             self._resume(queue, gate)
+
+    def _log_throttled(self, queue: str, gate: _QueueGate, limit: float, retry_after: float) -> None:
+        """Say, at INFO and once a minute per queue, that ``queue`` is held to its limit.
+
+        The count is this worker's held messages (other workers hold their own; a paused
+        queue's backlog waits in the broker).
+        """
+        self.throttled_log.warn(
+            queue,
+            "Rate limits: queue %r is throttled at its limit of %s/min: %d message(s) held "
+            "by this worker, next start in %.1f s%s",
+            _cut(queue),
+            _per_minute(limit),
+            len(gate.held),
+            retry_after,
+            "; consuming from it paused until half of them have started" if gate.paused else "",
+        )
 
     def _pause(self, queue: str, gate: _QueueGate) -> None:
         consumer = self.consumer.task_consumer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -176,6 +177,35 @@ def test_plain_tasks_on_a_limited_queue_share_its_budget_with_guarded_ones(
     assert achieved_per_minute(starts) <= limit * 1.02
     # Plain tasks alone are held too: they are not let through beside the guarded ones.
     assert max_in_window(plain, 10.0) <= limit / 6 + 1
+
+
+def test_a_throttled_queue_is_logged_once_a_minute_at_info_with_its_limit_and_held_count(
+    make_app: Callable[..., Celery], ledger: Ledger
+) -> None:
+    app = make_app()
+    first, second, free = unique("first"), unique("second"), unique("free")
+    app._test_queues = [first, second, free]  # type: ignore[attr-defined]
+    env = worker_env(app, ledger, jobs_queue_rate_limits={first: 60, second: "2/s"})
+    publish(app, ledger, first, "first", 8)
+    publish(app, ledger, second, "second", 8, task="tests.plain_record_start")
+    publish(app, ledger, free, "free", 8)
+    with WorkerProcess(env, queues=f"{first},{second},{free}", concurrency=2) as worker:
+        worker.wait_ready()
+        # Several refusals per queue: at 1/s, each of the first queue's 4 starts after the
+        # first one waited for its slot.
+        wait_for(lambda: len(ledger.starts("first")) >= 5, timeout=60, interval=0.2, message="5 starts")
+        log = worker.output()
+    lines = [line for line in log.splitlines() if "is throttled" in line]
+    assert len(lines) == 2, lines  # one per limited queue, however often it was refused
+    for queue, limit in ((first, "60/min"), (second, "120/min")):
+        [line] = [line for line in lines if repr(queue) in line]
+        match = re.search(
+            rf"INFO/MainProcess\] Rate limits: queue '{queue}' is throttled at its "
+            rf"limit of {limit}: (\d+) message\(s\) held by this worker",
+            line,
+        )
+        assert match is not None, line
+        assert int(match.group(1)) >= 1
 
 
 def test_a_worker_killed_while_holding_throttled_tasks_loses_none(

@@ -389,7 +389,7 @@ class DeadLetterQueue:
         """Whether this failure of the task is already stored (the claim, wherever it lives).
 
         Raises:
-            kombu.exceptions.OperationalError: the broker (Redis) is unreachable.
+            redis.exceptions.ConnectionError: the broker (Redis) is unreachable.
             StateUnavailable: the shared state (other brokers) is unreachable.
         """
         if self._on_redis_broker():

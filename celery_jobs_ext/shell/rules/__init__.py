@@ -29,6 +29,7 @@ from celery_jobs_ext.shell.rules.interpreters import (
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
+from celery_jobs_ext.shell.rules.paths import check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
@@ -82,6 +83,7 @@ def check_arguments(
     writes by default (wget's download) was meant.
     """
     names = names_of(paths)
+    check_process_files(program, arguments, frozenset(trusted))
     check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
     checkers = {_ARGUMENT_CHECKERS[name] for name in names if name in _ARGUMENT_CHECKERS}
     for checker in sorted(checkers, key=lambda function: function.__name__):

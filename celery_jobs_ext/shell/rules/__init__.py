@@ -34,6 +34,7 @@ from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
+from celery_jobs_ext.shell.rules.xxd import check_xxd
 
 __all__ = ["DENIED_ARGUMENTS", "check_arguments", "names_of"]
 
@@ -60,6 +61,7 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "node": check_node,
             "ruby": check_ruby,
             "java": check_java,
+            "xxd": check_xxd,
             **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
         }
     )

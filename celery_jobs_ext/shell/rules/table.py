@@ -50,7 +50,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-K", "--config", "-D", "--dump-header", "-c", "--cookie-jar", "--trace",
             "--trace-ascii", "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc",
             "--ssl-sessions", "--engine", "--create-dirs", "--ftp-create-dirs", "--unix-socket",
-            "--abstract-unix-socket", "--proto-default",
+            "--abstract-unix-socket", "--proto-default", "-T", "--upload-file",
         ),
         "wget": (
             "-O", "--output-document", "-o", "--output-file", "-a", "--append-output",
@@ -262,7 +262,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sftp": "makes sftp run a local program or read a batch or config file",
         "ssh-keygen": "makes ssh-keygen load a library",
         "rsync": "makes rsync run another program",
-        "curl": "makes curl write files or read a config file",
+        "curl": "makes curl write files (also by uploading to a file:// URL) or read a config file",
         "wget": "makes wget write files, read a config file or run a program",
         "less": "makes less run commands or write files",
         "man": "makes man run another program or read a config file",

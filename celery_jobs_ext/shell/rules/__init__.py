@@ -29,7 +29,7 @@ from celery_jobs_ext.shell.rules.interpreters import (
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
-from celery_jobs_ext.shell.rules.paths import check_process_files
+from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker, check_systemctl
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
@@ -91,6 +91,7 @@ def check_arguments(
     """
     names = names_of(paths)
     check_process_files(program, arguments, frozenset(trusted))
+    check_installed_scripts(program, names, arguments, frozenset(trusted))
     check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
     checkers = {_ARGUMENT_CHECKERS[name] for name in names if name in _ARGUMENT_CHECKERS}
     for checker in sorted(checkers, key=lambda function: function.__name__):

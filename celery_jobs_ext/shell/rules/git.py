@@ -51,7 +51,7 @@ _GIT_OPTIONS_WITH_VALUES = frozenset(
     {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env",
      "--attr-source", "--list-cmds"}
 )  # fmt: skip
-_DIRECTORY_OPTIONS = frozenset({"-C", "--git-dir", "--work-tree"})
+_DIRECTORY_OPTIONS = frozenset({"-C", "--git-dir", "--work-tree", "--bare"})
 _GIT_SUBCOMMAND_OPTIONS: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
     {
         "clone": (("-u", "-c", "--config", "--template", "--separate-git-dir"), "bjo"),

@@ -5,7 +5,11 @@
 (``perl -x``, ``python3 -x``, ``curl -T``, ``xxd -r``) turns them into code or file contents.
 So under ``/proc`` only the system-wide read-only files of :data:`ALLOWED_PROC_FILES` may be
 named, and ``/dev/fd``, ``/dev/stdin`` not at all; every path inside an argument counts
-(``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``). Applies to every program.
+(``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``, ``-x/proc/...``). Applies
+to every program.
+
+Also here, for interpreters only: a script among the installed programs
+(:data:`PROGRAM_DIRECTORIES`) runs that program, listed or not, wrapper or not.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ _REFUSED_DEVICES = ("dev/fd", "dev/stdin")
 def _paths_in(argument: str) -> list[str]:
     """The path-like pieces of an argument: the whole word and what follows ``=``, ``@``, ..."""
     pieces = [argument, *_SEPARATORS.split(argument)]
+    # a path glued to an option (-x/proc/self/environ) starts at its first '/proc' or '/dev'
+    for marker in ("/proc", "/dev/"):
+        start = argument.find(marker)
+        while start >= 0:
+            pieces.append(argument[start:])
+            start = argument.find(marker, start + 1)
     if argument.lower().startswith("file:"):
         pieces.append(argument[5:])
     return [piece for piece in pieces if "proc" in piece or "dev" in piece]
@@ -44,6 +54,41 @@ def _refused(path: str) -> bool:
     if normal == "proc" or normal.startswith("proc/"):
         return normal[len("proc/") :] not in ALLOWED_PROC_FILES
     return any(normal == device or normal.startswith(device + "/") for device in _REFUSED_DEVICES)
+
+
+# Where installed programs live: an interpreter given a script there runs that program
+# (``perl /usr/bin/debconf-apt-progress -- cmd``, ``bash /usr/bin/xvfb-run cmd``,
+# ``python3 /usr/bin/pip3 install ...``), which the allowed list did not allow.
+PROGRAM_DIRECTORIES = (
+    "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec",
+    "/usr/local/libexec", "/usr/lib/git-core", "/usr/games", "/snap/bin",
+)  # fmt: skip
+INTERPRETERS = frozenset(
+    {
+        "python", "perl", "ruby", "node", "php", "lua", "sh", "nu", "pwsh", "julia", "Rscript",
+        "R", "guile", "racket", "sbcl", "clisp", "ghc", "groovy", "scala", "elixir", "erl", "raku",
+        "gnuplot", "octave", "bun", "osascript", "mongosh", "tclsh", "wish", "expect", "deno",
+        "pypy",
+    }
+)  # fmt: skip
+
+
+def check_installed_scripts(
+    program: str, names: set[str], arguments: Sequence[str], trusted: frozenset[int]
+) -> None:
+    """Refuse an interpreter's argument that is a file among the installed programs."""
+    if not names & INTERPRETERS:
+        return
+    for position, argument in enumerate(arguments):
+        if position in trusted or "/" not in argument:
+            continue
+        path = posixpath.normpath(argument.split("=", 1)[-1])
+        if any(path == directory or path.startswith(directory + "/") for directory in PROGRAM_DIRECTORIES):
+            refuse(
+                f"argument {argument!r} of {program!r} is a file among the installed programs; "
+                "an interpreter running it runs that program, which the allowed commands did not "
+                "allow (list the program itself, or pin the command with a pattern)"
+            )
 
 
 def check_process_files(program: str, arguments: Sequence[str], trusted: frozenset[int]) -> None:

@@ -19,7 +19,7 @@ MARK = "/tmp/rt-marker/pwned"
 PROGRAMS = [
     "awk", "gawk", "sqlite3", "perl", "python3", "curl", "openssl", "sotruss", "memusage",
     "dpkg-architecture", "debconf-apt-progress", "gpg-connect-agent", "git-shell", "git", "make",
-    "xxd", "wget", "sed", "docker", "systemctl", "journalctl", "cat", "bash",
+    "xxd", "wget", "sed", "docker", "systemctl", "journalctl", "cat", "bash", "cmake",
 ]  # fmt: skip
 
 
@@ -348,6 +348,13 @@ def test_git_cannot_clone_then_run_the_clone(search_path: str) -> None:
 def test_make_cannot_change_to_another_directory(search_path: str) -> None:
     assert is_refused("make -C /tmp/clone", ["make"], search_path)
     assert is_refused("make --directory=/tmp/clone", ["make"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command", ["cmake -E env touch x", "cmake -P /tmp/x.cmake", "cmake --build /tmp/clone"]
+)
+def test_cmake_cannot_run_commands_or_build_another_directory(command: str, search_path: str) -> None:
+    assert is_refused(command, ["cmake"], search_path)
 
 
 def test_git_and_make_in_a_pinned_directory_still_pass(search_path: str) -> None:

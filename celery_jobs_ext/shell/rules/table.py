@@ -177,6 +177,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "--smart-relinquish-var", "--cursor-file", "--sync", "-M", "--machine",
         ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
+        "cmake": ("-E", "-P", "-C", "--build", "--install", "-S", "-B"),
     }
 )  # fmt: skip
 """Built-in refused options per program family; see the module docstring for the syntax."""
@@ -292,6 +293,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "mysql": "runs commands, writes files or loads plugins",
         "sqlite3": "runs dot-commands that can run programs or write files",
         "journalctl": "writes or moves journal files, or reads journals from a chosen directory",
+        "cmake": "runs commands or CMake scripts, or builds another directory",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

@@ -11,8 +11,9 @@ import os
 
 import pytest
 
-from celery_jobs_ext.errors import ShellCommandNotAllowed
+from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell import check_environment, validate_command
+from celery_jobs_ext.shell.environment import checked_environment_names
 from tests.shell.helpers import make_programs
 
 MARK = "/tmp/rt-marker/pwned"
@@ -189,6 +190,17 @@ def test_default_variables_take_only_their_grammar(env: dict[str, str]) -> None:
 )
 def test_ordinary_environment_values_still_pass(env: dict[str, str]) -> None:
     assert check_environment(env, []) == env
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES", "DOCKER_HOST", "VIMRUNTIME", "NODE_V8_COVERAGE"],
+)
+def test_variables_that_carry_options_or_hosts_are_never_passed(name: str) -> None:
+    with pytest.raises(ImproperlyConfigured):
+        checked_environment_names([name])
+    with pytest.raises(ShellCommandNotAllowed):
+        check_environment({name: "x"}, ["DOCKER_*", "NODE_*", name])
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,9 @@ def test_awk_regex_after_a_statement_header_is_refused_under_a_rest_pattern(sear
         "{ print ($1) / 2 }",
         "/err/ { print $2 }",
         "{ if ($1 ~ /x/) print }",
+        "{ n = split($0, p, /,/); print n }",
+        "NR > 1 { t += $3 } END { print t / (NR - 1) }",
+        "{ if ($3 > 0) print $1; else print $2 }",
     ],
 )
 def test_awk_ordinary_programs_still_pass(program: str, search_path: str) -> None:
@@ -126,6 +129,12 @@ def test_sqlite3_parameter_set_is_refused_under_a_rest_pattern(search_path: str)
         "sqlite3 /srv/app.db .schema",
         "sqlite3 /srv/app.db .dump",
         "sqlite3 /srv/app.db \"select 'drop' from t\"",
+        "sqlite3 /srv/app.db 'with r as (select * from t) select count(*), max(a) from r'",
+        "sqlite3 /srv/app.db 'select row_number() over (partition by a order by b) from t'",
+        "sqlite3 /srv/app.db 'create index if not exists i on t(a)'",
+        "sqlite3 /srv/app.db 'insert into t(a, b) values (1, datetime(\"now\"))'",
+        "sqlite3 /srv/app.db 'select cast(a as text) from t where exists (select 1) and c not in (1, 2)'",
+        "sqlite3 /srv/app.db \"select name from pragma_table_info('t')\"",
     ],
 )
 def test_sqlite3_ordinary_queries_still_pass(command: str, search_path: str) -> None:

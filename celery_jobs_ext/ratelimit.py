@@ -36,6 +36,7 @@ from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.errors import InvalidRate
 from celery_jobs_ext.errors import RateLimitExceeded as RateLimitExceeded
 from celery_jobs_ext.queues import QueueResolver, resolver_for
+from celery_jobs_ext.rate_keys import KeyedLimit, keyed_limits
 from celery_jobs_ext.rates import parse_rate
 from celery_jobs_ext.state import Acquired, StateBackend, execute_with_riders, get_state
 
@@ -326,6 +327,10 @@ class RateLimitStep(bootsteps.StartStopStep):
         self._visibility_timeout: float | None = None
         self._refresh_timer: Any = None
         self.throttled_log = _Warnings(THROTTLED_LOG_SECONDS, logging.INFO)
+        #: Keyed limits by task name (validated now: a bad option stops the worker), and the
+        #: gates of keys holding requests: (gate, per minute, queue), dropped once empty.
+        self.keyed: dict[str, KeyedLimit] = keyed_limits(parent.app)
+        self.key_gates: dict[str, tuple[_QueueGate, float, str]] = {}
         self.handle: Callable[[Any], Any] = parent.on_task_request
         parent.on_task_request = self.gate
 
@@ -347,6 +352,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             self._refresh_timer.cancel()
             self._refresh_timer = None
         self.gates.clear()
+        self.key_gates.clear()
 
     def _refresh_limits(self) -> None:
         """Timer callback: configured limits plus the run-time overrides from the state.
@@ -378,7 +384,57 @@ class RateLimitStep(bootsteps.StartStopStep):
         return self._resolve(request.delivery_info)
 
     def gate(self, request: Any) -> Any:
-        """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""
+        """Hand ``request`` to the pool now, or hold it until its key's and queue's budgets allow."""
+        if self.keyed:
+            keyed = self.keyed.get(request.task.name)
+            budget = keyed.budget_of(request.args, request.kwargs) if keyed is not None else None
+            if keyed is not None and budget is not None:
+                return self._gate_key(request, budget, keyed.per_minute)
+        return self._gate_queue(request)
+
+    def _gate_key(self, request: Any, budget: str, limit: float) -> Any:
+        """Hold ``request`` behind its key's budget only: other keys of the queue pass."""
+        entry = self.key_gates.get(budget)
+        retry_after: float | None = None
+        if entry is None:
+            gate = _QueueGate()
+            retry_after = self._decide(budget, gate, limit)
+            if retry_after is None:
+                return self._gate_queue(request)
+            entry = self.key_gates[budget] = (gate, limit, self.queue_of(request))
+            self._schedule(budget, gate, retry_after, self._release_key)
+        gate, limit, queue = entry
+        gate.held.append(request)
+        self.consumer.qos.increment_eventually()
+        if not gate.paused and len(gate.held) >= self._capacity(limit):
+            # Bounded: a key holding its maximum pauses its queue (other keys wait in the broker).
+            self._pause(queue, gate)
+        if retry_after is not None:  # this request started the key's throttled spell
+            self._log_throttled(queue, gate, limit, retry_after, key=budget)
+        return None
+
+    def _release_key(self, budget: str) -> None:
+        """Timer callback: pass a key's held requests on to their queue's gate as its budget allows."""
+        entry = self.key_gates.get(budget)
+        if entry is None:
+            return
+        gate, limit, queue = entry
+        gate.scheduled = False
+        while gate.held:
+            retry_after = self._decide(budget, gate, limit)
+            if retry_after is not None:
+                self._schedule(budget, gate, retry_after, self._release_key)
+                return
+            request = gate.held.popleft()
+            self.consumer.qos.decrement_eventually()
+            self._gate_queue(request)
+            if gate.paused and len(gate.held) <= self._capacity(limit) // 2:
+                self._resume(queue, gate)
+        if gate.paused:
+            self._resume(queue, gate)
+        del self.key_gates[budget]
+
+    def _gate_queue(self, request: Any) -> Any:
         if not self.limits:
             return self.handle(request)
         queue = self.queue_of(request)
@@ -453,10 +509,12 @@ class RateLimitStep(bootsteps.StartStopStep):
             capacity = min(capacity, max(1, math.floor(self._visibility_timeout / 2 * limit / 60.0)))
         return capacity
 
-    def _schedule(self, queue: str, gate: _QueueGate, delay: float) -> None:
+    def _schedule(
+        self, queue: str, gate: _QueueGate, delay: float, release: Callable[[str], None] | None = None
+    ) -> None:
         if not gate.scheduled:
             gate.scheduled = True
-            self.consumer.timer.call_after(delay, self._release, (queue,), priority=5)
+            self.consumer.timer.call_after(delay, release or self._release, (queue,), priority=5)
 
     def _release(self, queue: str) -> None:
         """Timer callback: start held requests while the budget allows, then wait again."""
@@ -479,16 +537,19 @@ class RateLimitStep(bootsteps.StartStopStep):
         if gate.paused:
             self._resume(queue, gate)
 
-    def _log_throttled(self, queue: str, gate: _QueueGate, limit: float, retry_after: float) -> None:
-        """Say, at INFO and once a minute per queue, that ``queue`` is held to its limit.
+    def _log_throttled(
+        self, queue: str, gate: _QueueGate, limit: float, retry_after: float, key: str = ""
+    ) -> None:
+        """Say, at INFO and once a minute per queue (or key), that it is held to its limit.
 
         The count is this worker's held messages (other workers hold their own; a paused
-        queue's backlog waits in the broker).
+        queue's backlog waits in the broker). A key is named by its budget (task and digest).
         """
         self.throttled_log.warn(
-            queue,
-            "Rate limits: queue %r is throttled at its limit of %s/min: %d message(s) held "
+            key or queue,
+            "Rate limits: %s%r is throttled at its limit of %s/min: %d message(s) held "
             "by this worker, next start in %.1f s%s",
+            f"key {key} of queue " if key else "queue ",
             _cut(queue),
             _per_minute(limit),
             len(gate.held),

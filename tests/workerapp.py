@@ -318,3 +318,15 @@ def health_plain_job(self: Task, outcome: str = "ok") -> str:
     if outcome == "retry_once" and not self.request.retries:
         raise self.retry(countdown=0, max_retries=1)
     return outcome
+
+
+@app.task(
+    base=GuardedTask,
+    bind=True,
+    name="tests.keyed_record_start",
+    rate_limit_key="customer_id",
+    rate_limit_per_key="10/m",
+)
+def keyed_record_start(self: Task, ledger_key: str, customer_id: str) -> None:
+    """Records its start under the tag ``customer_id``; each customer is limited to 10 a minute."""
+    _ledger().rpush(ledger_key, json.dumps([time.time(), customer_id, self.request.id, os.getpid()]))

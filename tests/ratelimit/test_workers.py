@@ -208,6 +208,35 @@ def test_a_throttled_queue_is_logged_once_a_minute_at_info_with_its_limit_and_he
         assert int(match.group(1)) >= 1
 
 
+def test_two_keys_at_10_a_minute_get_10_a_minute_each_while_a_third_key_is_not_held(
+    make_app: Callable[..., Celery], ledger: Ledger
+) -> None:
+    app = make_app()
+    queue = unique("keyed")  # no queue limit: only the task's per-key limit applies
+    app._test_queues = [queue]  # type: ignore[attr-defined]
+    # The default visibility timeout: with worker_env's 20 s a worker may hold only one
+    # message of a 10/min key (a longer hold would be redelivered) and would pause the queue.
+    env = worker_env(app, ledger, broker_transport_options={"visibility_timeout": 3600})
+    for _ in range(3):
+        for customer in ("alice", "bob"):
+            app.send_task("tests.keyed_record_start", args=[ledger.key, customer], queue=queue)
+    app.send_task("tests.keyed_record_start", args=[ledger.key], kwargs={"customer_id": "carol"}, queue=queue)
+    with WorkerProcess(env, queues=queue, concurrency=2) as worker:
+        worker.wait_ready()
+        wait_for(lambda: ledger.count() >= 7, timeout=60, interval=0.2, message="every task to start")
+        log = worker.output()
+    alice, bob, carol = ledger.starts("alice"), ledger.starts("bob"), ledger.starts("carol")
+    assert (len(alice), len(bob), len(carol)) == (3, 3, 1)
+    for starts in (alice, bob):
+        assert max_in_window(starts, 11.0) <= 2  # one start per 6 s per key (burst 1)
+        assert achieved_per_minute(starts) <= 10 * 1.05
+    # Neither throttled key waited behind the other, and the third key, published last,
+    # was not held behind their held messages.
+    assert bob[1] < alice[2] and alice[1] < bob[2]
+    assert carol[0] < min(alice[1], bob[1])
+    assert "tests.keyed_record_start[" in log and "is throttled at its limit of 10/min" in log
+
+
 def test_a_worker_killed_while_holding_throttled_tasks_loses_none(
     make_app: Callable[..., Celery], ledger: Ledger
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,7 @@ from celery import Celery
 from celery_jobs_ext import GuardedTask
 from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.rate_keys import keyed_limit_of, keyed_limits
-from tests.harness import unique
+from tests.harness import WorkerProcess, unique
 
 
 def test_each_key_value_has_its_own_budget_and_a_list_of_names_makes_one_key(
@@ -73,3 +74,12 @@ def test_a_bad_keyed_limit_names_the_task_and_the_option(
     with pytest.raises(ImproperlyConfigured) as caught:
         keyed_limit_of(bad)
     assert f"Task {name}" in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_worker_refuses_to_start_with_a_key_that_is_not_an_argument(redis_url: str) -> None:
+    conf = {"broker_url": redis_url}
+    env = {"JOBS_TEST_CONF": json.dumps(conf)}
+    with WorkerProcess(env, queues="never-used", pool="solo", app="tests.ratelimit.badkeyapp") as worker:
+        assert worker.process.wait(60) != 0
+        output = worker.output()
+    assert "Task tests.bad_key: rate_limit_key names 'customer', which is not an argument" in output

@@ -10,7 +10,7 @@ Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks, m
 the tables go to stdout (and ``--markdown``), the throughput ratios to a PNG (``--plot``).
 The last lines are one verdict per target of issue 15: "met", "not met" or "undecided
 (spread wider than the gap)", decided on the interquartile range of the interleaved rounds.
-``--quick`` (3,000 tasks x 4 rounds, publish and throughput only) takes a few minutes.
+``--quick`` (2,000 tasks x 4 rounds, publish and throughput only) takes a few minutes.
 See docs/performance.md and docs/security.md.
 """
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks per drain (throughput)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (throughput, publish)")
     parser.add_argument(
-        "--quick", action="store_true", help="3,000 tasks x 4 rounds, publish and throughput, no plot"
+        "--quick", action="store_true", help="2,000 tasks x 4 rounds, publish and throughput, no plot"
     )
     parser.add_argument("--brokers", default="redis,amqp", help="comma-separated: redis, amqp")
     parser.add_argument("--publish-tasks", type=int, default=5_000, help="apply_async calls per round")
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every throughput round's figures here")
     options = parser.parse_args()
     if options.quick:
-        options.tasks, options.rounds, options.publish_tasks = 3_000, 4, 2_000
+        options.tasks, options.rounds, options.publish_tasks = 2_000, 4, 2_000
         options.only, options.plot = "publish,throughput", ""
 
     sections = [name.strip() for name in options.only.split(",") if name.strip()]

@@ -63,6 +63,19 @@ def hostile_inputs() -> dict[str, str]:
         "base64 of text, one word": base64.b64encode(b"hello world " * (MB // 16)).decode()[:MB],
         "'(' x 1 MB after password=": "password=" + "(" * MB,
         "'password=[' repeated": _fill("password=["),
+        # Red team 2026-12-04: a lookup per run over every public PEM block was quadratic.
+        "public PEM BEGIN lines, then one random run": _fill("-----BEGIN PUBLIC KEY-----\n")[: MB - 41]
+        + "\n"
+        + "".join(rng.choice(base64_alphabet) for _ in range(40)),
+        "empty public PEM blocks, then random runs": (
+            "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n" * (MB // 104) + words[: MB // 2]
+        )[:MB],
+        "'-aaa', repeated (an argv repr)": _fill("'-aaa',"),
+        "'pw=1 ' repeated": _fill("pw=1 "),
+        "'x: ' repeated, then '@'": _fill("x:") + "@",
+        "'Bearer eyJ.' repeated": "Bearer " + _fill("eyJ."),
+        "'key:' repeated": _fill("key:"),
+        "'Basic ' repeated": _fill("Basic "),
     }
 
 

@@ -376,6 +376,22 @@ def test_default_keys_are_the_documented_ones() -> None:
         "passwort",
         "contraseña",
         "mot_de_passe",
+        "credential",
+        "creds",
+        "passcode",
+        "auth_key",
+        "service_key",
+        "db_key",
+        "database_key",
+        "priv_key",
+        "privkey",
+        "client_key",
+        "app_key",
+        "admin_key",
+        "license_key",
+        "subscription_key",
+        "requirepass",
+        "masterauth",
     } == DEFAULT_MASK_KEYS
 
 
@@ -641,12 +657,9 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_megabyte_is_masked_in_linear_time(text: str) -> None:
-    started = time.perf_counter()
-
-    mask_text(text)
-
-    assert time.perf_counter() - started < 2.0
+def test_hostile_megabyte_is_masked_without_error(text: str) -> None:
+    """Their timing is measured in benchmarks/masking.py (no wall clock in tests)."""
+    assert isinstance(mask_text(text), str)
 
 
 # -- review follow-ups: structures under secret keys, chained exceptions, Celery's log data ----
@@ -798,3 +811,174 @@ def test_command_lines_are_masked_correctly_from_many_threads_at_once() -> None:
         thread.join()
 
     assert leaks == []
+
+
+def test_public_pem_blocks_are_found_in_one_pass_among_many() -> None:
+    """Thousands of BEGIN lines (one unclosed) still keep certificate bodies and mask what follows."""
+    body = "MIIBszCCAVmgAwIBAgIUQk7pZ3xY9aVb2Lm8Rt4WqNc6HsEwCgYIKoZIzj0EAwIw"
+    certificate = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    secret = "Xq7LmN2pR9tV4wY6zB8cD1fG3hJ5kK0s"
+    text = "-----BEGIN PUBLIC KEY-----\n" * 2000 + "-----END PUBLIC KEY-----\n" + certificate * 50
+    masked = mask_text(text + f"api={secret}\n")
+    assert body in masked
+    assert secret not in masked
+    unclosed = mask_text(certificate + "-----BEGIN PUBLIC KEY-----\n" * 500 + body)
+    assert unclosed.count(body) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "['yyyy', 'ghp_aB3dE5fG7hJ9kL1mN3p...']",
+        "{'key': 'sk_live_4eC39HqL...'}",
+        "result: 'xoxb-123456789012-12345...'",
+        "('AKIAIOSFOD...',)",
+        "token cut: glpat-x7Rk2mQ9…",
+    ],
+)
+def test_a_token_cut_short_by_a_repr_is_masked_by_its_prefix(text: str) -> None:
+    masked = mask_text(text)
+    visible = text.split("'")[-2] if "'" in text else text.rsplit(" ", 1)[-1]
+    assert visible.rstrip(".…") not in masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize("text", ["installing sk-learn... done", "see AIzawhat...", "dapianos..."])
+def test_a_cut_word_that_only_starts_like_a_prefix_is_kept(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "scheme", ["SSWS", "Bot", "ApiKey", "Key", "GenieKey", "Splunk", "OAuth", "SharedKey"]
+)
+@pytest.mark.parametrize(
+    "form", ["Authorization: {scheme} {credential}", '{{"authorization": "{scheme} {credential}"}}']
+)
+def test_any_authorization_scheme_keeps_the_scheme_and_masks_the_credential(scheme: str, form: str) -> None:
+    credential = "acct:wNfWdb9cnGC7D1uO2KSqR6Oy" if scheme == "SharedKey" else "wNfWdb9cnGC7D1uO2KSqR6Oy"
+    masked = mask_text(form.format(scheme=scheme, credential=credential))
+    assert f"{scheme} ***TOKEN***" in masked
+    assert "wNfWdb9cnGC7" not in masked
+
+
+def test_digest_parameters_and_a_credential_on_the_next_line_are_masked() -> None:
+    digest = 'Authorization: Digest username="a", nonce="n", response="66e8f97b948604b6afd0c485a90973db"'
+    assert mask_text(digest) == "Authorization: Digest ***TOKEN***"
+    assert mask_text("Authorization: Bearer\nBY0zMB5oDcGG1wQApauZ\nHost: h") == (
+        "Authorization: Bearer\n***TOKEN***\nHost: h"
+    )
+
+
+def test_an_oauth_callback_code_is_masked_and_status_codes_are_not() -> None:
+    assert mask_text("GET /cb?code=bzxFreplBwaPm3zPD0JA&state=xyz") == "GET /cb?code=***TOKEN***&state=xyz"
+    assert mask_text("GET /status?code=200&x=1") == "GET /status?code=200&x=1"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client_credential=UFNSnZXY1uY04Y63",
+        "passcode=TsL24f6pm1DTaM4h",
+        "LICENSE_KEY=fm1WC0qfZqkMWfT7",
+        "DD_APP_KEY=696a4aed27685c86b74d6d2d6e5e100e8d4875a4",
+        "ALGOLIA_ADMIN_KEY=4hbck4beng21allmp6i4b3re4ekthu7g",
+        "Ocp-Apim-Subscription-Key: 1758578f618aff0cea389229e881c666",
+        "requirepass hWFXGq4xuSNf7Moj",
+        "masterauth EtvlQbXFN0ssHn5d",
+    ],
+)
+def test_key_names_from_the_keyword_lists_hide_their_values(text: str) -> None:
+    value = text.split("=")[-1].split(" ")[-1]
+    assert value not in mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MAILCHIMP_KEY=371cdcfa28af256033888bf818b0f533-us14",
+        "square access sq0atp-oKCFz8x2dup8bwO4GifegW",
+        "https://api.telegram.org/bot1786526310:AA9awfGqyfa-KRysxrcnEun_lDFu1iWXzys/getMe",
+        "git clone https://6551fe0fb882415a26e814db1d941ebc26b8664f@github.com/acme/infra.git",
+    ],
+)
+def test_more_vendor_formats_are_masked(text: str) -> None:
+    masked = mask_text(text)
+    assert "***API_KEY***" in masked
+    assert not any(part in masked for part in ("371cdcfa", "oKCFz8x2", "AA9awfGq", "6551fe0f"))
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("password: >-\n  Winter2025!\n", "Winter2025!"),
+        ("db:\n  password: |\n    Winter2025!\n    more2025\n  host: x\n", "more2025"),
+        ("db:\n  password:\n    Kx9$mP2vL7q!\n", "Kx9$mP2vL7q!"),
+        ('<add key="DbPassword" value="S3cr3t-V4lue" />', "S3cr3t-V4lue"),
+        ('<property name="javax.net.ssl.keyStorePassword" value="S3cr3t-V4lue"/>', "S3cr3t-V4lue"),
+        ("<entry><key>password</key><value>S3cr3t-V4lue</value></entry>", "S3cr3t-V4lue"),
+        ("<Password><![CDATA[S3cr3t-V4lue]]></Password>", "S3cr3t-V4lue"),
+        ("Server=tcp:db,1433;User ID=sa;Password={P@ss w0rd;x};", "w0rd;x"),
+    ],
+)
+def test_values_in_yaml_blocks_xml_records_and_odbc_braces_are_masked_whole(text: str, secret: str) -> None:
+    masked = mask_text(text)
+    assert secret not in masked
+    assert "***PASSWORD***" in masked
+
+
+@pytest.mark.parametrize("text", ["auth:\n  user: bob\n", 'key="routing" value="orders"', "token={token}"])
+def test_nested_yaml_mappings_and_non_secret_records_are_kept(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "integrity sha512-Q3cM1Q2bW9hKqV7K2mVYpZlY0rYhN3a7E+eJv1gV0pWkz8h3rFzC0o2bZ3qL6pQ4sYdJ1tT2uX9yA0bC1d"
+        "E2fA==",
+        "token_type=bearer expires_in=3600 scope=read:user",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+        "secret=prod-db-credentials-v2",
+        "key=ArrowUp",
+        "    items.sort(key=lambda item: item.priority)",
+        "session: AsyncSession = Depends(get_db)",
+    ],
+)
+def test_integrity_hashes_oauth_responses_arns_names_and_source_lines_are_kept(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("[database]\nhost = db1\npassword = Tr0ub4dor &3 horse\n", "&3 horse"),
+        ("password=Welcome(2024)", "Welcome(2024)"),
+        ("DB_PASSWORD=Summer.Fun[99]", "Summer.Fun[99]"),
+        ("token=1.2.3-dprysgvrnejhdyuedthw", "dprysgvrnejhdyuedthw"),
+    ],
+)
+def test_ini_lines_and_code_or_version_shapes_do_not_cut_or_keep_a_secret_value(
+    text: str, secret: str
+) -> None:
+    assert secret not in mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "az login --service-principal -u app -p 9QbgabHu1ZDoaI --tenant t",
+        "ssh-keygen -N ESVwWN0qnQacU9 -f key",
+        "unrar x -pu2fnMF4QYQFNj1 a.rar",
+        "mosquitto_pub -u dev -P tE4yrX22rlL4j0 -t t -m x",
+        "influx auth -t uOhTfBjhYXvaog",
+    ],
+)
+def test_password_options_of_more_tools_are_masked(text: str) -> None:
+    masked = mask_text(text)
+    assert "***PASSWORD***" in masked
+    assert not any(len(word) == 14 and word in masked for word in text.replace("-p", " ").split())
+
+
+@pytest.mark.parametrize("text", ["az vm create -p 22", "unrar x -p- a.rar", 'ssh-keygen -N "" -f key'])
+def test_the_same_options_elsewhere_or_empty_are_kept(text: str) -> None:
+    assert mask_text(text) == text

@@ -172,3 +172,38 @@ def test_max_retries_exceeded_is_stored_masked(make_app: Callable[..., Celery], 
     stored = redis.Redis.from_url(redis_url).get(f"celery-task-meta-{result.id}").decode()
     assert "MaxRetriesExceededError" in stored
     assert secret not in stored
+
+
+def test_a_token_cut_by_celerys_result_repr_is_masked_whole(
+    make_app: Callable[..., Celery], redis_url: str
+) -> None:
+    """Celery cuts the result repr to 1024 characters before the log filter and the event see it:
+    the token's known prefix still masks what is left of it."""
+    app = make_app()
+    queue = app.conf.task_default_queue
+    conf = {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "task_default_queue": queue,
+        "jobs_state_prefix": app.conf.jobs_state_prefix,
+        "worker_send_task_events": True,
+    }
+    token = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    recorder = EventRecorder(app)
+    with WorkerProcess({"JOBS_TEST_CONF": json.dumps(conf)}, queues=queue, concurrency=1) as worker:
+        worker.wait_ready()
+        result = app.send_task("tests.leak_in_return_list", args=[["y" * 996, token]])
+        wait_for(result.ready, timeout=60, message=f"task {result.id}")
+        wait_for(
+            lambda: any(e.get("type") == "task-succeeded" for e in recorder.events),
+            timeout=30,
+            message="task-succeeded event",
+        )
+        worker.stop()
+        log = worker.output()
+    recorder.stop()
+    succeeded = [e for e in recorder.events if e.get("type") == "task-succeeded"]
+    assert "succeeded in" in log and "***API_KEY***" in log
+    assert token[:8] not in log, "a cut token's visible part stays out of the log"
+    assert "***API_KEY***" in succeeded[0]["result"]
+    assert token[:8] not in json.dumps(succeeded)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
-from celery_jobs_ext.masking import MaskingFilter, mask, mask_exception, mask_repr
+from celery_jobs_ext.masking import MaskingFilter, mask, mask_exception, mask_repr, mask_text
 
 SECRET = "s3cr3t-Pa55w0rd-value"
 
@@ -191,3 +191,88 @@ def test_logging_extra_objects_are_left_for_their_handlers() -> None:
 
     assert record.request is marker  # type: ignore[attr-defined]
     assert record.attempt == 3  # type: ignore[attr-defined]
+
+
+# -- red team 2026-12-04: (name, value) pairs in text, name/value records, exception attributes ----
+
+SECRET_VALUE = "Zq8vLk3Wm2Xp9R"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"[('password', '{SECRET_VALUE}')]",
+        f'("db_password", "{SECRET_VALUE}")',
+        f"headers [('Authorization', 'Token {SECRET_VALUE}')]",
+        f"[{{'name': 'DB_PASSWORD', 'value': '{SECRET_VALUE}'}}]",
+        f"{{'ParameterKey': 'DbPassword', 'ParameterValue': '{SECRET_VALUE}'}}",
+        f"env:\n- name: API_TOKEN\n  value: {SECRET_VALUE}\n",
+        f"define('DB_PASSWORD', '{SECRET_VALUE}');",
+        f"os.environ['API_KEY'] = '{SECRET_VALUE}'",
+        f"config.set('auth', 'password', '{SECRET_VALUE}')",
+    ],
+)
+def test_name_value_pairs_in_text_hide_the_value(text: str) -> None:
+    assert SECRET_VALUE not in mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["fields = ['password', 'email']", "kwargs.get('password', '')", "getattr(self, 'token', None)"]
+)
+def test_a_secret_name_beside_another_name_or_nothing_is_kept(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [("Api Key", SECRET_VALUE)],
+        [{"name": "DB_PASSWORD", "value": SECRET_VALUE}],
+        {"ParameterKey": "DbPassword", "ParameterValue": SECRET_VALUE},
+        {"Name": "STRIPE_SECRET", "Value": SECRET_VALUE, "Type": "SecureString"},
+    ],
+)
+def test_name_value_records_and_spaced_names_hide_the_value(value: object) -> None:
+    assert SECRET_VALUE not in repr(mask(value))
+
+
+def test_a_record_whose_name_is_not_secret_keeps_its_value() -> None:
+    record = {"name": "LOG_LEVEL", "value": "DEBUG"}
+    assert mask(record) == record
+
+
+class _AuthError(Exception):
+    def __init__(self, user: str, password: str) -> None:
+        super().__init__("auth failed")
+        self.user = user
+        self.password = password
+
+    def __str__(self) -> str:
+        return f"auth failed for {self.user}:{self.password}"
+
+
+def test_an_exception_attribute_with_a_secret_name_is_masked_by_name() -> None:
+    error = mask_exception(_AuthError("alice", SECRET_VALUE))
+    assert SECRET_VALUE not in str(error)
+    assert "alice" in str(error)
+
+
+def test_an_exception_passed_to_another_is_masked_too() -> None:
+    error = mask_exception(RuntimeError(ValueError(f"password={SECRET_VALUE}")))
+    assert SECRET_VALUE not in str(error)
+
+
+def test_oserror_filename_and_called_process_error_stderr_are_masked() -> None:
+    os_error = mask_exception(OSError(13, "denied", f"/tmp/x?token={SECRET_VALUE}"))
+    assert SECRET_VALUE not in str(os_error)
+    failed = subprocess.CalledProcessError(
+        1, ["curl", "x"], stderr=f"auth failed: token {SECRET_VALUE} rejected".encode()
+    )
+    mask_exception(failed)
+    assert SECRET_VALUE.encode() not in failed.stderr
+
+
+def test_log_arguments_given_as_a_mapping_are_masked_by_name() -> None:
+    record = logging.makeLogRecord({"msg": "%(user)s:%(pw)s", "args": {"user": "alice", "pw": SECRET_VALUE}})
+    MaskingFilter().filter(record)
+    assert record.getMessage() == "alice:***PASSWORD***"

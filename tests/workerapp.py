@@ -57,6 +57,11 @@ def leak_in_return(text: str) -> str:
     return text
 
 
+@app.task(base=GuardedTask, name="tests.leak_in_return_list")
+def leak_in_return_list(items: list[str]) -> list[str]:
+    return items
+
+
 # -- an independent ledger: tasks write their own start times, not the code under test ------
 
 _ledger_client = None

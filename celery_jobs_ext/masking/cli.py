@@ -125,6 +125,13 @@ _TOOL_OPTIONS: Final = {
     "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)\\?[\"']?[^\s:\"']{0,256}:"
     r"(?P<value>[^\s\"'\\]{1,1024})",
     "htpasswd": r"-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
+    # Red team 2026-12-04, from the tools' manuals: az login -p, mosquitto_pub/sub -P,
+    # influx -t (token), ssh-keygen -N/-P (passphrases), unrar/rar -p<password>.
+    "az": rf"-p{_GAP}{_VALUE}",
+    "mosquitto": rf"-P{_GAP}{_VALUE}",
+    "influx": rf"-t{_GAP}{_VALUE}",
+    "ssh-keygen": rf"-[NP]{_GAP}{_VALUE}",
+    "unrar": r"-p(?P<value>[^\s\"'\\-][^\s\"'\\]{0,1023})",
 }
 #: Spellings of each tool's name (the key of :data:`_TOOL_OPTIONS` it uses).
 _TOOL_NAMES: Final = {
@@ -163,11 +170,16 @@ _TOOL_NAMES: Final = {
     **dict.fromkeys(("smbclient", "rpcclient", "smbmap", "smbcacls"), "smbclient"),
     "curl": "curl",
     "htpasswd": "htpasswd",
+    "az": "az",
+    **dict.fromkeys(("mosquitto_pub", "mosquitto_sub", "mosquitto_rr"), "mosquitto"),
+    "influx": "influx",
+    "ssh-keygen": "ssh-keygen",
+    **dict.fromkeys(("unrar", "rar"), "unrar"),
 }
 _COMPILED_OPTIONS: Final = {tool: re.compile(pattern) for tool, pattern in _TOOL_OPTIONS.items()}
 _MAX_LINE: Final = 4096
 #: Tools whose short option means a password only in one sub-command (``docker run -p`` maps ports).
-_REQUIRED_WORD: Final = {"docker": "login", "podman": "login", "helm": "login"}
+_REQUIRED_WORD: Final = {"docker": "login", "podman": "login", "helm": "login", "az": "login"}
 #: An option: a dash after whitespace, a quote, a bracket or a comma (argv reprs), or at the start.
 _OPTION_START = r"-(?<![^\s\"'\[(,]-)"
 _WORD_EDGES: Final = "'\"[](),;`\\"

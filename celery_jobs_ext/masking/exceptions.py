@@ -36,7 +36,8 @@ def mask_exception(exc: BaseException, keys: Iterable[str] | None = None) -> Bas
         seen.add(id(current))
         _mask_one_exception(masker, current)
         members = getattr(current, "exceptions", ())  # an ExceptionGroup's members
-        linked = (current.__cause__, current.__context__, getattr(current, "exc", None), *members)
+        arguments = getattr(current, "args", ())  # an exception passed to another one
+        linked = (current.__cause__, current.__context__, getattr(current, "exc", None), *members, *arguments)
         pending.extend(item for item in linked if isinstance(item, BaseException))
     return exc
 
@@ -50,6 +51,14 @@ def _mask_one_exception(masker: Masker, exc: BaseException) -> None:
     if any(new is not old for new, old in zip(masked, args, strict=True)):
         with contextlib.suppress(Exception):  # an exotic exception with read-only args
             exc.args = masked
+    if isinstance(exc, OSError):  # filename and filename2 are slots, shown by str()
+        for name in ("filename", "filename2"):
+            value = getattr(exc, name, None)
+            if isinstance(value, (str, bytes)):
+                new_value = _mask_argument(masker, value)
+                if new_value is not value and new_value != value:
+                    with contextlib.suppress(Exception):
+                        setattr(exc, name, new_value)
     attributes = getattr(exc, "__dict__", None)
     if not attributes:
         return
@@ -57,7 +66,14 @@ def _mask_one_exception(masker: Masker, exc: BaseException) -> None:
     if isinstance(notes, list):  # add_note(): printed under the traceback
         notes[:] = [masker.mask_text(note) if isinstance(note, str) else note for note in notes]
     for name, value in list(attributes.items()):
-        if isinstance(value, (str, list, tuple, dict, bytes)) and not name.startswith("__"):
+        if name.startswith("__") or value is None or isinstance(value, bool):
+            continue
+        if masker.keys.label_for(name) is not None:  # self.password = S, read by __str__
+            new_value = Walker(masker, objects_as_repr=True).item(name, value, 0)
+            if new_value is not value and new_value != value:
+                with contextlib.suppress(Exception):
+                    setattr(exc, name, new_value)
+        elif isinstance(value, (str, list, tuple, dict, bytes)):
             new_value = _mask_argument(masker, value)
             if new_value is not value and new_value != value:
                 with contextlib.suppress(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import math
 import re
 from collections import Counter
@@ -177,18 +178,40 @@ _ASCII_LEADS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
 _LEADS_CHECKED: Final = 32
 
 
-def _public_blocks(text: str) -> list[tuple[int, int]]:
-    """Spans of PEM public keys and certificates, whose bodies are public."""
+_PEM_END = re.compile(r"-----END")
+_INTEGRITY_PREFIXES: Final = ("sha256-", "sha384-", "sha512-")
+
+
+def _public_blocks(text: str) -> tuple[list[int], list[int]]:
+    """Starts and ends of the PEM public keys and certificates, whose bodies are public.
+
+    One pass over the BEGIN and END markers: a BEGIN inside an open block changes nothing, an
+    END closes it. Blocks are disjoint and sorted, so a run is looked up by bisection: hostile
+    text with thousands of BEGIN lines and no END stays linear.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
     if "-----BEGIN " not in text:
-        return []
-    blocks = []
-    for found in _PUBLIC_PEM.finditer(text):
-        end = text.find("-----END", found.end())
-        blocks.append((found.end(), len(text) if end < 0 else end))
-    return blocks
+        return starts, ends
+    markers = sorted(
+        [(found.end(), True) for found in _PUBLIC_PEM.finditer(text)]
+        + [(found.start(), False) for found in _PEM_END.finditer(text)]
+    )
+    open_at = -1
+    for position, is_begin in markers:
+        if is_begin and open_at < 0:
+            open_at = position
+        elif not is_begin and open_at >= 0:
+            starts.append(open_at)
+            ends.append(position)
+            open_at = -1
+    if open_at >= 0:
+        starts.append(open_at)
+        ends.append(len(text))
+    return starts, ends
 
 
-def _is_public(text: str, start: int, body: str, blocks: list[tuple[int, int]]) -> bool:
+def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[int]]) -> bool:
     """Whether the run ``body`` at ``start`` is public material or encoded prose."""
     before = max(0, start - _PUBLIC_MARGIN)
     if body[:4] == "AAAA" and _SSH_KEY_TYPE.search(text, before, start):
@@ -198,8 +221,13 @@ def _is_public(text: str, start: int, body: str, blocks: list[tuple[int, int]]) 
         return True
     if previous == ":" and text[max(0, start - 7) : start] in _FINGERPRINT_PREFIXES:  # sshd logs
         return True
-    if blocks and any(block_start <= start < block_end for block_start, block_end in blocks):
+    if body.startswith(_INTEGRITY_PREFIXES):  # Subresource Integrity: sha512-<base64 digest>
         return True
+    starts, ends = blocks
+    if starts:
+        index = bisect.bisect_right(starts, start) - 1
+        if index >= 0 and start < ends[index]:
+            return True
     return body[0] in _ASCII_LEADS and _is_encoded_prose(body[:_SAMPLE])
 
 
@@ -227,7 +255,7 @@ def _is_encoded_prose(body: str) -> bool:
 def _mask_long_runs(text: str, runs: list[tuple[int, int]]) -> str:
     pieces: list[str] = []
     end = 0
-    blocks: list[tuple[int, int]] | None = None
+    blocks: tuple[list[int], list[int]] | None = None
     for run_start, run_end in runs:
         if run_end - run_start < _MIN_GENERIC:
             continue

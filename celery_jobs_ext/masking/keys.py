@@ -61,6 +61,28 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "private_key",
         "client_secret",
         "access_key",
+        # The keywords of gitleaks' generic-api-key rule (access, auth, api, credential, creds,
+        # key, passwd/password, secret, token) and detect-secrets' keyword plugin (api_key,
+        # auth_key, service_key, account_key, db_key, database_key, priv_key, private_key,
+        # client_key, db_pass, database_pass, key_pass, password, passwd, pwd, secret), with the
+        # names vendors give their keys (app, admin, license and subscription keys) and server
+        # configuration directives (redis.conf requirepass and masterauth).
+        "credential",
+        "creds",
+        "passcode",
+        "auth_key",
+        "service_key",
+        "db_key",
+        "database_key",
+        "priv_key",
+        "privkey",
+        "client_key",
+        "app_key",
+        "admin_key",
+        "license_key",
+        "subscription_key",
+        "requirepass",
+        "masterauth",
         # Password in other languages: German, Spanish, French (add your own to jobs_mask_keys).
         "passwort",
         "contraseña",
@@ -117,7 +139,7 @@ _PASSWORD_PARTS: Final = (
     "wachtwoord",
     "parool",
 )
-_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp"})
+_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth"})
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: Longest key considered; longer keys are judged on their end, which is where the name is.
@@ -367,6 +389,7 @@ STATUS_WORDS: Final = frozenset(
         "new",
         "old",
         "same",
+        "lambda",  # key=lambda item: …, a source line in a traceback
     ]
 )
 
@@ -388,7 +411,9 @@ _PLACEHOLDER = re.compile(
     re.VERBOSE,
 )
 #: Values that are versions or end in one: ``^9.0.2``, ``java-jwt:4.4.0``, ``v1.2``.
-_VERSION = re.compile(r"(?:[\w.-]*[:@])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,32})?")
+_VERSION = re.compile(r"(?:[\w.-]*[:@])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,16})?")
+#: A call or subscript of a number only: ``Welcome(2024)``, not code under a password key.
+_LITERAL_ARGUMENT = re.compile(r"[(\[]\d{1,8}[)\]]$")
 #: File paths: absolute, relative, home, Windows, or a bare file name with a key-file extension.
 _PATH = re.compile(
     r"(?:/|\./|\.\./|~/|[A-Za-z]:\\)[^\s]{0,512}"
@@ -400,6 +425,12 @@ _RESOURCE = re.compile(r"arn:[\w:/+=,.@-]{1,512}|[a-z][a-z0-9_.-]{0,63}(?:[/:][a
 _ABSOLUTE_PATH = re.compile(r"(?:/[\w.-]{1,255}){2,64}/?")
 _LETTER_DIGIT = re.compile(r"[a-z][0-9]|[0-9][a-z]")
 _MAX_SMALL_NUMBER: Final = 6
+#: Resource names in kebab case (words then a version, or an environment then words) and
+#: PascalCase words.
+_KEBAB_NAME = re.compile(
+    r"(?:[a-z]{2,20}-){2,8}v[0-9]{1,3}|(?:prod|production|dev|staging|stage|test|qa|uat)(?:-[a-z0-9]{2,20}){2,8}"
+)
+_PASCAL_WORDS = re.compile(r"(?:[A-Z][a-z]{1,15}){1,4}")
 
 
 #: Code, not a value: a call or subscript of a dotted name, a snake_case function or a class
@@ -409,6 +440,8 @@ _CODE = re.compile(
     r"|\(?[A-Za-z_][A-Za-z_]{2,}\w*(?:\(.*[)=,'\"].*|\[.*\].*)"  # a call with its arguments
     r"|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
     r"|\([A-Za-z_][\w.]*(?:,.*)?"  # a tuple: (self.username, self.password)
+    r"|lambda\b.*"  # key=lambda item: item.priority
+    r"|[A-Z]\w*(?:\[[\w., \[\]|]*\])?[ \t]=[ \t].*"  # an annotation: AsyncSession = Depends(…)
     r"|[\[{(][\]})]?|`.*|#[ \t].*",  # a literal opened or empty, inline code, a comment
     re.DOTALL,
 )
@@ -476,8 +509,8 @@ def _hides_nothing(value: str, label: str) -> bool:
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
     if not stripped or stripped.lower() in STATUS_WORDS or is_placeholder(stripped):
         return True
-    if _CODE.fullmatch(stripped):
-        return True
+    if _CODE.fullmatch(stripped) and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped)):
+        return True  # but Welcome(2024) and Summer.Fun[99] under a password key are passwords
     if label != PASSWORD and len(stripped) < _MIN_SECRET:
         return True
     if label == PASSWORD:
@@ -495,6 +528,8 @@ def _hides_nothing_other(stripped: str, label: str) -> bool:
     """Versions, paths, URLs and resource names: under keys that do not hold passwords."""
     if _LOWERCASE_WORD.fullmatch(stripped):
         return True
+    if label == SECRET and (_KEBAB_NAME.fullmatch(stripped) or _PASCAL_WORDS.fullmatch(stripped)):
+        return True  # secret=prod-db-credentials-v2 names a secret; key=ArrowUp names a key
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:

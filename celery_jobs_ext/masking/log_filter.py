@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from celery_jobs_ext.masking.text import masker_for_keys
 from celery_jobs_ext.masking.values import Walker
@@ -42,6 +42,8 @@ class MaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask ``record`` in place; always True, so no record is dropped."""
+        if isinstance(record.args, Mapping) and record.args:
+            self._mask_mapping_args(record)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: the handler reports it, with msg and args
@@ -61,6 +63,18 @@ class MaskingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self._masker.mask_text(record.stack_info)
         return True
+
+    def _mask_mapping_args(self, record: logging.LogRecord) -> None:
+        """``"%(user)s:%(pw)s"`` with a mapping: values under secret names are masked by name,
+        which the formatted message no longer shows."""
+        args: Mapping[Any, Any] = record.args  # type: ignore[assignment]
+        walker = Walker(self._masker, objects_as_repr=True)
+        masked = {
+            key: walker.item(key, value, 0) if self._masker.keys.label_for(str(key)) is not None else value
+            for key, value in args.items()
+        }
+        if any(masked[key] is not args[key] for key in masked):
+            record.args = masked
 
     def _mask_extra(self, record: logging.LogRecord) -> None:
         """Mask the fields passed with ``extra={...}``, by name and content.

@@ -13,17 +13,29 @@ import json
 import re
 from typing import Final
 
-from celery_jobs_ext.masking.engine import Replace, Rule, fixed, literal_rule, lowercase_rule, span
+from celery_jobs_ext.masking.engine import (
+    Replace,
+    Rule,
+    char_classes,
+    fixed,
+    literal_rule,
+    lowercase_rule,
+    span,
+)
 from celery_jobs_ext.masking.keys import (
+    API_KEY,
+    AWS_KEY,
     JWT,
     PASSWORD,
     PRIVATE_KEY,
+    SECRET,
     STATUS_WORDS,
     TOKEN,
     KeyMatcher,
     hides_nothing,
     is_placeholder,
 )
+from celery_jobs_ext.masking.truncated import VENDOR_PREFIXES
 
 # PEM private keys. The body never contains "--", so it stops at the END line (or at the next
 # BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
@@ -138,11 +150,29 @@ def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str,
     return text[match.start() : start + colon + 3] + PASSWORD, start + at
 
 
+#: An OAuth authorization code in a callback's query or fragment: ``?code=…&state=…``.
+_OAUTH_CODE = r"code=(?<=[?&#]code=)(?P<value>[^&#\s'\"<>]{1,2048})"
+_MIN_OAUTH_CODE: Final = 10
+
+
+def _replace_oauth_code(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if (
+        len(value) < _MIN_OAUTH_CODE
+        or char_classes(value) < 2
+        or is_placeholder(value)
+        or value.startswith("***")
+    ):
+        return None  # "?code=200", "?code=ABC": status codes and short ids
+    return text[match.start() : match.start("value")] + TOKEN, match.end()
+
+
 URL_RULES: Final = (
     literal_rule("url-password", (":/", ":\\"), _URL_USERINFO, _replace_url_password),
     lowercase_rule(
         "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_USERINFO, _replace_encoded_url_password
     ),
+    lowercase_rule("oauth-code", frozenset({"code="}), _OAUTH_CODE, _replace_oauth_code),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -192,13 +222,16 @@ _PROSE_WORDS: Final = frozenset(
     ]
 )
 _MIN_BEARER: Final = 8
+_KEY_VALUE = re.compile(r"[A-Za-z_][\w.-]{0,63}=[^=]")
 _MIN_TOKEN_SCHEME: Final = 16
+#: A credential mixing lowercase, capitals and digits is no word: shorter ones count too.
+_MIN_MIXED_TOKEN: Final = 12
 
 
 def _after_authorization(text: str, start: int) -> bool:
     """Whether the scheme at ``start`` is an ``Authorization`` header's or key's value."""
     before = text[max(0, start - 40) : start].rstrip(" \t\"'")
-    if not before.endswith((":", "=")):
+    if not before.endswith((":", "=", ",")):  # "," in a pair: ('Authorization', 'Token …')
         return False
     return before[:-1].rstrip(" \t\"'").lower().endswith(("authorization", "authorisation"))
 
@@ -230,13 +263,15 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
         return None
     if _after_authorization(text, match.start()):
         secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
+    elif _KEY_VALUE.match(credential):
+        secret = False  # "token_type=bearer expires_in=3600": the next field, not a credential
     elif scheme == "bearer":
         secret = _looks_like_credential(credential)
     elif scheme == "basic":
         secret = _is_basic_credential(credential)
     else:  # "token" is a common word: ask for a long credential with digits
         secret = (
-            len(credential) >= _MIN_TOKEN_SCHEME
+            len(credential) >= (_MIN_TOKEN_SCHEME if char_classes(credential) < 3 else _MIN_MIXED_TOKEN)
             and _looks_like_credential(credential)
             and not credential.isalpha()
         )
@@ -324,7 +359,22 @@ def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
     return text[start : match.start("value")] + PASSWORD, match.end()
 
 
+#: Server configuration directives written ``name value`` (redis.conf ``requirepass`` and
+#: ``masterauth``), at the start of a line or after a space.
+_DIRECTIVE = r"(?<![\w-])(?:requirepass|masterauth)[ \t]+(?P<value>[^\s'\"]{1,1024})"
+
+
+def _replace_directive(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD) or value.startswith("***"):
+        return None
+    return text[match.start() : match.start("value")] + PASSWORD, match.end()
+
+
 HASH_RULES: Final = (
+    lowercase_rule(
+        "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive
+    ),
     # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
     # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
     literal_rule(
@@ -353,14 +403,22 @@ _MAX_KEY_WALK: Final = 64
 # exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?
-    [ \t]{{0,16}}(?P<separator>=>|:=|[=:])[ \t]{{0,16}}
+    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
+    [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
+      # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
+      | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}
+        \\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
+      # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
+      | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
+    )[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
+      # a YAML block scalar (password: |, >-) or a value on the next, indented line
+      | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
       | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
     )
 """
@@ -388,13 +446,36 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         label = matcher.label_for(text[key_start:key_end].rstrip("]"))
         if label is None:
             return None
+        if text[key_start - 1 : key_start] == ":" and _ARN_BEFORE.search(
+            text, max(0, key_start - 256), key_start
+        ):
+            return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
+        if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
+            scheme = _scheme_and_credential(text, start, value_start, value_end if group != "v6" else None)
+            if scheme is not None:
+                return scheme
+        separator = match.group("separator")
+        if group == "v0":
+            return _replace_indented(text, start, key_start, match, label)
+        if _NAME_FIELD_FOLLOWS.match(text, value_end + (text[value_end : value_end + 1] in "\"'")):
+            return None  # key="DbPassword" value="…": a name, whose value the next field holds
+        if separator == ",":
+            if match.group("keyquote") is None:
+                return None  # "password, 'x'" is prose or code, not a pair
+            if _PAIR_NAME.fullmatch(text, value_start, value_end):
+                return value_end  # ('password', 'email'): a list of field names
         if text[value_start : value_start + 1] in _SCHEME_INITIALS and _SCHEME_VALUE.match(
             text, value_start, value_end
         ):
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
+            if text[value_start] == "{" and match.group("separator") == "=":
+                braced = _ODBC_BRACED.match(text, value_start, value_start + _MAX_VALUE)
+                if braced is not None and not hides_nothing(text[value_start : braced.end()], label):
+                    # ODBC: Password={P@ss w0rd;x}; "}}" escapes a brace
+                    return text[start:value_start] + label, braced.end()
             if text[value_start] in "{$<%":
                 placeholder = _PLACEHOLDER_START.match(text, value_start)
                 if (
@@ -410,9 +491,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
                 # "key: value" after a space (YAML, headers): the value may hold spaces.
                 spaces = (
-                    match.group("separator") == ":"
+                    match.group("separator") in (":", "=")
                     and match.group("keyquote") is None
                     and value_start > match.end("separator")
+                    and (match.group("separator") == ":" or _ini_line(text, key_start, match))
                 )
                 limit = min(len(text), value_start + _MAX_VALUE)
                 value_end = bare_value_end(text, value_start, limit, query, spaces)
@@ -426,12 +508,112 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return value_end  # go on after it: "password=none&password2=x"
         if value.startswith("eyJ") and value.count(".") >= 2:
             label = JWT
+        elif label is SECRET and (value.startswith(VENDOR_PREFIXES) or _HEX_VENDOR_VALUE.fullmatch(value)):
+            # A vendor's key under a generic name (CREDENTIAL=ghp_…) keeps its vendor's label.
+            label = AWS_KEY if value.startswith(_AWS_KEY_PREFIXES) else API_KEY
         return text[start:value_start] + label, value_end
 
     return replace
 
 
+#: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be
+#: prefixes on their own.
+_HEX_VENDOR_VALUE = re.compile(r"(?:SK|AC)[0-9a-f]{32}|key-[0-9a-f]{32}")
+_AWS_KEY_PREFIXES: Final = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
+_NAME_FIELD_FOLLOWS = re.compile(
+    r"""(?:,|[ \t])[ \t]{0,16}\\?["']?(?i:parameter)?(?i:value)\\?["']?[ \t]{0,16}[=:]"""
+)
+_ODBC_BRACED = re.compile(r"\{(?:[^}]|\}\})*\}(?=[;\s'\"]|$)")
+_INDENT = re.compile(r"[ \t]*")
+
+
+def _replace_indented(
+    text: str, start: int, key_start: int, match: re.Match[str], label: str
+) -> tuple[str, int] | int | None:
+    """A YAML value below its key: a block scalar's lines, or one indented plain value."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    key_indent = len(_INDENT.match(text, line_start).group())  # type: ignore[union-attr]
+    if text[line_start + key_indent : line_start + key_indent + 2] == "- ":
+        key_indent += 2  # a list item's key: "- name: x"
+    value_start = match.end("v0")
+    block = text[match.start("v0")] in "|>"
+    if "\\" in text[match.start("v0") : value_start]:  # in a repr: "password:\\n    S\\n"
+        escaped_end = _LINE_END.search(text, value_start, value_start + _MAX_VALUE)
+        end = escaped_end.start() if escaped_end else min(len(text), value_start + _MAX_VALUE)
+        first = text[value_start:end].strip()
+        if not first or _YAML_NESTED.match(first) or hides_nothing(first, label):
+            return None
+        return text[start:value_start] + label, end
+    first_line_end = text.find("\n", value_start)
+    first = text[value_start : len(text) if first_line_end < 0 else first_line_end].strip()
+    if not block and (_YAML_NESTED.match(first) or hides_nothing(first, label)):
+        return None  # a nested mapping or list, not a value
+    end = value_start
+    limit = min(len(text), value_start + 4 * _MAX_VALUE)
+    while end < limit:
+        line_end = text.find("\n", end)
+        line_end = limit if line_end < 0 or line_end > limit else line_end
+        end = line_end
+        following = text[line_end + 1 : line_end + 1 + 256]
+        indent = len(following) - len(following.lstrip(" \t"))
+        if not block or line_end >= limit or indent <= key_indent or not following.strip():
+            break
+        end = line_end + 1
+    end = value_start + len(text[value_start:end].rstrip())
+    prefix = text[start : match.start("v0")]
+    return prefix + text[match.start("v0") : value_start] + label, end
+
+
+_YAML_NESTED = re.compile(r"[\w.\"'-]{1,64}:(?:\s|$)|- |#")
+_ARN_BEFORE = re.compile(r"arn:[\w:/+=,.@-]{0,240}$")
+_AUTHORIZATION_KEYS: Final = ("authorization", "authorisation")
+#: ``<scheme> <credential>`` in an Authorization value, any scheme (SSWS, Bot, ApiKey, GenieKey,
+#: SharedKey, Splunk, OAuth, Digest, …), the credential possibly on the next line.
+_SCHEME_THEN_CREDENTIAL = re.compile(
+    r"(?P<scheme>[A-Za-z][\w.-]{0,31})"
+    r"(?:[ \t]{1,8}|[ \t]{0,8}(?:\r?\n|(?:\\r)?\\n)[ \t]{0,8})(?P<credential>[^\s\"'`<>])"
+)
+_LINE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
+_NEWLINE = re.compile(r"[\r\n]|\\[nr]")
+_AUTH_PARAM = re.compile(r"[\w-]{1,32}=\\?[\"']")
+
+
+def _scheme_and_credential(
+    text: str, key_start: int, start: int, end: int | None
+) -> tuple[str, int] | int | None:
+    """Mask the credential of an Authorization value, keeping its scheme word: the whole rest of
+    the value (Digest's parameter list included), to the closing quote or the end of the line.
+    None when the value is not ``<scheme> <credential>``."""
+    found = _SCHEME_THEN_CREDENTIAL.match(text, start, end if end is not None else len(text))
+    if found is None:
+        return None
+    credential_start = found.start("credential")
+    if end is None:
+        # Digest's parameters (username="a", response="…") hold quotes: only the line ends them.
+        params = _AUTH_PARAM.match(text, credential_start) is not None
+        line_end = (_NEWLINE if params else _LINE_END).search(
+            text, credential_start, credential_start + _MAX_VALUE
+        )
+        end = line_end.start() if line_end else min(len(text), credential_start + _MAX_VALUE)
+        if params and text[end - 1 : end] in "\"'" and text[credential_start:end].count(text[end - 1]) % 2:
+            end -= 1  # the quote around the whole header, not a parameter's
+    credential = text[credential_start:end].rstrip()
+    end = credential_start + len(credential)
+    first = credential.split(None, 1)[0].rstrip(".,;").lower() if credential else ""
+    if (
+        not first
+        or credential.startswith("***")
+        or first in _PROSE_WORDS
+        or first in STATUS_WORDS
+        or is_placeholder(credential.split(None, 1)[0])
+    ):
+        return end  # masked already, or prose: "Authorization: Bearer header"
+    return text[key_start:credential_start] + TOKEN, end
+
+
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+#: The second item of a quoted pair that is another name, not a value.
+_PAIR_NAME = re.compile(r"[a-z_]{1,64}|[A-Z_]{1,64}|(?:[A-Z]?[a-z]{1,32}){1,8}")
 
 
 def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: str) -> bool:
@@ -449,6 +631,24 @@ def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: 
     return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
 
 
+def _ini_line(text: str, key_start: int, match: re.Match[str]) -> bool:
+    """``key = value`` alone on its line (INI, properties): the value is the rest of the line."""
+    line_start = text.rfind("\n", 0, key_start) + 1
+    return (
+        not text[line_start:key_start].strip()
+        and text[match.start("separator") - 1 : match.start("separator")] in " \t"
+    )
+
+
+def _trigger(word: str, words: frozenset[str]) -> str:
+    """The literal that gates ``word``'s rule: its first five letters ("passw" serves password
+    and passwd), or four when another word shares them ("cred" for credential and creds), since
+    each distinct trigger costs one scan of every text."""
+    if any(other[:4] == word[:4] and other[:5] != word[:5] for other in words):
+        return word[:4]
+    return word[:5]
+
+
 def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     """One rule per distinct last word of the secret names (a word containing another is dropped:
     ``auth`` already finds ``authorization``)."""
@@ -458,7 +658,7 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     return tuple(
         lowercase_rule(
             f"secret-key:{word}",
-            frozenset({word[:5]}),  # "passw" serves both password and passwd
+            frozenset({_trigger(word, words)}),
             _ASSIGNMENT.format(name=re.escape(word)),
             replace,
             re.VERBOSE,
@@ -468,15 +668,37 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
 
 
 #: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
-_ELEMENT = r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>(?P<value>[^<\n]{1,2048})</(?P=key)>"
+_ELEMENT = (
+    r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>"
+    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>|(?P<value>[^<\n]{1,2048}))"
+    r"</(?P=key)>"
+)
+#: A name element then a value element: ``<key>password</key><value>S</value>`` (Java
+#: properties as XML, plist-like entries).
+_NAMED_ELEMENT = (
+    r"<(?P<tag>[Kk]ey|[Nn]ame)>(?P<key>[^<\n]{1,128})</(?P=tag)>\s{0,64}"
+    r"<(?P<vtag>[Vv]alue|string)>(?P<value>[^<]{1,2048})</(?P=vtag)>"
+)
 
 
 def element_rule(matcher: KeyMatcher) -> Rule:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
         label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
+        group = "value" if match.group("value") is not None else "cdata"
+        value = match.group(group)
+        if label is None or hides_nothing(value, label, structured=group == "cdata"):
+            return None
+        return text[match.start() : match.start(group)] + label, match.end(group)
+
+    return literal_rule("xml-element", "</", _ELEMENT, replace)
+
+
+def named_element_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(match.group("key").strip())
         value = match.group("value")
-        if label is None or hides_nothing(value, label):
+        if label is None or hides_nothing(value.strip(), label, structured=True):
             return None
         return text[match.start() : match.start("value")] + label, match.end("value")
 
-    return literal_rule("xml-element", "</", _ELEMENT, replace)
+    return literal_rule("xml-named-element", "</", _NAMED_ELEMENT, replace)  # the element rule's trigger

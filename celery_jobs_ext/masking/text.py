@@ -24,8 +24,10 @@ from celery_jobs_ext.masking.rules import (
     URL_RULES,
     assignment_rules,
     element_rule,
+    named_element_rule,
     replace_jwt,
 )
+from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
@@ -60,6 +62,7 @@ class Masker:
                 *HASH_RULES,
                 *assignment_rules(self.keys),
                 element_rule(self.keys),
+                named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
             )
@@ -72,6 +75,8 @@ class Masker:
             return text
         lowered = text.lower()
         masked = apply_rules(self.always, text, lowered)
+        if "..." in masked or "…" in masked:
+            masked = mask_truncated(masked)
         if len(masked) >= _MIN_HEX and has_hex_run(masked):
             masked = apply_rules(self.hex, masked, lowered if masked is text else None)
         if masked is text and lowered == text:

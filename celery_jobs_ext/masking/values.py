@@ -36,6 +36,11 @@ _SAFE_SCALARS: Final = (
 
 #: Longest name taken as the key of a (name, value) pair; longer first items are values.
 _MAX_PAIR_KEY = 64
+#: Name/value records (k8s env and Secret entries, CloudFormation and SSM parameters, AWS tags,
+#: ECS environment): the name field says what the value field holds.
+_RECORD_NAME_FIELDS: Final = ("name", "Name", "key", "Key", "ParameterKey", "ParameterName")
+_RECORD_VALUE_FIELDS: Final = frozenset({"value", "Value", "ParameterValue", "valueFrom"})
+_MAX_RECORD_FIELDS: Final = 8
 
 
 def _is_key(item: Any) -> bool:
@@ -88,7 +93,15 @@ class Walker:
         self, value: dict[Any, Any] | list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any], depth: int
     ) -> Any:
         if isinstance(value, dict):
-            return {self._key(key): self.item(key, item, depth) for key, item in value.items()}
+            record_label = self._record_label(value)
+            return {
+                self._key(key): record_label
+                if record_label is not None
+                and key in _RECORD_VALUE_FIELDS
+                and self._hides_something(item, record_label)
+                else self.item(key, item, depth)
+                for key, item in value.items()
+            }
         if isinstance(value, tuple) and hasattr(value, "_fields"):
             # A namedtuple: its field names are keys.
             items = [self.item(name, item, depth) for name, item in zip(value._fields, value, strict=False)]
@@ -97,7 +110,7 @@ class Walker:
             except TypeError:
                 return tuple(items)
         if isinstance(value, (list, tuple)):
-            if len(value) == 2 and _is_key(value[0]):
+            if len(value) == 2 and (_is_key(value[0]) or self._is_secret_name(value[0])):
                 # A (name, value) pair: a header list entry, an ASGI header, a form field.
                 pair = [self.walk(value[0], depth), self.item(value[0], value[1], depth)]
                 return tuple(pair) if isinstance(value, tuple) else pair
@@ -131,6 +144,33 @@ class Walker:
         if len(parts) != len(value):
             return masked
         return tuple(parts) if isinstance(value, tuple) else parts
+
+    def _is_secret_name(self, item: Any) -> bool:
+        """A short string naming a secret, spaces allowed (``('Api Key', S)``)."""
+        return (
+            isinstance(item, str)
+            and len(item) <= _MAX_PAIR_KEY
+            and self.masker.keys.label_for(item) is not None
+        )
+
+    def _record_label(self, value: dict[Any, Any]) -> str | None:
+        """The mask for a name/value record's value (``{"name": "DB_PASSWORD", "value": S}``,
+        CloudFormation's ``ParameterKey``/``ParameterValue``), or None when it is not one."""
+        if len(value) > _MAX_RECORD_FIELDS or not any(key in _RECORD_VALUE_FIELDS for key in value):
+            return None
+        for key in _RECORD_NAME_FIELDS:
+            name = value.get(key)
+            if isinstance(name, str) and len(name) <= _MAX_PAIR_KEY:
+                return self.masker.keys.label_for(name)
+        return None
+
+    @staticmethod
+    def _hides_something(item: Any, label: str) -> bool:
+        if item is None or isinstance(item, bool):
+            return False
+        if isinstance(item, (str, int)):
+            return not hides_nothing(str(item), label, structured=True)
+        return True
 
     def _key(self, key: Any) -> Any:
         return self.masker.mask_text(key) if isinstance(key, str) else key

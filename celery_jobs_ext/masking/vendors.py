@@ -53,6 +53,20 @@ _SLACK_AND_GITLAB: Final = (
 
 
 GATED_VENDOR_RULES: Final = (
+    # Square access tokens and OAuth secrets (gitleaks' square rules).
+    literal_rule(
+        "square",
+        "sq0",
+        r"sq0(?<![A-Za-z0-9_-]sq0)(?:atp-[A-Za-z0-9_-]{22}|csp-[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])",
+        fixed(API_KEY),
+    ),
+    # Telegram bot tokens, <bot id>:<35 characters starting with A>: the part after the colon.
+    literal_rule(
+        "telegram-bot",
+        ":a",
+        r"(:)A(?<=[0-9]:A)[A-Za-z0-9_-]{34}(?![A-Za-z0-9_-])",
+        keep_group(API_KEY),
+    ),
     # Twilio: an account SID (AC + 32 hex) beside a 32-hex auth token, as SDK calls and configs
     # write them: Client("AC…", "…"). The token alone is hex, which the generic rule leaves.
     literal_rule(
@@ -201,6 +215,21 @@ HEX_VENDOR_RULES: Final = (
         "_v1_",
         r"do(?<![A-Za-z0-9_]do)[opr]_v1_[a-f0-9]{64}",
         fixed(API_KEY),
+    ),
+    # Mailchimp API keys: 32 hex and the data centre (-us14).
+    literal_rule(
+        "mailchimp",
+        "-us",
+        r"(?<![A-Za-z0-9_-])[a-f0-9]{32}-us[0-9]{1,2}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    # A token as a URL's user, with no password (git's https://<token>@github.com/...): an old
+    # 40-hex GitHub OAuth token.
+    literal_rule(
+        "url-token-user",
+        ":/",
+        r"(:(?:\\{0,7}/){2})[a-f0-9]{40}(?=@)",
+        keep_group(API_KEY),
     ),
     # Pulumi (pul-) and Supabase (sbp_) access tokens: 40 lowercase hex.
     literal_rule(

@@ -111,6 +111,8 @@ class ShownMasker:
             path.discard(id(value))
 
     def _dict(self, value: dict[Any, Any], depth: int) -> Any:
+        if self.walker._record_label(value) is not None:  # {"name": "DB_PASSWORD", "value": ...}
+            return self.walker._container(value, depth)
         keys = self.keys
         changed = False
         items = []
@@ -137,7 +139,9 @@ class ShownMasker:
         return dict(items) if changed else value
 
     def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
-        if (len(value) == 2 and _is_key(value[0])) or _may_be_argv(value):
+        if (len(value) == 2 and (_is_key(value[0]) or self.walker._is_secret_name(value[0]))) or _may_be_argv(
+            value
+        ):
             # A (name, value) pair or what may be an argument list: the walker's own rules.
             return self.walker._container(value, depth)
         items = [self.walk(item, depth) for item in value]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -13,7 +12,7 @@ from celery.worker.request import Request
 
 from celery_jobs_ext.masking.log_filter import add_masking_filter
 from celery_jobs_ext.masking.text import Masker, masker_for_keys
-from celery_jobs_ext.masking.values import CYCLE_MARKER, Walker, _is_key
+from celery_jobs_ext.masking.values import _RECORD_VALUE_FIELDS, CYCLE_MARKER, Walker, _is_key
 
 # ---------------------------------------------------------------------------------------------
 # Celery wiring: where a GuardedTask's data shows up
@@ -49,9 +48,10 @@ _MAX_SHOWN_LEVELS: Final = 16
 _MAX_KEYS_REMEMBERED: Final = 4096
 _KEY_TYPES: Final = frozenset({str, int})
 
-#: Per masker: a dict key -> (its masked text, the mask of its value or None). Only keys that
-#: mask to themselves are kept, so no secret is held here.
-_key_memo: weakref.WeakKeyDictionary[Masker, dict[str, str | None]] = weakref.WeakKeyDictionary()
+#: Per masker: a dict key -> the mask of its value, or None. Only keys that mask to themselves
+#: are kept, so no secret is held here. Maskers are few and long-lived (one per key set).
+_key_memo: dict[Masker, dict[str, str | None]] = {}
+_MAX_MASKERS_REMEMBERED: Final = 32
 
 
 def _may_be_argv(value: list[Any] | tuple[Any, ...]) -> bool:
@@ -72,10 +72,14 @@ class ShownMasker:
 
     def __init__(self, masker: Masker, maxlevels: int) -> None:
         self.masker = masker
+        self.mask_text = masker.mask_text
         self.maxlevels = maxlevels
         self.walker = Walker(masker, objects_as_repr=True)
+        self.path = self.walker.path  # shared, so the walker sees the cycles this walk is in
         keys = _key_memo.get(masker)
         if keys is None:
+            if len(_key_memo) >= _MAX_MASKERS_REMEMBERED:
+                _key_memo.clear()
             keys = _key_memo[masker] = {}
         self.keys = keys
 
@@ -90,12 +94,12 @@ class ShownMasker:
     def walk(self, value: Any, depth: int) -> Any:
         kind = type(value)
         if kind is str:
-            return self.masker.mask_text(value)
+            return self.mask_text(value)
         if kind in _PLAIN_SCALARS:
             return value
         if kind not in _PLAIN_CONTAINERS:
             return self.walker.walk(value, depth)
-        path = self.walker.path
+        path = self.path
         if id(value) in path:
             return CYCLE_MARKER
         if depth >= self.maxlevels:
@@ -111,8 +115,8 @@ class ShownMasker:
             path.discard(id(value))
 
     def _dict(self, value: dict[Any, Any], depth: int) -> Any:
-        if self.walker._record_label(value) is not None:  # {"name": "DB_PASSWORD", "value": ...}
-            return self.walker._container(value, depth)
+        if not _RECORD_VALUE_FIELDS.isdisjoint(value) and self.walker._record_label(value) is not None:
+            return self.walker._container(value, depth)  # {"name": "DB_PASSWORD", "value": ...}
         keys = self.keys
         changed = False
         items = []
@@ -123,7 +127,7 @@ class ShownMasker:
                 if key in keys:
                     masked_key, label = key, keys[key]
                 else:
-                    masked_key = self.masker.mask_text(key)
+                    masked_key = self.mask_text(key)
                     label = self.masker.keys.label_for(key)
                     if masked_key is key and len(keys) < _MAX_KEYS_REMEMBERED:
                         keys[key] = label

@@ -13,7 +13,9 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
+# billiard defines it; celery.exceptions re-exports it. Importing it from billiard keeps
+# this module (and so shell validation and mask_text) free of Celery.
+from billiard.exceptions import SoftTimeLimitExceeded
 
 
 class JobsError(Exception):

@@ -20,13 +20,11 @@ from celery_jobs_ext.masking.engine import (
     fixed,
     literal_rule,
     lowercase_rule,
-    span,
 )
 from celery_jobs_ext.masking.keys import (
     API_KEY,
     AWS_KEY,
     JWT,
-    PASSWORD,
     PRIVATE_KEY,
     SECRET,
     STATUS_WORDS,
@@ -110,70 +108,6 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces:
             return max(found.start(), start + 1)
     return end
 
-
-# ---------------------------------------------------------------------------------------------
-# URLs
-# ---------------------------------------------------------------------------------------------
-
-#: ``scheme://user:password@host``, also JSON-escaped (``:\/\/``). The password may hold ``:``,
-#: ``@``, ``/``, ``#`` and ``?`` (the last ``@`` before a host ends it); the user may not.
-_URL_USERINFO = (
-    r"(?P<prefix>:(?:\\{0,7}/){2}(?=(?P<user>[^\s:/@?#'\"\\]{0,256}))(?P=user):)"
-    r"(?P<password>(?:[^\s'\"<>`/]|/(?!/|\\/)){1,256})"
-    r"@(?=[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[)"
-)
-#: The same URL percent-encoded inside another URL's query: ``%3A%2F%2Fuser%3Apassword%40host``.
-#: Read whole (no backtracking) and split in Python: %3A separates user and password, %40 ends it.
-_ENCODED_URL_USERINFO = r"%3a%2f%2f(?P<rest>[^\s&#'\"]{0,512})"
-_HOST = re.compile(r"[\w.-]{1,253}(?::\d{1,5})?(?:[/?#\\\s'\"`),;]|$)|\[[0-9a-fA-F:.]{2,45}\]")
-_PORT_THEN_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
-
-
-def _replace_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    # The pattern ends at the last '@' (before any "//") that a host follows, so a password
-    # holding '@', '#' or '/' goes whole; a port and path before an '@' in the path is not one.
-    password = span(text, match, "password")
-    if _PORT_THEN_PATH.match(password) or password.startswith("***") or is_placeholder(password):
-        return None
-    return span(text, match, "prefix") + PASSWORD + "@", match.end()
-
-
-def _replace_encoded_url_password(text: str, match: re.Match[str]) -> tuple[str, int] | int:
-    start, end = match.start("rest"), match.end("rest")
-    rest = text[start:end].lower()
-    slash, colon, at = rest.find("%2f"), rest.find("%3a"), rest.rfind("%40")
-    if colon < 0 or at < colon or (0 <= slash < colon) or "%3a%2f%2f" in rest[:at]:
-        return end
-    password = text[start + colon + 3 : start + at]
-    if not password or password.startswith("***") or is_placeholder(password):
-        return end
-    return text[match.start() : start + colon + 3] + PASSWORD, start + at
-
-
-#: An OAuth authorization code in a callback's query or fragment: ``?code=…&state=…``.
-_OAUTH_CODE = r"code=(?<=[?&#]code=)(?P<value>[^&#\s'\"<>]{1,2048})"
-_MIN_OAUTH_CODE: Final = 10
-
-
-def _replace_oauth_code(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    value = span(text, match, "value")
-    if (
-        len(value) < _MIN_OAUTH_CODE
-        or char_classes(value) < 2
-        or is_placeholder(value)
-        or value.startswith("***")
-    ):
-        return None  # "?code=200", "?code=ABC": status codes and short ids
-    return text[match.start() : match.start("value")] + TOKEN, match.end()
-
-
-URL_RULES: Final = (
-    literal_rule("url-password", (":/", ":\\"), _URL_USERINFO, _replace_url_password),
-    lowercase_rule(
-        "url-password-encoded", frozenset({"%3a%2f%2f"}), _ENCODED_URL_USERINFO, _replace_encoded_url_password
-    ),
-    lowercase_rule("oauth-code", frozenset({"code="}), _OAUTH_CODE, _replace_oauth_code),
-)
 
 # ---------------------------------------------------------------------------------------------
 # HTTP auth schemes: Authorization: Bearer …, Basic …, Token …
@@ -305,89 +239,6 @@ def replace_jwt(text: str, match: re.Match[str]) -> tuple[str, int] | None:
         return None
     return (JWT, match.end()) if isinstance(decoded, dict) else None
 
-
-# ---------------------------------------------------------------------------------------------
-# Password files and hashes: netrc, .pgpass, htpasswd and crypt(3) hashes
-# ---------------------------------------------------------------------------------------------
-
-#: netrc: ``machine host login user password secret`` (on one line or several). Needs a
-#: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
-_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>[^\s]{1,1024})"
-_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|default|login)\s", re.IGNORECASE)
-
-
-def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    if not _NETRC_CONTEXT.search(text, max(0, match.start() - 256), match.start()):
-        return None
-    start = match.start("value")
-    value = span(text, match, "value")
-    if hides_nothing(value, PASSWORD):
-        return None
-    return text[match.start() : start] + PASSWORD, match.end()
-
-
-#: .pgpass: ``hostname:port:database:username:password``, one entry per line.
-#: ``(?=(?P<x>…))(?P=x)`` is an atomic group (Python 3.10 has no possessive quantifiers): a
-#: field that is not followed by its ``:`` fails at once instead of giving back characters.
-_PGPASS = (
-    r":(?:\d{1,5}|\*):(?=(?P<database>[^:\s]{1,256}))(?P=database):(?=(?P<user>[^:\s]{1,256}))(?P=user):"
-    r"(?=(?P<value>(?:[^\s:\\'\"]|\\[^nr'\"]){1,1024}))(?P=value)"
-    r"(?=\\?['\"]?[ \t]*(?:[)\],]|\r?\n|\\[nr]|$))"
-)
-#: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
-_PGPASS_HOST = re.compile(
-    r"[\w.-]{0,253}[A-Za-z][\w.-]{0,253}|\d{1,3}(?:\.\d{1,3}){3}|\*|\[[0-9a-fA-F:.]{2,45}\]"
-)
-_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-*[]:"
-_PGPASS_LINE_STARTS: Final = frozenset("\n\r \t'\"([,")
-_MAX_HOST: Final = 300
-
-
-def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    start = match.start()
-    window = text[max(0, start - _MAX_HOST) : start]
-    host = window[len(window.rstrip(_HOST_CHARS)) :]
-    host_start = start - len(host)
-    if not _PGPASS_HOST.fullmatch(host):
-        return None
-    before = text[max(0, host_start - 2) : host_start]
-    if host_start > 0 and not (before[-1:] in _PGPASS_LINE_STARTS or before in ("\\n", "\\'", '\\"')):
-        return None  # the host must start the line (or a quoted string)
-    value = span(text, match, "value")
-    if hides_nothing(value, PASSWORD):
-        return None
-    return text[start : match.start("value")] + PASSWORD, match.end()
-
-
-#: Server configuration directives written ``name value`` (redis.conf ``requirepass`` and
-#: ``masterauth``), at the start of a line or after a space.
-_DIRECTIVE = r"(?<![\w-])(?:requirepass|masterauth)[ \t]+(?P<value>[^\s'\"]{1,1024})"
-
-
-def _replace_directive(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-    value = span(text, match, "value")
-    if hides_nothing(value, PASSWORD) or value.startswith("***"):
-        return None
-    return text[match.start() : match.start("value")] + PASSWORD, match.end()
-
-
-HASH_RULES: Final = (
-    lowercase_rule(
-        "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive
-    ),
-    # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
-    # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
-    literal_rule(
-        "password-hash",
-        "$",
-        r"\$(?:2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}"
-        r"|(?:apr1|1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
-        r"|y\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43})",
-        fixed(PASSWORD),
-    ),
-    lowercase_rule("netrc", frozenset({"pass"}), _NETRC, _replace_netrc),
-    literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
-)
 
 # ---------------------------------------------------------------------------------------------
 # Secret-named keys in text: key=value, key: value, "key": "value", 'key' => 'value', <key>v</key>

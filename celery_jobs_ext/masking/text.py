@@ -16,18 +16,18 @@ from celery_jobs_ext.masking.generic import (
     _upper_runs,
 )
 from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher
+from celery_jobs_ext.masking.password_files import HASH_RULES
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
-    HASH_RULES,
     JWT_PATTERN,
     PEM,
-    URL_RULES,
     assignment_rules,
     element_rule,
     named_element_rule,
     replace_jwt,
 )
 from celery_jobs_ext.masking.truncated import mask_truncated
+from celery_jobs_ext.masking.urls import URL_RULES
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,

@@ -1,0 +1,93 @@
+"""Password files, server directives and password hashes: netrc, .pgpass, redis.conf, crypt(3).
+
+Each has a line syntax of its own, so a value is found by that syntax rather than by a key
+name: netrc's ``password`` token after ``machine``/``login``, .pgpass's fifth field, a
+``requirepass`` directive, a ``$2b$``/``$6$``/``$apr1$`` hash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from celery_jobs_ext.masking.engine import fixed, literal_rule, lowercase_rule, span
+from celery_jobs_ext.masking.keys import PASSWORD, hides_nothing
+
+#: netrc: ``machine host login user password secret`` (on one line or several). Needs a
+#: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
+_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>[^\s]{1,1024})"
+_NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|default|login)\s", re.IGNORECASE)
+
+
+def _replace_netrc(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    if not _NETRC_CONTEXT.search(text, max(0, match.start() - 256), match.start()):
+        return None
+    start = match.start("value")
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[match.start() : start] + PASSWORD, match.end()
+
+
+#: .pgpass: ``hostname:port:database:username:password``, one entry per line.
+#: ``(?=(?P<x>…))(?P=x)`` is an atomic group (Python 3.10 has no possessive quantifiers): a
+#: field that is not followed by its ``:`` fails at once instead of giving back characters.
+_PGPASS = (
+    r":(?:\d{1,5}|\*):(?=(?P<database>[^:\s]{1,256}))(?P=database):(?=(?P<user>[^:\s]{1,256}))(?P=user):"
+    r"(?=(?P<value>(?:[^\s:\\'\"]|\\[^nr'\"]){1,1024}))(?P=value)"
+    r"(?=\\?['\"]?[ \t]*(?:[)\],]|\r?\n|\\[nr]|$))"
+)
+#: A host: a name holding a letter, an IPv4 address, ``*`` or a bracketed IPv6 address.
+_PGPASS_HOST = re.compile(
+    r"[\w.-]{0,253}[A-Za-z][\w.-]{0,253}|\d{1,3}(?:\.\d{1,3}){3}|\*|\[[0-9a-fA-F:.]{2,45}\]"
+)
+_HOST_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-*[]:"
+_PGPASS_LINE_STARTS: Final = frozenset("\n\r \t'\"([,")
+_MAX_HOST: Final = 300
+
+
+def _replace_pgpass(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    start = match.start()
+    window = text[max(0, start - _MAX_HOST) : start]
+    host = window[len(window.rstrip(_HOST_CHARS)) :]
+    host_start = start - len(host)
+    if not _PGPASS_HOST.fullmatch(host):
+        return None
+    before = text[max(0, host_start - 2) : host_start]
+    if host_start > 0 and not (before[-1:] in _PGPASS_LINE_STARTS or before in ("\\n", "\\'", '\\"')):
+        return None  # the host must start the line (or a quoted string)
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[start : match.start("value")] + PASSWORD, match.end()
+
+
+#: Server configuration directives written ``name value`` (redis.conf ``requirepass`` and
+#: ``masterauth``), at the start of a line or after a space.
+_DIRECTIVE = r"(?<![\w-])(?:requirepass|masterauth)[ \t]+(?P<value>[^\s'\"]{1,1024})"
+
+
+def _replace_directive(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD) or value.startswith("***"):
+        return None
+    return text[match.start() : match.start("value")] + PASSWORD, match.end()
+
+
+HASH_RULES: Final = (
+    lowercase_rule(
+        "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive
+    ),
+    # bcrypt ($2a$/$2b$/$2y$), Apache MD5 ($apr1$), MD5/SHA-256/SHA-512 crypt ($1$, $5$, $6$,
+    # with rounds=), yescrypt ($y$): what htpasswd and /etc/shadow hold. Offline-crackable.
+    literal_rule(
+        "password-hash",
+        "$",
+        r"\$(?:2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}"
+        r"|(?:apr1|1|5|6)\$(?:rounds=[0-9]{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+        r"|y\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{1,64}\$[./A-Za-z0-9]{43})",
+        fixed(PASSWORD),
+    ),
+    lowercase_rule("netrc", frozenset({"pass"}), _NETRC, _replace_netrc),
+    literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
+)

@@ -14,14 +14,18 @@ queue is deleted afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import time
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_task_publish, before_task_publish
 
 from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS
 from benchmarks.verdict import spread, verdict, verdict_at_most
@@ -65,8 +69,8 @@ def _app(broker: str, state_url: str) -> tuple[Celery, dict[str, Any]]:
     def guarded(*args: Any, **kwargs: Any) -> None:
         return None
 
-    # An app no GuardedTask ever joined: the extension is imported in this process but not
-    # installed there, which is what a plain app next to a guarded one sees.
+    # An app no GuardedTask ever joined, published with the extension's process-wide publish
+    # receivers disconnected (see _without_extension_receivers): as if it were never imported.
     bare = Celery(unique("publish-bare"), broker=broker, set_as_current=False)
     bare.conf.task_ignore_result = True
 
@@ -93,6 +97,36 @@ class PublishRounds:
         return [b / c for c, b in zip(self.cpu[name], self.cpu[baseline], strict=True)]
 
 
+#: The publish signals Celery sends only while some receiver is connected.
+PUBLISH_SIGNALS = (before_task_publish, after_task_publish)
+
+
+@contextlib.contextmanager
+def _without_extension_receivers() -> Iterator[None]:
+    """Disconnect the extension's publish receivers for a while, as if it were never imported.
+
+    Importing ``celery_jobs_ext`` connects receivers that run for every task of every app in
+    the process (they return at once for apps and tasks they do not concern, but Celery
+    sends the signal at all only when a receiver is connected), so the "app without the
+    extension" baseline must not have them.
+    """
+    saved = {signal: list(signal.receivers) for signal in PUBLISH_SIGNALS}
+    for signal in PUBLISH_SIGNALS:
+        signal.receivers = [entry for entry in signal.receivers if not _is_ours(entry[1])]
+        signal.sender_receivers_cache.clear()
+    try:
+        yield
+    finally:
+        for signal, receivers in saved.items():
+            signal.receivers = receivers
+            signal.sender_receivers_cache.clear()
+
+
+def _is_ours(receiver: Any) -> bool:
+    function = receiver() if isinstance(receiver, weakref.ReferenceType) else receiver
+    return getattr(function, "__module__", "").startswith("celery_jobs_ext")
+
+
 def run(broker: str, tasks: int, rounds: int, state_url: str = DEFAULT_REDIS) -> PublishRounds:
     """``rounds`` interleaved rounds of ``tasks`` calls per variant, in batches of 100.
 
@@ -113,11 +147,13 @@ def run(broker: str, tasks: int, rounds: int, state_url: str = DEFAULT_REDIS) ->
             wall = dict.fromkeys(variants, 0.0)
             for _ in range(max(tasks // batch, 1)):
                 for name, task in variants.items():
-                    cpu_start, wall_start = time.process_time(), time.perf_counter()
-                    for _ in range(batch):
-                        task.apply_async(ARGS, KWARGS, queue=queue)
-                    cpu[name] += time.process_time() - cpu_start
-                    wall[name] += time.perf_counter() - wall_start
+                    bare = name == NO_EXTENSION
+                    with _without_extension_receivers() if bare else contextlib.nullcontext():
+                        cpu_start, wall_start = time.process_time(), time.perf_counter()
+                        for _ in range(batch):
+                            task.apply_async(ARGS, KWARGS, queue=queue)
+                        cpu[name] += time.process_time() - cpu_start
+                        wall[name] += time.perf_counter() - wall_start
             calls = max(tasks // batch, 1) * batch
             for name in variants:
                 result.cpu[name].append(cpu[name] / calls * 1e6)

@@ -165,7 +165,7 @@ class DeadLetterQueue:
         return True
 
     def claim_key(self, task_id: str, generation: str = "-") -> str:
-        """The broker key (Redis) or state key that says this failure of the task is stored.
+        """The key, on a Redis broker, that says this failure of the task is stored.
 
         ``generation`` is the ``dlq_id`` a replayed message came from (``-`` for the
         original), so a replay that fails again is stored again.
@@ -176,7 +176,7 @@ class DeadLetterQueue:
         """Whether this failure of the task is already stored (the claim, wherever it lives).
 
         Raises:
-            kombu.exceptions.OperationalError: the broker (Redis) is unreachable.
+            redis.exceptions.ConnectionError: the broker (Redis) is unreachable.
             StateUnavailable: the shared state (other brokers) is unreachable.
         """
         if self._on_redis_broker():
@@ -230,7 +230,11 @@ class DeadLetterQueue:
                 return bool(claimed_by == headers["dlq_id"])
 
             policy = dict(self.app.conf.task_publish_retry_policy or {})
-            return bool(producer.connection.ensure(producer, run, **policy)())
+            connection = producer.connection
+            try:
+                return bool(connection.ensure(producer, run, **policy)())
+            except connection.connection_errors as exc:  # as a publish reports it
+                raise OperationalError(str(exc)) from exc
 
     def _claim_in_state_and_publish(
         self, source: _Source, headers: dict[str, Any], task_id: str, generation: str

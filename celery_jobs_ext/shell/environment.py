@@ -52,7 +52,9 @@ _NEVER_ALLOWED_SHAPES = re.compile(
     r"|ZIPOPT|UNZIP|GZIP|BZIP2?|XZ_.*|ZSTD_.*|TAR_.*|LESS.*|MAN.*|BROWSER|MAIL.*|VIMINIT|EXINIT"
     r"|WGETRC|CURL_.*|NETRC|SSH_.*|GNUPG.*|GPG_.*|PG(?:SERVICEFILE|PASSFILE|SYSCONFDIR|SSL.*)"
     r"|MYSQL_(?:HOME|HISTFILE|TEST_LOGIN_FILE|UNIX_PORT)|SQLITE_.*|TMUX.*|SCREEN.*|DISPLAY"
-    r"|WAYLAND_.*|DBUS_.*|SYSTEMD_.*|KRB5.*)\Z",
+    r"|WAYLAND_.*|DBUS_.*|SYSTEMD_.*|KRB5.*"
+    r"|MAKEFLAGS|GNUMAKEFLAGS|MFLAGS|MAKEFILES|DOCKER_.*|CONTAINER_.*|PODMAN_.*|BUILDKIT_.*"
+    r"|VIM|VIMRUNTIME|PGSERVICE|NODE_.*|LOCALDOMAIN)\Z",
     re.IGNORECASE,
 )
 # Git reads commands, configuration and repository locations from dozens of GIT_* variables
@@ -82,7 +84,21 @@ _ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?\Z")
 # files from a chosen directory.
 _LOCALE_VALUE = re.compile(r"[A-Za-z0-9_.@+:-]*\Z")
 # A terminal type names a terminfo entry; a '/' would make it a path.
-_TERM_VALUE = re.compile(r"[A-Za-z0-9_.+-]*\Z")
+_TERM_VALUE = re.compile(r"[A-Za-z0-9_.+-]{0,64}\Z")
+# NO_COLOR is a switch: any short token turns colour off.
+_SWITCH_VALUE = re.compile(r"[A-Za-z0-9_.+-]{0,16}\Z")
+_NUMBER_VALUE = re.compile(r"[0-9]{1,5}\Z")
+# TZ: a zone name (Europe/Paris, :America/New_York, Etc/GMT+3) or a POSIX TZ string
+# (EST5EDT,M3.2.0,M11.1.0, <+0330>-3:30). Nothing else: a value is text the program's
+# environment holds, and free text there is a carrier for code (perl -x /proc/self/environ).
+_TZ_ZONE = r":?[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*"
+_TZ_NAME = r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]{3,}>)"
+_TZ_OFFSET = r"[+-]?[0-9]{1,2}(?::[0-9]{2}){0,2}"
+_TZ_DATE = r"(?:J[0-9]{1,3}|[0-9]{1,3}|M[0-9]{1,2}\.[0-9]\.[0-9])(?:/[+-]?[0-9]{1,3}(?::[0-9]{2}){0,2})?"
+_TZ_POSIX = rf"{_TZ_NAME}{_TZ_OFFSET}(?:{_TZ_NAME}(?:{_TZ_OFFSET})?(?:,{_TZ_DATE},{_TZ_DATE})?)?"
+_TZ_VALUE = re.compile(rf"(?:{_TZ_ZONE}|{_TZ_POSIX})\Z")
+_MAX_VALUE_LENGTH = 1024
+_MAX_DEFAULT_VALUE_LENGTH = 64
 
 
 def checked_environment_names(entries: object, setting: str = ENVIRONMENT_SETTING) -> tuple[str, ...]:
@@ -124,6 +140,27 @@ def _is_allowed(name: str, allowed: Iterable[str]) -> bool:
     return False
 
 
+def _check_default_value(name: str, value: str) -> None:
+    """Refuse a value of a default variable outside its grammar (each is a short token)."""
+    if not (name.startswith("LC_") or name in DEFAULT_ALLOWED_ENVIRONMENT):
+        return
+    if len(value) > _MAX_DEFAULT_VALUE_LENGTH or not value.isascii():
+        refuse(f"environment variable {name} must be at most {_MAX_DEFAULT_VALUE_LENGTH} ASCII characters")
+    if (name.startswith("LC_") or name in ("LANG", "LANGUAGE")) and not _LOCALE_VALUE.match(value):
+        refuse(f"environment variable {name}={value!r} is not a locale name")
+    if name == "TERM" and not _TERM_VALUE.match(value):
+        refuse(f"environment variable TERM={value!r} is not a terminal type name")
+    if name == "NO_COLOR" and not _SWITCH_VALUE.match(value):
+        refuse(f"environment variable NO_COLOR={value!r} is not a short switch such as '1'")
+    if name in ("COLUMNS", "LINES") and not _NUMBER_VALUE.match(value):
+        refuse(f"environment variable {name}={value!r} is not a number")
+    if name == "TZ" and (".." in value or value.lstrip(":").startswith("/") or not _TZ_VALUE.match(value)):
+        refuse(
+            f"environment variable TZ={value!r} is not a zone name such as 'Europe/Paris' "
+            "or a POSIX TZ string such as 'EST5EDT,M3.2.0,M11.1.0'"
+        )
+
+
 def check_environment(env: object, allowed_env: Sequence[str] = ()) -> dict[str, str]:
     """Return ``env`` as a dict if every variable is allowed, or refuse it.
 
@@ -146,6 +183,13 @@ def check_environment(env: object, allowed_env: Sequence[str] = ()) -> dict[str,
             refuse(f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*")
         if "\x00" in value:
             refuse(f"environment variable {name} contains a NUL character")
+        if not value.isprintable() or len(value) > _MAX_VALUE_LENGTH:
+            # One line of printable text: a multi-line value is a script a program can read
+            # back from /proc/self/environ (perl -x, python -x) or copy into a file.
+            refuse(
+                f"environment variable {name} must be one line of printable text of at most "
+                f"{_MAX_VALUE_LENGTH} characters (no newline, tab or other control character)"
+            )
         if name == "PATH":
             refuse(f"environment variable PATH cannot be set per job; the child's PATH is {PATH_SETTING}")
         if never_allowed(name):
@@ -159,14 +203,7 @@ def check_environment(env: object, allowed_env: Sequence[str] = ()) -> dict[str,
                 f"environment variable {name} is not allowed: a job may set only "
                 f"{', '.join(DEFAULT_ALLOWED_ENVIRONMENT)} and the names listed in {ENVIRONMENT_SETTING}"
             )
-        if (name.startswith("LC_") or name in ("LANG", "LANGUAGE")) and not _LOCALE_VALUE.match(value):
-            refuse(f"environment variable {name}={value!r} is not a locale name")
-        if name == "TERM" and not _TERM_VALUE.match(value):
-            refuse(f"environment variable TERM={value!r} is not a terminal type name")
-        if name in ("COLUMNS", "LINES") and not value.isdigit():
-            refuse(f"environment variable {name}={value!r} is not a number")
-        if name == "TZ" and (".." in value or value.lstrip(":").startswith("/")):
-            refuse(f"environment variable TZ={value!r} names a file; give a zone such as 'Europe/Paris'")
+        _check_default_value(name, value)
         checked[name] = value
     return checked
 

@@ -60,6 +60,11 @@ REFUSED_PROGRAMS: frozenset[str] = frozenset(
         "pexec", "rush", "xe", "daemon", "execlineb", "tcpserver", "tcpsvd", "udpsvd", "nsjail",
         "minijail0", "apptainer", "singularity", "bpftrace", "rr", "uftrace", "heaptrack",
         "pipexec", "xinit", "startx", "when-changed", "retry",
+        # found by scanning /usr/bin man-page synopses for a COMMAND or PROGRAM operand (round 2)
+        "sotruss", "memusage", "dpkg-architecture", "debconf", "debconf-apt-progress",
+        "gpg-connect-agent", "dirmngr", "git-shell", "luit", "amqp-consume", "msgexec",
+        "pg_virtualenv", "make-first-existing-target", "gprofng", "fakeroot-sysv", "fakeroot-tcp",
+        "valgrind.bin", "openvt", "jrunscript", "jshell", "jdb",
         # setarch and the personality links to it
         "setarch", "linux32", "linux64", "uname26", "i386", "i486", "i586", "i686", "x86_64",
         "arm", "armv7l", "armv8l", "aarch64", "arm64", "ppc", "ppc32", "ppc64", "ppc64le",

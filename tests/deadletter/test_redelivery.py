@@ -56,8 +56,11 @@ class Scenario:
     (``fail`` or ``succeed``). ``first`` does the opposite first: it succeeds, then fails.
     """
 
-    def __init__(self, make_app: Callable[..., Celery], state_server: PrivateRedis) -> None:
+    def __init__(
+        self, make_app: Callable[..., Celery], state_server: PrivateRedis, broker: str | None = None
+    ) -> None:
         self.app = app = make_app(
+            broker=broker,
             jobs_dead_letter_queue=unique("dlq"),
             jobs_state_url=f"{state_server.url}/0",
             task_acks_late=True,
@@ -106,9 +109,21 @@ class Scenario:
 
 @pytest.fixture
 def scenario(make_app: Callable[..., Celery], state_server: PrivateRedis) -> Iterator[Scenario]:
+    """The scenario on a Redis broker, where the claim lives with the entries."""
     built = Scenario(make_app, state_server)
     yield built
     built.clean()
+
+
+@pytest.fixture
+def any_broker_scenario(
+    make_app: Callable[..., Celery], state_server: PrivateRedis, broker: str
+) -> Iterator[Scenario]:
+    """The scenario once per broker (the shared state's claim on RabbitMQ)."""
+    built = Scenario(make_app, state_server, broker)
+    yield built
+    if broker.startswith("redis"):
+        built.clean()
 
 
 def test_copy_redelivered_after_a_dead_letter_stored_while_the_state_was_down_is_not_stored_again(
@@ -143,8 +158,9 @@ def test_copy_redelivered_after_the_state_lost_the_dead_letter_claim_is_not_stor
 
 
 def test_copy_redelivered_after_a_dead_letter_is_not_run_again_so_it_cannot_also_succeed(
-    scenario: Scenario,
+    any_broker_scenario: Scenario,
 ) -> None:
+    scenario = any_broker_scenario
     scenario.then = "succeed"
     task_id = unique("declined")
     with in_process_worker(scenario.app, pool="solo"):
@@ -157,8 +173,9 @@ def test_copy_redelivered_after_a_dead_letter_is_not_run_again_so_it_cannot_also
 
 
 def test_copy_redelivered_after_a_success_is_not_run_again_so_it_cannot_be_dead_lettered(
-    scenario: Scenario,
+    any_broker_scenario: Scenario,
 ) -> None:
+    scenario = any_broker_scenario
     task_id = unique("charged")
     with in_process_worker(scenario.app, pool="solo"):
         assert scenario.charged.apply_async(task_id=task_id).get(timeout=30) == "charged"

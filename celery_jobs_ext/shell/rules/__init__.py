@@ -29,10 +29,13 @@ from celery_jobs_ext.shell.rules.interpreters import (
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
+from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
+from celery_jobs_ext.shell.rules.services import check_docker, check_systemctl
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
+from celery_jobs_ext.shell.rules.xxd import check_xxd
 
 __all__ = ["DENIED_ARGUMENTS", "check_arguments", "names_of"]
 
@@ -59,7 +62,12 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "node": check_node,
             "ruby": check_ruby,
             "java": check_java,
+            "xxd": check_xxd,
             **dict.fromkeys(LAUNCHING_SUBCOMMANDS, check_launcher),
+            # after the launchers: check_docker runs check_launcher too
+            "docker": check_docker,
+            "podman": check_docker,
+            "systemctl": check_systemctl,
         }
     )
 )
@@ -82,6 +90,8 @@ def check_arguments(
     writes by default (wget's download) was meant.
     """
     names = names_of(paths)
+    check_process_files(program, arguments, frozenset(trusted))
+    check_installed_scripts(program, names, arguments, frozenset(trusted))
     check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
     checkers = {_ARGUMENT_CHECKERS[name] for name in names if name in _ARGUMENT_CHECKERS}
     for checker in sorted(checkers, key=lambda function: function.__name__):

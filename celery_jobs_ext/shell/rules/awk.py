@@ -64,12 +64,18 @@ def _awk_programs(arguments: Sequence[str]) -> list[str]:
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-# Whether a '/' divides or starts a regular expression depends on awk's parser state; two
-# readings are checked and either one's objection refuses the program. The first takes '/' as
+# Whether a '/' divides or starts a regular expression depends on awk's parser state. After
+# the ')' that closes the header of if, while or for, a statement starts, so '/' starts a
+# regular expression (``if (x) /re/``). Elsewhere two readings are made: the first takes '/' as
 # division after anything that ends an operand; the second takes it as division everywhere
-# except where only an expression can start.
+# except where only an expression can start. A program the two read differently is refused:
+# the checker accepts only what it reads one way (awk might read it the other).
+_HEADER_END = ")header"
+_HEADER_KEYWORDS = frozenset({"if", "while", "for"})
 _OPERAND_ENDS = frozenset({"name", "number", "string", "regex", ")", "]", "postfix"})
-_EXPRESSION_STARTS = frozenset({"", "(", ",", "{", ";", "~", "!~", "!", "&&", "||", "=", "==", "!="})
+_EXPRESSION_STARTS = frozenset(
+    {"", "(", ",", "{", "}", ";", "~", "!~", "!", "&&", "||", "=", "==", "!=", _HEADER_END}
+)
 _KEYWORDS = frozenset(
     {"BEGIN", "END", "BEGINFILE", "ENDFILE", "function", "func", "if", "else", "while", "for", "do",
      "break", "continue", "next", "nextfile", "exit", "return", "delete", "in", "getline",
@@ -101,6 +107,8 @@ def _skip_quoted(text: str, index: int, closing: str) -> tuple[int, str]:
 
 
 def _regex_starts(previous: tuple[str, str], cautious: bool) -> bool:
+    if previous[1] == _HEADER_END:
+        return True
     if cautious:
         return previous[1] in _EXPRESSION_STARTS or (previous[0] == "name" and previous[1] in _KEYWORDS)
     return not (previous[0] in _OPERAND_ENDS and previous[1] not in _KEYWORDS)
@@ -109,6 +117,7 @@ def _regex_starts(previous: tuple[str, str], cautious: bool) -> bool:
 def _awk_tokens(text: str, cautious: bool) -> list[tuple[str, str]]:
     """Tokenise an awk program: names, numbers, strings, regular expressions and operators."""
     tokens: list[tuple[str, str]] = []
+    headers: list[bool] = []  # for each open '(': whether it opens an if/while/for header
     index = 0
     while index < len(text):
         char = text[index]
@@ -136,6 +145,11 @@ def _awk_tokens(text: str, cautious: bool) -> list[tuple[str, str]]:
             )
             if operator in ("++", "--") and previous[0] in _OPERAND_ENDS:
                 tokens.append(("postfix", operator))
+            elif operator == "(":
+                headers.append(previous[0] == "name" and previous[1] in _HEADER_KEYWORDS)
+                tokens.append(("operator", operator))
+            elif operator == ")" and headers and headers.pop():
+                tokens.append((")", _HEADER_END))
             else:
                 tokens.append((operator if operator in ")]" else "operator", operator))
             index += len(operator)
@@ -144,13 +158,21 @@ def _awk_tokens(text: str, cautious: bool) -> list[tuple[str, str]]:
 
 def _awk_program_problem(program_text: str) -> str | None:
     """Why the program is refused (it runs a command, loads code, writes a file), or None."""
+    readings = []
     for cautious in (False, True):
         try:
-            problem = _tokens_problem(_awk_tokens(program_text, cautious))
+            tokens = _awk_tokens(program_text, cautious)
         except _AwkRefused as error:
             return f"it has {error}"
+        problem = _tokens_problem(tokens)
         if problem:
             return problem
+        readings.append(tokens)
+    if readings[0] != readings[1]:
+        return (
+            "a '/' in it may be a division or the start of a regular expression, and jobs.shell "
+            "accepts only programs it reads one way (put the expression in parentheses)"
+        )
     return None
 
 

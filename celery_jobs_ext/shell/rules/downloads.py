@@ -37,8 +37,23 @@ def check_wget(
     if pinned:
         return
     letters = SHORT_OPTIONS_WITH_VALUES["wget"]
-    to_stdout = "-" in _option_values(arguments, "-O", "--output-document", letters)
+    to_stdout = bool(
+        set(_option_values(arguments, "-O", "--output-document", letters)) & {"-", "/dev/stdout", "/dev/null"}
+    )
     spider = any(argument_matches("--spider", argument, letters, frozenset()) for argument in arguments)
+    recursive = [
+        argument
+        for argument in arguments
+        if any(
+            argument_matches(option, argument, letters, frozenset())
+            for option in ("-r", "--recursive", "-m", "--mirror", "-p", "--page-requisites")
+        )
+    ]
+    if recursive:
+        refuse(
+            f"argument {recursive[0]!r} of {program!r} makes wget save a directory tree in the "
+            "working directory (also with --spider); pin the command with a pattern"
+        )
     if not (to_stdout or spider):
         refuse(
             f"{program!r} saves downloads as files in the working directory; add -O - to get the "
@@ -47,11 +62,12 @@ def check_wget(
 
 
 # Schemes through which curl sends chosen bytes to a local service (gopher://127.0.0.1:6379/_...
-# speaks Redis), rather than downloading something. Matched in any argument (also --url=...),
+# speaks Redis), or reads and writes local files (file://, with -T an upload writes any path),
+# rather than downloading something. Matched in any argument (also --url=...),
 # and a scheme written with curl's URL globbing ({gopher,http}://) is refused outright.
 _REFUSED_SCHEMES = frozenset(
     {"gopher", "gophers", "dict", "telnet", "mqtt", "mqtts", "smtp", "smtps", "rtsp", "tftp", "ldap",
-     "ldaps", "smb", "smbs", "ws", "wss"}
+     "ldaps", "smb", "smbs", "ws", "wss", "file"}
 )  # fmt: skip
 _SCHEME = re.compile(r"([a-z0-9+.{},\[\]-]+)://")
 

@@ -4,7 +4,16 @@ git runs an alias (``git x`` where ``alias.x = !cmd``), a plumbing spelling
 (``submodule--helper foreach``) or an autocorrected typo as readily as a porcelain command,
 so only the subcommands in :data:`SAFE_GIT_SUBCOMMANDS` pass; everything else, aliases
 included, is refused. A remote given as ``name::address`` runs the helper
-``git-remote-name``: only the network transports pass.
+``git-remote-name``: only the network transports pass (also as an option's value,
+``--remote=ext::...``).
+
+Directories: a repository's configuration runs programs (``core.fsmonitor``,
+``core.sshCommand``), and ``git clone`` writes a repository the message chose, possibly with a
+committed directory laid out as a bare repository. So a bare-listed git works only in its
+working directory (the message's ``cwd``, checked against ``jobs_shell_allowed_cwd``):
+``-C``, ``--git-dir`` and ``--work-tree`` pass only when a pattern spells them out, and
+``clone``/``init`` may not name an absolute destination or one with ``..`` (nor
+``--separate-git-dir``).
 """
 
 from __future__ import annotations
@@ -42,10 +51,11 @@ _GIT_OPTIONS_WITH_VALUES = frozenset(
     {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env",
      "--attr-source", "--list-cmds"}
 )  # fmt: skip
+_DIRECTORY_OPTIONS = frozenset({"-C", "--git-dir", "--work-tree", "--bare"})
 _GIT_SUBCOMMAND_OPTIONS: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
     {
-        "clone": (("-u", "-c", "--config", "--template"), "bjo"),
-        "init": (("--template",), ""),
+        "clone": (("-u", "-c", "--config", "--template", "--separate-git-dir"), "bjo"),
+        "init": (("--template", "--separate-git-dir"), ""),
         "ls-remote": (("-u",), ""),
         "rebase": (("-x",), "CsX"),
         "grep": (("-O",), "efABCm"),
@@ -68,7 +78,7 @@ def check_git(
             refuse(f"argument '--help' of {program!r} runs 'git help', which starts a pager or a browser")
         if position in trusted:
             continue
-        helper = _REMOTE_HELPER.match(argument)
+        helper = _REMOTE_HELPER.match(argument) or _REMOTE_HELPER.match(argument.partition("=")[2])
         if (helper and helper.group(1).lower() not in _NETWORK_HELPERS) or argument.startswith("fd::"):
             refuse(
                 f"argument {argument!r} of {program!r} names the remote helper "
@@ -86,6 +96,16 @@ def check_git(
             refuse(
                 f"argument {argument!r} of {program!r} sets git configuration (such as "
                 "core.sshCommand, core.pager or core.fsmonitor) that runs programs"
+            )
+        name = argument.split("=", 1)[0]
+        if index not in trusted and (
+            name in _DIRECTORY_OPTIONS or (argument.startswith("-C") and not argument.startswith("-c"))
+        ):
+            refuse(
+                f"argument {argument!r} of {program!r} points git at another repository, whose "
+                "configuration can run programs (core.fsmonitor, core.sshCommand); set the "
+                "message's cwd (checked against jobs_shell_allowed_cwd) or pin the directory "
+                "with a pattern such as 'git -C /srv/repo status'"
             )
         index += 2 if argument in _GIT_OPTIONS_WITH_VALUES else 1
     if index >= len(arguments) or arguments[index] == "--":
@@ -105,6 +125,16 @@ def check_git(
         refuse(f"'git submodule {actions[0]}' is refused (foreach runs a command)")
     if subcommand == "worktree" and (not actions or actions[0] not in _SAFE_WORKTREE_ACTIONS):
         refuse("'git worktree' may only list or prune (add writes a checkout anywhere)")
+    if subcommand in ("clone", "init"):
+        for position, word in enumerate(rest, start=index + 1):
+            if position in trusted or word.startswith("-") or "://" in word:
+                continue
+            if word.startswith("/") or ".." in word.split("/"):
+                refuse(
+                    f"argument {word!r} of 'git {subcommand}' writes a repository outside the "
+                    "working directory; clone into the message's cwd (jobs_shell_allowed_cwd) "
+                    "or pin the destination with a pattern"
+                )
     entries, value_letters = _GIT_SUBCOMMAND_OPTIONS.get(subcommand, ((), ""))
     for entry in entries:
         for argument in rest:

@@ -17,6 +17,8 @@ The table refuses the options whose job is to run code (``perl -e``, ``python -c
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 
 from celery_jobs_ext.shell.syntax import refuse
@@ -76,7 +78,9 @@ def check_perl(
 def check_python(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """Refuse ``-W`` categories in a module (imported) and ``-X`` options outside the safe set."""
+    """Refuse ``-W`` categories in a module (imported), ``-X`` options outside the safe set,
+    and scripts of the interpreter's own library."""
+    _check_python_script(program, arguments, trusted)
     for position, argument in enumerate(arguments):
         if position in trusted:
             continue
@@ -93,6 +97,51 @@ def check_python(
                     f"-X {value!r} of {program!r} is not one of the -X options jobs.shell allows "
                     f"({', '.join(sorted(_PYTHON_SAFE_X))}); others write files or import code"
                 )
+
+
+# A script inside the interpreter's own library: the standard library has scripts that
+# evaluate their arguments (timeit.py runs its statement, profile.py -o writes a file, pdb.py,
+# trace.py, code.py ...), and so do installed packages; they are -c/-m under another name.
+_PYTHON_LIBRARY = re.compile(r"(?:\A|/)lib(?:64)?/(?:python[0-9.]*(?:\.zip)?|pypy[0-9.]*)(?:/|\Z)")
+_PYTHON_EVALUATING_SCRIPTS = frozenset(
+    {
+        "timeit.py", "profile.py", "cProfile.py", "pdb.py", "trace.py", "runpy.py", "code.py",
+        "doctest.py", "unittest", "__main__.py", "pydoc.py", "site.py", "compileall.py",
+        "py_compile.py", "zipapp.py", "venv", "ensurepip", "idlelib", "pstats.py", "cgitb.py",
+    }
+)  # fmt: skip
+_PYTHON_LONG_WITH_VALUE = frozenset({"--check-hash-based-pycs"})
+
+
+def _python_script(arguments: Sequence[str]) -> int | None:
+    """The position of the script operand python runs (after its options), if any."""
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument == "--":
+            return position + 1 if position + 1 < len(arguments) else None
+        if argument in _PYTHON_LONG_WITH_VALUE:
+            position += 2
+            continue
+        if argument.startswith("-") and argument != "-":
+            values = _short_values(argument, _PYTHON_VALUE_LETTERS)
+            position += 2 if values and not values[0][1] else 1
+            continue
+        return position
+    return None
+
+
+def _check_python_script(program: str, arguments: Sequence[str], trusted: frozenset[int]) -> None:
+    position = _python_script(arguments)
+    if position is None or position in trusted:
+        return
+    script = os.path.normpath(arguments[position])
+    if _PYTHON_LIBRARY.search(script) or os.path.basename(script) in _PYTHON_EVALUATING_SCRIPTS:
+        refuse(
+            f"script {arguments[position]!r} of {program!r} is inside the interpreter's own "
+            "library, whose scripts evaluate their arguments (timeit.py, profile.py -o, pdb.py "
+            "...) like -c and -m; run the application's own script"
+        )
 
 
 def check_node(

@@ -15,9 +15,11 @@ Entry syntax (built-in table and ``jobs_shell_denied_arguments``):
 
 MySQL and MariaDB read ``--init_command`` as ``--init-command`` and ignore a ``--loose-`` or
 ``--maximum-`` prefix, so their arguments are normalised first. An option that writes a file
-is allowed when its value is ``-`` (standard output) for the programs that read it so
-(``curl -o -``, ``wget -qO-``). Every argument is examined, also after ``--`` and after what
-looks like an option's value: safer than guessing where a program stops reading options.
+is allowed when its value is ``-`` (standard output), ``/dev/stdout`` or ``/dev/null`` for the
+programs that read it so (``curl -o -``, ``curl -o /dev/null``, ``wget -qO-``). OpenSSL,
+sqlite3 and TeX read their one-dash options with two dashes too, so ``--out`` is ``-out``.
+Every argument is examined, also after ``--`` and after what looks like an option's value:
+safer than guessing where a program stops reading options.
 """
 
 from __future__ import annotations
@@ -37,12 +39,19 @@ from celery_jobs_ext.shell.syntax import refuse
 
 # Programs whose options are single-dash words: "-b" is an option named b, not a cluster.
 _SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3", "emacs", "pwsh", "erl", "tex", "magick"})
+# Of those, the ones whose parser also accepts the same word with two dashes
+# (OpenSSL 3 reads "--out" as "-out"): normalised to one dash before matching.
+_DOUBLE_DASH_TOO = frozenset({"openssl", "sqlite3", "tex"})
 # getopt_long_only: "-scrip=x" is "--script=x" (long options, and their prefixes, with one dash).
 _LONG_ONLY = frozenset({"nmap", "emacs"})
 # Of those, the ones that accept any prefix of an option's name (iproute2's matches()).
 _SINGLE_DASH_PREFIXES = frozenset({"ip", "pwsh"})
 _MYSQL_FAMILY = frozenset({"mysql", "mysqldump"})
 _MYSQL_PREFIXES = ("loose-", "maximum-", "enable-")
+
+# Values of a file-writing option that write nowhere a message could use: standard output
+# ("-" for the programs that read it so), /dev/stdout and /dev/null.
+HARMLESS_OUTPUTS = frozenset({"-", "/dev/stdout", "/dev/null"})
 
 # Options that write to standard output when their value is "-".
 _STDOUT_WHEN_DASH: Mapping[str, frozenset[str]] = MappingProxyType(
@@ -70,6 +79,8 @@ def normalised(argument: str, names: set[str]) -> str:
     """The argument as the program's option parser sees it (MySQL's ``_`` and ``--loose-``)."""
     if "pwsh" in names:
         return argument.lower()  # PowerShell parameters are case-insensitive
+    if names & _DOUBLE_DASH_TOO and argument.startswith("--") and len(argument) > 2:
+        return argument[1:]
     if names & _MYSQL_FAMILY and argument.startswith("--") and len(argument) > 2:
         name, equals, value = argument.partition("=")
         body = name[2:].replace("_", "-").lower()
@@ -173,7 +184,9 @@ def check_denied_arguments(
         matches = [
             match
             for match in matches
-            if not (match[1] in stdout_options and _value_of(match[1], arguments, position) == "-")
+            if not (
+                match[1] in stdout_options and _value_of(match[1], arguments, position) in HARMLESS_OUTPUTS
+            )
         ]
         if not matches:
             continue

@@ -99,6 +99,17 @@ def _sed_address(script: str, index: int, gnu: bool) -> int:
     return index
 
 
+# Files a 'w' command or flag may name: they write nowhere a message could use.
+_HARMLESS_WRITE_FILES = frozenset({"/dev/stdout", "/dev/null"})
+
+
+def _sed_write_file(script: str, index: int) -> tuple[str, int]:
+    """The file name of a 'w' command or flag (the rest of the line) and where the line ends."""
+    end = script.find("\n", index)
+    end = len(script) if end < 0 else end
+    return script[index:end].lstrip(" \t"), end
+
+
 def _sed_script_problem(script: str, gnu: bool) -> str | None:
     """Return why a sed script is refused, or None when it only edits the stream."""
     index, length = 0, len(script)
@@ -123,6 +134,9 @@ def _sed_script_problem(script: str, gnu: bool) -> str | None:
         if command == "e":
             return "the 'e' command runs the pattern space or its argument as a shell command"
         if command in "wW":
+            target, index = _sed_write_file(script, index)
+            if target in _HARMLESS_WRITE_FILES:
+                continue
             return f"the {command!r} command writes a file"
         if command in _SED_SIMPLE_COMMANDS:
             continue
@@ -154,6 +168,9 @@ def _sed_script_problem(script: str, gnu: bool) -> str | None:
                 if flag == "e":
                     return "the 'e' flag of 's' runs the result as a shell command"
                 if flag == "w":
+                    target, index = _sed_write_file(script, index + 1)
+                    if target in _HARMLESS_WRITE_FILES:
+                        break
                     return "the 'w' flag of 's' writes a file"
                 if flag in ";}#":
                     break

@@ -21,10 +21,73 @@ SAFE_DOT_COMMANDS = frozenset(
         "tables", "schema", "fullschema", "indexes", "indices", "databases", "dbinfo", "headers",
         "header", "mode", "width", "nullvalue", "separator", "show", "help", "timer", "changes",
         "stats", "eqp", "print", "bail", "echo", "dump", "lint", "quit", "exit", "explain",
-        "limits", "parameter", "selftest", "sha3sum", "version",
+        "limits", "sha3sum", "version",
     }
 )  # fmt: skip
-"""Dot-commands that only read the database or change how results are printed."""
+"""Dot-commands that only read the database or change how results are printed.
+
+Not ``.parameter`` (``.parameter set`` evaluates its value as SQL, unchecked) nor
+``.selftest`` (runs the SQL stored in a ``selftest`` table the same command can create).
+"""
+
+SAFE_FUNCTIONS = frozenset(
+    {
+        # core scalar functions
+        "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull", "iif",
+        "instr", "length", "like", "likelihood", "likely", "lower", "ltrim", "max", "min",
+        "nullif", "octet_length", "printf", "quote", "random", "randomblob", "replace", "round",
+        "rtrim", "sign", "soundex", "substr", "substring", "trim", "typeof", "unhex", "unicode",
+        "unlikely", "upper", "zeroblob", "changes", "total_changes", "last_insert_rowid",
+        "sqlite_version", "sha3",
+        # aggregates and window functions
+        "avg", "count", "group_concat", "string_agg", "sum", "total", "row_number", "rank",
+        "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value",
+        "last_value", "nth_value",
+        # date and time
+        "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff",
+        # math
+        "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "ceiling", "cos",
+        "cosh", "degrees", "exp", "floor", "ln", "log", "log10", "log2", "mod", "pi", "pow",
+        "power", "radians", "sin", "sinh", "sqrt", "tan", "tanh", "trunc",
+        # JSON
+        "json", "jsonb", "json_array", "jsonb_array", "json_array_length", "json_error_position",
+        "json_extract", "jsonb_extract", "json_insert", "jsonb_insert", "json_object",
+        "jsonb_object", "json_patch", "jsonb_patch", "json_pretty", "json_remove", "jsonb_remove",
+        "json_replace", "jsonb_replace", "json_set", "jsonb_set", "json_type", "json_valid",
+        "json_quote", "json_group_array", "jsonb_group_array", "json_group_object",
+        "jsonb_group_object", "json_each", "json_tree",
+        # read-only table-valued functions
+        "generate_series", "pragma_table_info", "pragma_table_xinfo", "pragma_index_list",
+        "pragma_index_info", "pragma_index_xinfo", "pragma_foreign_key_list",
+        "pragma_database_list", "pragma_table_list",
+    }
+)  # fmt: skip
+"""SQL functions a command may call: they compute values and touch nothing outside the database.
+
+An allow list, because the sqlite3 shell and its extensions add functions that run SQL from a
+string (``sha3_query``), run programs (``edit``) or read and write files (``writefile``,
+``fsdir``), and new versions add more.
+"""
+
+# Words after which "name(" is not a call: a table, index or column list, or a keyword whose
+# syntax takes a parenthesis (VALUES (...), IN (...), CHECK (...)), or a column type.
+_NOT_A_CALL_AFTER = frozenset(
+    {"table", "into", "on", "references", "view", "index", "exists", "trigger", "with", "recursive"}
+)
+_PARENTHESIS_KEYWORDS = frozenset(
+    {
+        "values", "in", "exists", "as", "over", "filter", "using", "check", "key", "unique",
+        "default", "cast", "and", "or", "not", "select", "where", "from", "join", "when", "then",
+        "else", "case", "like", "glob", "between", "is", "by", "having", "limit", "offset", "set",
+        "returning", "with", "union", "all", "intersect", "except", "distinct", "window",
+        "partition", "collate", "escape", "match", "regexp", "do", "generated", "always", "stored",
+        "virtual", "primary", "foreign", "constraint", "on", "group", "order", "recursive", "to",
+    }
+)  # fmt: skip
+_COLUMN_TYPES = frozenset(
+    {"varchar", "char", "character", "nchar", "nvarchar", "varying", "decimal", "numeric", "float",
+     "double", "int", "integer", "text", "real", "blob", "native"}
+)  # fmt: skip
 
 # Functions and statements that run programs, load code or write files other than the database.
 _REFUSED_WORDS = frozenset(
@@ -34,9 +97,9 @@ _REFUSED_WORDS = frozenset(
     }
 )  # fmt: skip
 _OPTION_VALUES = frozenset(
-    {"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-lookaside", "-pagecache",
-     "-heap", "-escape"}
+    {"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-heap", "-escape"}
 )  # fmt: skip
+_OPTION_TWO_VALUES = frozenset({"-lookaside", "-pagecache"})
 _REFUSED_OPTIONS = ("-cmd", "-init", "-A", "-archive", "-interactive", "-deserialize", "-zip")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
@@ -87,6 +150,14 @@ def _sql_tokens(sql: str) -> Iterator[tuple[str, str]]:
                 yield ("other", char)
 
 
+def _before(tokens: list[tuple[str, str]], position: int) -> str:
+    """The word before ``tokens[position]``, skipping a ``schema.`` qualifier."""
+    index = position - 1
+    if index >= 1 and tokens[index] == ("other", "."):
+        index -= 2
+    return tokens[index][1] if index >= 0 else ""
+
+
 def _sql_problem(sql: str) -> str | None:
     try:
         tokens = list(_sql_tokens(sql))
@@ -96,8 +167,15 @@ def _sql_problem(sql: str) -> str | None:
         following = tokens[position + 1] if position + 1 < len(tokens) else ("", "")
         if kind == "word" and text in _REFUSED_WORDS:
             return f"uses {text!r}, which runs a program, loads code or reads or writes other files"
-        if kind == "string" and text in _REFUSED_WORDS and following[0] == "(":
-            return f"calls {text!r}, which runs a program, loads code or reads or writes other files"
+        if kind in ("word", "string") and following[0] == "(" and text not in SAFE_FUNCTIONS:
+            before = _before(tokens, position)
+            if kind == "string" or not (
+                before in _NOT_A_CALL_AFTER or text in _PARENTHESIS_KEYWORDS or text in _COLUMN_TYPES
+            ):
+                return (
+                    f"calls {text!r}, which is not one of the SQL functions jobs.shell allows "
+                    "(others run SQL from a string, run programs or read and write files)"
+                )
         if kind == "word" and text == "vacuum" and any(t == ("word", "into") for t in tokens[position + 1 :]):
             return "uses VACUUM INTO, which writes another file"
     return None
@@ -134,7 +212,7 @@ def check_sqlite(
         if expect:
             if expect == "command" and not literal:
                 _check_command_text(program, argument)
-            expect = ""
+            expect = "value" if expect == "values" else ""
             continue
         if argument.startswith("-"):
             option = argument[1:] if argument.startswith("--") else argument
@@ -145,6 +223,7 @@ def check_sqlite(
                 )
             expect = "value" if option in _OPTION_VALUES or option == "-init" else ""
             expect = "command" if option == "-cmd" else expect
+            expect = "values" if option in _OPTION_TWO_VALUES else expect
             continue
         if not database_seen:
             database_seen = True  # the database file name, not SQL

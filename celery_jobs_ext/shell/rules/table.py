@@ -50,7 +50,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-K", "--config", "-D", "--dump-header", "-c", "--cookie-jar", "--trace",
             "--trace-ascii", "--stderr", "--libcurl", "--etag-save", "--hsts", "--alt-svc",
             "--ssl-sessions", "--engine", "--create-dirs", "--ftp-create-dirs", "--unix-socket",
-            "--abstract-unix-socket", "--proto-default",
+            "--abstract-unix-socket", "--proto-default", "-T", "--upload-file",
         ),
         "wget": (
             "-O", "--output-document", "-o", "--output-file", "-a", "--append-output",
@@ -82,6 +82,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "make": (
             "-E", "--eval", "-f", "--file", "--makefile", "-I", "--include-dir",
             "--jobserver-auth", "--jobserver-fds", "-W", "--what-if", "--new-file", "--assume-new",
+            "-C", "--directory",
         ),
         "nmap": (
             "--script", "-script", "--interactive", "-interactive",
@@ -161,7 +162,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "openssl": (
             "-out", "-keyout", "-engine", "-provider", "-provider-path", "-config", "-writerand",
             "-sess_out", "-keylogfile", "-CAcreateserial", "-msgfile", "engine", "-respout",
-            "-reqout", "-outdir",
+            "-reqout", "-outdir", "-srpvfile", "rehash", "ca", "srp",
         ),
         "gpg": (
             "-o", "--output", "--homedir", "--exec-path", "--load-extension", "--photo-viewer",
@@ -172,8 +173,11 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "ip": ("-batch", "exec"),
         "journalctl": (
             "--setup-keys", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--rotate", "--flush",
+            "--update-catalog", "-D", "--directory", "--root", "--image", "--relinquish-var",
+            "--smart-relinquish-var", "--cursor-file", "--sync", "-M", "--machine",
         ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
+        "cmake": ("-E", "-P", "-C", "--build", "--install", "-S", "-B"),
     }
 )  # fmt: skip
 """Built-in refused options per program family; see the module docstring for the syntax."""
@@ -241,6 +245,7 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "mysql": "eDhPpSu",
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
+        "journalctl": "cDFgiMnopSUtu",
     }
 )
 
@@ -262,7 +267,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sftp": "makes sftp run a local program or read a batch or config file",
         "ssh-keygen": "makes ssh-keygen load a library",
         "rsync": "makes rsync run another program",
-        "curl": "makes curl write files or read a config file",
+        "curl": "makes curl write files (also by uploading to a file:// URL) or read a config file",
         "wget": "makes wget write files, read a config file or run a program",
         "less": "makes less run commands or write files",
         "man": "makes man run another program or read a config file",
@@ -274,7 +279,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sort": "makes sort write a file or run a compression program",
         "split": "makes split run a command",
         "rg": "makes rg run a preprocessor",
-        "make": "evaluates makefile code",
+        "make": "evaluates makefile code (-C runs the Makefile of another directory)",
         "nmap": "runs scripts or writes files",
         "nc": "runs a program or writes a file",
         "python": "runs code given on the command line",
@@ -287,6 +292,8 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "psql": "runs meta-commands (\\! runs a shell) or writes files",
         "mysql": "runs commands, writes files or loads plugins",
         "sqlite3": "runs dot-commands that can run programs or write files",
+        "journalctl": "writes or moves journal files, or reads journals from a chosen directory",
+        "cmake": "runs commands or CMake scripts, or builds another directory",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

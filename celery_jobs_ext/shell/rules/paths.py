@@ -1,0 +1,106 @@
+"""Arguments that name a process's own memory, environment or open files.
+
+``/proc/self/environ`` holds the ``env`` a message chose, and ``/proc/<pid>/mem``, ``fd/``,
+``cmdline`` ... what a process holds; a program that reads a file as a script or copies it
+(``perl -x``, ``python3 -x``, ``curl -T``, ``xxd -r``) turns them into code or file contents.
+So under ``/proc`` only the system-wide read-only files of :data:`ALLOWED_PROC_FILES` may be
+named, and ``/dev/fd``, ``/dev/stdin`` not at all; every path inside an argument counts
+(``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``, ``-x/proc/...``). Applies
+to every program.
+
+Also here, for interpreters only: a script among the installed programs
+(:data:`PROGRAM_DIRECTORIES`) runs that program, listed or not, wrapper or not.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+
+from celery_jobs_ext.shell.syntax import refuse
+
+ALLOWED_PROC_FILES = frozenset(
+    {
+        "cpuinfo", "meminfo", "loadavg", "uptime", "version", "stat", "vmstat", "diskstats",
+        "partitions", "filesystems", "swaps", "interrupts", "softirqs", "zoneinfo", "buddyinfo",
+        "pressure/cpu", "pressure/io", "pressure/memory",
+    }
+)  # fmt: skip
+"""Files under ``/proc`` that describe the whole system and hold nothing a message wrote."""
+
+_SEPARATORS = re.compile(r"[=@,;]|:(?!//)|file:/*(?=/)")
+_REFUSED_DEVICES = ("dev/fd", "dev/stdin")
+
+
+def _paths_in(argument: str) -> list[str]:
+    """The path-like pieces of an argument: the whole word and what follows ``=``, ``@``, ..."""
+    pieces = [argument, *_SEPARATORS.split(argument)]
+    # a path glued to an option (-x/proc/self/environ) starts at its first '/proc' or '/dev'
+    for marker in ("/proc", "/dev/"):
+        start = argument.find(marker)
+        while start >= 0:
+            pieces.append(argument[start:])
+            start = argument.find(marker, start + 1)
+    if argument.lower().startswith("file:"):
+        pieces.append(argument[5:])
+    return [piece for piece in pieces if "proc" in piece or "dev" in piece]
+
+
+def _refused(path: str) -> bool:
+    normal = posixpath.normpath(path).lstrip("/")
+    while normal.startswith("../"):
+        normal = normal[3:]
+    if normal == "proc" or normal.startswith("proc/"):
+        return normal[len("proc/") :] not in ALLOWED_PROC_FILES
+    return any(normal == device or normal.startswith(device + "/") for device in _REFUSED_DEVICES)
+
+
+# Where installed programs live: an interpreter given a script there runs that program
+# (``perl /usr/bin/debconf-apt-progress -- cmd``, ``bash /usr/bin/xvfb-run cmd``,
+# ``python3 /usr/bin/pip3 install ...``), which the allowed list did not allow.
+PROGRAM_DIRECTORIES = (
+    "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec",
+    "/usr/local/libexec", "/usr/lib/git-core", "/usr/games", "/snap/bin",
+)  # fmt: skip
+INTERPRETERS = frozenset(
+    {
+        "python", "perl", "ruby", "node", "php", "lua", "sh", "nu", "pwsh", "julia", "Rscript",
+        "R", "guile", "racket", "sbcl", "clisp", "ghc", "groovy", "scala", "elixir", "erl", "raku",
+        "gnuplot", "octave", "bun", "osascript", "mongosh", "tclsh", "wish", "expect", "deno",
+        "pypy",
+    }
+)  # fmt: skip
+
+
+def check_installed_scripts(
+    program: str, names: set[str], arguments: Sequence[str], trusted: frozenset[int]
+) -> None:
+    """Refuse an interpreter's argument that is a file among the installed programs."""
+    if not names & INTERPRETERS:
+        return
+    for position, argument in enumerate(arguments):
+        if position in trusted or "/" not in argument:
+            continue
+        path = posixpath.normpath(argument.split("=", 1)[-1])
+        if any(path == directory or path.startswith(directory + "/") for directory in PROGRAM_DIRECTORIES):
+            refuse(
+                f"argument {argument!r} of {program!r} is a file among the installed programs; "
+                "an interpreter running it runs that program, which the allowed commands did not "
+                "allow (list the program itself, or pin the command with a pattern)"
+            )
+
+
+def check_process_files(program: str, arguments: Sequence[str], trusted: frozenset[int]) -> None:
+    """Refuse an argument naming a process's own files (``/proc/self/environ``, ``/dev/fd/0``)."""
+    for position, argument in enumerate(arguments):
+        if position in trusted:
+            continue
+        for path in _paths_in(argument):
+            if ("/" in path or path.startswith("proc")) and _refused(path):
+                refuse(
+                    f"argument {argument!r} of {program!r} names a process's own memory, "
+                    "environment or open files (/proc/<pid>/..., /dev/fd), which a program can "
+                    "read back as a script or copy into a file; only system-wide /proc files "
+                    f"({', '.join(sorted(ALLOWED_PROC_FILES))}) may be named"
+                )

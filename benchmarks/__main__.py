@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run every benchmark and print Markdown tables.
 
-    python -m benchmarks [--tasks 20000] [--rounds 3] [--brokers redis,amqp]
+    python -m benchmarks [--quick] [--tasks 20000] [--rounds 5] [--brokers redis,amqp]
                          [--publish-tasks 5000] [--micro-scale 1.0] [--startup-runs 7]
                          [--only throughput,publish,micro,masking,startup]
                          [--plot docs/performance-throughput.png] [--markdown FILE]
@@ -8,6 +8,9 @@
 Throughput (real workers, interleaved rounds), publish cost, micro-benchmarks, masking
 (corpus recall and false positives, hostile 1 MB inputs) and start-up cost, in that order;
 the tables go to stdout (and ``--markdown``), the throughput ratios to a PNG (``--plot``).
+The last lines are one verdict per target of issue 15: "met", "not met" or "undecided
+(spread wider than the gap)", decided on the interquartile range of the interleaved rounds.
+``--quick`` (2,000 tasks x 4 rounds, publish and throughput only) takes a few minutes.
 See docs/performance.md and docs/security.md.
 """
 
@@ -47,7 +50,10 @@ def main() -> None:
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks per drain (throughput)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (throughput, publish)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (throughput, publish)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 tasks x 4 rounds, publish and throughput, no plot"
+    )
     parser.add_argument("--brokers", default="redis,amqp", help="comma-separated: redis, amqp")
     parser.add_argument("--publish-tasks", type=int, default=5_000, help="apply_async calls per round")
     parser.add_argument("--micro-scale", type=float, default=1.0, help="multiply micro-benchmark call counts")
@@ -59,6 +65,9 @@ def main() -> None:
     parser.add_argument("--markdown", default=None, help="also write the tables to this file")
     parser.add_argument("--json", default=None, help="write every throughput round's figures here")
     options = parser.parse_args()
+    if options.quick:
+        options.tasks, options.rounds, options.publish_tasks = 2_000, 4, 2_000
+        options.only, options.plot = "publish,throughput", ""
 
     sections = [name.strip() for name in options.only.split(",") if name.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -81,6 +90,7 @@ def main() -> None:
         out.extend(["", f"### {title} ({seconds:.0f} s)", "", table])
         print(f"\n### {title}\n\n{table}", flush=True)
 
+    verdicts: list[str] = []
     if "throughput" in sections:
         started = time.monotonic()
         results = [
@@ -92,6 +102,7 @@ def main() -> None:
             throughput.render(results),
             time.monotonic() - started,
         )
+        verdicts += throughput.verdict_lines(results)
         if options.json:
             Path(options.json).write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1))
         if options.plot:
@@ -108,6 +119,7 @@ def main() -> None:
             publish.render(rates, options.publish_tasks),
             time.monotonic() - started,
         )
+        verdicts = publish.verdict_lines(rates) + verdicts
     if "micro" in sections:
         started = time.monotonic()
         rows = micro.run(options.redis, options.amqp if "amqp" in brokers else None, options.micro_scale)
@@ -132,6 +144,8 @@ def main() -> None:
             startup.render(startup.run(options.startup_runs, options.redis)),
             time.monotonic() - started,
         )
+    if verdicts:
+        emit("Verdicts (issue 15)", "\n".join(f"- {line}" for line in verdicts), 0)
     steal_end, total_end = cpu_ticks()
     steal = (steal_end - steal_start) / max(total_end - total_start, 1)
     out.append(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}; CPU steal during the run: {steal:.1%}")

@@ -75,6 +75,30 @@ def masking_rows() -> Rows:
     ]
 
 
+def repr_rows(app: Celery) -> Rows:
+    """A message's argsrepr and kwargsrepr for the typical payload of benchmarks/publish.py."""
+    from celery.utils.saferepr import saferepr
+
+    from benchmarks.publish import ARGS, KWARGS
+    from celery_jobs_ext.masking import mask_repr
+    from celery_jobs_ext.masking.worker import masked_reprs
+
+    return [
+        (
+            "argsrepr + kwargsrepr: Celery's saferepr (plain task)",
+            measure(lambda: (saferepr(ARGS, 1024, maxlevels=3), saferepr(KWARGS, 1024, maxlevels=3)), 3_000),
+        ),
+        (
+            "argsrepr + kwargsrepr: mask_repr (the whole structure)",
+            measure(lambda: (mask_repr(ARGS, None, 1024, 3), mask_repr(KWARGS, None, 1024, 3)), 3_000),
+        ),
+        (
+            "argsrepr + kwargsrepr: masked_reprs (GuardedTask.apply_async)",
+            measure(lambda: masked_reprs(app, ARGS, KWARGS, None), 3_000),
+        ),
+    ]
+
+
 def shell_rows() -> Rows:
     from celery_jobs_ext.shell import validate_command
 
@@ -294,7 +318,9 @@ def run(redis_url: str, amqp_url: str | None, scale: float = 1.0) -> Rows:
     _scale = scale
     app = Celery("bench", broker=redis_url, set_as_current=True)
     install(app)
-    rows = config_rows(app) + masking_rows() + shell_rows() + recording_rows() + request_rows()
+    rows = (
+        config_rows(app) + masking_rows() + repr_rows(app) + shell_rows() + recording_rows() + request_rows()
+    )
     with tempfile.TemporaryDirectory() as folder:
         rows += state_rows("Redis", redis_url)
         rows += state_rows("SQLite", f"sqlite:///{folder}/bench.db")

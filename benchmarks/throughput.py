@@ -26,20 +26,27 @@ import redis
 from celery import Celery
 
 from benchmarks import DEFAULT_AMQP, DEFAULT_REDIS
+from benchmarks.verdict import spread, verdict
 from tests.harness import WorkerProcess, unique, wait_for
 
 PLAIN = "plain Celery task"
+NO_EXTENSION = "plain Celery task, app without the extension"
+DEFAULTS = "GuardedTask, defaults"
+EVERY = "GuardedTask, every feature on"
 PLAIN_LIMITS = "plain Celery task, Celery time limits (soft 300 s, hard 310 s)"
 VARIANTS: dict[str, dict[str, Any]] = {
     PLAIN: {"task": "tests.plain_noop", "settings": {}},
-    "GuardedTask, defaults": {"task": "tests.guarded_noop", "settings": {}},
+    # The same task in an app that never imports celery_jobs_ext (benchmarks/plainapp.py):
+    # PLAIN runs in tests.workerapp, where GuardedTasks have installed the extension.
+    NO_EXTENSION: {"task": "tests.plain_noop", "settings": {}, "app": "benchmarks.plainapp"},
+    DEFAULTS: {"task": "tests.guarded_noop", "settings": {}},
     # What Celery's own time limits cost a plain task: the pool's timers per job, which
     # GuardedTask's timeout uses on prefork too (hard where the pool can kill).
     PLAIN_LIMITS: {
         "task": "tests.plain_noop",
         "settings": {"task_soft_time_limit": 300, "task_time_limit": 310},
     },
-    "GuardedTask, every feature on": {
+    EVERY: {
         "task": "tests.guarded_noop",
         "settings": {
             "jobs_mask_secrets": True,
@@ -69,13 +76,37 @@ class BrokerResult:
     tasks: int
     drains: dict[str, list[Drain]] = field(default_factory=dict)
 
-    def ratios(self, name: str) -> list[float]:
-        """Tasks/s of ``name`` over plain Celery's, round by round."""
-        return [d.rate / p.rate for d, p in zip(self.drains[name], self.drains[PLAIN], strict=True)]
+    def ratios(self, name: str, baseline: str = PLAIN) -> list[float]:
+        """Tasks/s of ``name`` over ``baseline``'s, round by round."""
+        return [d.rate / p.rate for d, p in zip(self.drains[name], self.drains[baseline], strict=True)]
+
+    def cpu_ratios(self, name: str, baseline: str = PLAIN) -> list[float]:
+        """``baseline``'s worker CPU per task over ``name``'s, round by round.
+
+        The throughput a variant would have if CPU were the only limit: 0.95 means it costs
+        the worker 1/0.95 of the baseline's CPU per task. On a shared machine this is the
+        steadier figure, since other jobs' load lengthens the wall clock, not our CPU time.
+        """
+        pairs = zip(self.drains[name], self.drains[baseline], strict=True)
+        return [p.cpu_per_task / d.cpu_per_task for d, p in pairs]
+
+
+#: The drain targets of issue 15: (variant, baseline, lowest ratio).
+TARGETS = (
+    (DEFAULTS, PLAIN, 0.97),
+    (EVERY, PLAIN, 0.95),
+    (PLAIN, NO_EXTENSION, 0.99),
+)
 
 
 def drain(
-    app: Celery, broker: str, ledger_url: str, task: str, settings: dict[str, Any], count: int
+    app: Celery,
+    broker: str,
+    ledger_url: str,
+    task: str,
+    settings: dict[str, Any],
+    count: int,
+    worker_app: str = "tests.workerapp",
 ) -> Drain:
     """Publish ``count`` tasks between two markers, start a worker, return its drain figures."""
     queue = unique("bench")
@@ -87,7 +118,7 @@ def drain(
         "jobs_state_prefix": unique("bench") + ":",
         **resolved,
     }
-    if not broker.startswith("redis"):
+    if not broker.startswith("redis") and worker_app == "tests.workerapp":
         conf["jobs_state_url"] = ledger_url
     env = {"JOBS_TEST_CONF": json.dumps(conf), "JOBS_TEST_LEDGER_URL": ledger_url}
     with app.producer_or_acquire() as producer:
@@ -98,7 +129,9 @@ def drain(
     client = redis.Redis.from_url(ledger_url)
     try:
         # Log level WARNING: per-task INFO lines would cost every variant the same, but a lot.
-        with WorkerProcess(env, queues=queue, concurrency=2, extra_args=["--loglevel", "WARNING"]):
+        with WorkerProcess(
+            env, queues=queue, concurrency=2, extra_args=["--loglevel", "WARNING"], app=worker_app
+        ):
             wait_for(lambda: client.llen(marks) >= 2, timeout=900, interval=0.05, message="the tail marker")
         (first_time, first_cpu), (last_time, last_cpu) = (json.loads(x) for x in client.lrange(marks, 0, -1))
     finally:
@@ -118,7 +151,15 @@ def run(
     result = BrokerResult(broker=broker.split("://")[0], tasks=tasks, drains={name: [] for name in VARIANTS})
     for round_number in range(rounds):
         for name, variant in VARIANTS.items():
-            figures = drain(app, broker, ledger_url, variant["task"], variant["settings"], tasks)
+            figures = drain(
+                app,
+                broker,
+                ledger_url,
+                variant["task"],
+                variant["settings"],
+                tasks,
+                worker_app=variant.get("app", "tests.workerapp"),
+            )
             result.drains[name].append(figures)
             if verbose:
                 print(
@@ -158,7 +199,33 @@ def render(results: list[BrokerResult]) -> str:
                 f"| {result.broker} | {name} | {statistics.median(cpu) * 1e6:,.0f} "
                 f"| {' / '.join(f'{a:+,.0f}' for a in added)} | {statistics.median(added):+,.0f} |"
             )
+    lines += [
+        "",
+        "| broker | target | figure | ratio per round | median [IQR] | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for name, baseline, target in TARGETS:
+            for figure, ratios in (
+                ("CPU per task (primary)", result.cpu_ratios(name, baseline)),
+                ("tasks/s", result.ratios(name, baseline)),
+            ):
+                lines.append(
+                    f"| {result.broker} | {name} ≥ {target:.0%} of {baseline} | {figure} "
+                    f"| {' / '.join(f'{r:.1%}' for r in ratios)} | {spread(ratios)} "
+                    f"| {verdict(ratios, target)} |"
+                )
     return "\n".join(lines)
+
+
+def verdict_lines(results: list[BrokerResult]) -> list[str]:
+    """One line per drain target and broker, decided on CPU per task."""
+    return [
+        f"drain, {result.broker}: {name} ≥ {target:.0%} of {baseline} (CPU per task): "
+        f"{spread(result.cpu_ratios(name, baseline))} → {verdict(result.cpu_ratios(name, baseline), target)}"
+        for result in results
+        for name, baseline, target in TARGETS
+    ]
 
 
 def plot(results: list[BrokerResult], out: str) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 from celery.signals import after_setup_logger, after_setup_task_logger
 from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
 from celery_jobs_ext.masking.log_filter import add_masking_filter
-from celery_jobs_ext.masking.text import masker_for_keys
-from celery_jobs_ext.masking.values import mask_repr
+from celery_jobs_ext.masking.text import Masker, masker_for_keys
+from celery_jobs_ext.masking.values import _RECORD_VALUE_FIELDS, CYCLE_MARKER, Walker, _is_key
 
 # ---------------------------------------------------------------------------------------------
 # Celery wiring: where a GuardedTask's data shows up
@@ -26,12 +26,132 @@ def masked_reprs(app: Any, args: Any, kwargs: Any, keys: Iterable[str] | None) -
     value whatever it holds (a list, a tuple, a dict), and only then truncated by
     Celery's own ``saferepr`` to ``argsrepr_maxsize``. ``task_repr_maxlevels`` exists
     from Celery 5.7; before, Celery's default depth (3) applies.
+
+    Every ``apply_async`` of a GuardedTask pays for this, so it goes through
+    :class:`ShownMasker`: the same result as :func:`mask_repr`, for a fraction of the cost.
     """
     amqp = app.amqp
     maxlevels = app.conf.get("task_repr_maxlevels") or 3
-    argsrepr = mask_repr(args if args is not None else (), keys, amqp.argsrepr_maxsize, maxlevels)
-    kwargsrepr = mask_repr(kwargs if kwargs is not None else {}, keys, amqp.kwargsrepr_maxsize, maxlevels)
+    shown = ShownMasker(masker_for_keys(keys), maxlevels)
+    argsrepr = shown.repr(args if args is not None else (), amqp.argsrepr_maxsize)
+    kwargsrepr = shown.repr(kwargs if kwargs is not None else {}, amqp.kwargsrepr_maxsize)
     return argsrepr, kwargsrepr
+
+
+#: Containers :class:`ShownMasker` walks itself; anything else goes to :class:`Walker`.
+_PLAIN_CONTAINERS: Final = (dict, list, tuple)
+#: Values that mask to themselves (``Walker.walk`` returns them unchanged).
+_PLAIN_SCALARS: Final = frozenset({int, float, bool, type(None)})
+#: Deeper ``task_repr_maxlevels`` (or 0, no limit) go through :func:`mask_repr` unchanged.
+_MAX_SHOWN_LEVELS: Final = 16
+#: Dict keys remembered per masker: the same few names come with every call.
+_MAX_KEYS_REMEMBERED: Final = 4096
+_KEY_TYPES: Final = frozenset({str, int})
+
+#: Per masker: a dict key -> the mask of its value, or None. Only keys that mask to themselves
+#: are kept, so no secret is held here. Maskers are few and long-lived (one per key set).
+_key_memo: dict[Masker, dict[str, str | None]] = {}
+_MAX_MASKERS_REMEMBERED: Final = 32
+
+
+def _may_be_argv(value: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether :class:`Walker` may mask ``value`` as one command line (and make it a string)."""
+    return len(value) >= 2 and any(type(item) is str and item.startswith("-") for item in value)
+
+
+class ShownMasker:
+    """:func:`mask_repr` for the values a task is published with, masking only what is shown.
+
+    ``saferepr`` shows containers nested ``maxlevels`` deep as ``[...]``, so their contents
+    are never masked here; everything shown is masked exactly as :class:`Walker` does
+    (strings by the masker, values under secret-named keys whole). Plain dicts, lists and
+    tuples are copied only where something changed. Anything else (objects, bytes, sets,
+    subclasses, ``(name, value)`` pairs, argument lists, cycles) is handed to
+    :class:`Walker` itself, so the result is always ``mask_repr``'s.
+    """
+
+    def __init__(self, masker: Masker, maxlevels: int) -> None:
+        self.masker = masker
+        self.mask_text = masker.mask_text
+        self.maxlevels = maxlevels
+        self.walker = Walker(masker, objects_as_repr=True)
+        self.path = self.walker.path  # shared, so the walker sees the cycles this walk is in
+        keys = _key_memo.get(masker)
+        if keys is None:
+            if len(_key_memo) >= _MAX_MASKERS_REMEMBERED:
+                _key_memo.clear()
+            keys = _key_memo[masker] = {}
+        self.keys = keys
+
+    def repr(self, value: Any, maxlen: int) -> str:
+        """The masked repr of ``value``, as ``mask_repr(value, keys, maxlen, maxlevels)``."""
+        if 0 < self.maxlevels <= _MAX_SHOWN_LEVELS:
+            masked = self.walk(value, 0)
+        else:  # no limit or a deep one: mask everything, as mask_repr does
+            masked = self.walker.walk(value, 0)
+        return str(saferepr(masked, maxlen=maxlen, maxlevels=self.maxlevels))
+
+    def walk(self, value: Any, depth: int) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.mask_text(value)
+        if kind in _PLAIN_SCALARS:
+            return value
+        if kind not in _PLAIN_CONTAINERS:
+            return self.walker.walk(value, depth)
+        path = self.path
+        if id(value) in path:
+            return CYCLE_MARKER
+        if depth >= self.maxlevels:
+            if kind is not dict and _may_be_argv(value):
+                return self.walker.walk(value, depth)  # the walker may make it a string
+            return value  # shown as {...}, [...] or (...) whatever it holds
+        path.add(id(value))
+        try:
+            if kind is dict:
+                return self._dict(value, depth + 1)
+            return self._sequence(value, depth + 1)
+        finally:
+            path.discard(id(value))
+
+    def _dict(self, value: dict[Any, Any], depth: int) -> Any:
+        if not _RECORD_VALUE_FIELDS.isdisjoint(value) and self.walker._record_label(value) is not None:
+            return self.walker._container(value, depth)  # {"name": "DB_PASSWORD", "value": ...}
+        keys = self.keys
+        changed = False
+        items = []
+        for key, item in value.items():
+            if type(key) not in _KEY_TYPES:
+                return self.walker._container(value, depth)
+            if type(key) is str:
+                if key in keys:
+                    masked_key, label = key, keys[key]
+                else:
+                    masked_key = self.mask_text(key)
+                    label = self.masker.keys.label_for(key)
+                    if masked_key is key and len(keys) < _MAX_KEYS_REMEMBERED:
+                        keys[key] = label
+                if label is not None and item is not None:
+                    masked = self.walker.item(key, item, depth)
+                else:
+                    masked = self.walk(item, depth)
+            else:
+                masked_key = key
+                masked = self.walk(item, depth)
+            changed = changed or masked_key is not key or masked is not item
+            items.append((masked_key, masked))
+        return dict(items) if changed else value
+
+    def _sequence(self, value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+        if (len(value) == 2 and (_is_key(value[0]) or self.walker._is_secret_name(value[0]))) or _may_be_argv(
+            value
+        ):
+            # A (name, value) pair or what may be an argument list: the walker's own rules.
+            return self.walker._container(value, depth)
+        items = [self.walk(item, depth) for item in value]
+        if all(masked is item for masked, item in zip(items, value, strict=True)):
+            return value
+        return tuple(items) if type(value) is tuple else items
 
 
 def _app_masks(app: Any) -> tuple[bool, frozenset[str] | None]:

@@ -1,0 +1,64 @@
+"""The third red-team round's hits (against main at 7cc8c74, 2026-12-04), each refused by its class.
+
+Every refused command here ran a program, read or wrote a file when the attacker tried it on a
+real system. Validation never runs anything, so the programs are stand-ins on a temporary
+search path: no test depends on what is installed. Beside the hits are ordinary uses (the
+suggested sqlite3 pattern) that must pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from celery_jobs_ext.errors import ShellCommandNotAllowed
+from celery_jobs_ext.shell import validate_command
+from tests.shell.helpers import make_programs
+
+PROGRAMS = [
+    "node", "perl", "ruby", "python3", "openssl", "systemctl", "redis-cli", "ip", "curl", "sqlite3", "git",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(make_programs(tmp_path_factory.mktemp("bin"), PROGRAMS))
+
+
+def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
+    try:
+        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
+    except ShellCommandNotAllowed:
+        return True
+    return False
+
+
+# --- 1. interpreters running installed software ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "node /usr/lib/node_modules/npm/bin/npm-cli.js --cache=/tmp/x/c --offline "
+        "exec -c 'touch /tmp/x/pwned'",
+        "node /usr/lib/node_modules/npm/bin/npx-cli.js --cache=/tmp/x/c -c 'touch /tmp/x/pwned'",
+        "perl -S prove --exec 'touch /tmp/x/pwned' /tmp/x/t.t",
+        "perl -wS prove --exec='touch /tmp/x/pwned' /tmp/x/t.t",
+        "perl -S ptar -c -f /tmp/x/pwned /etc/hostname",
+        "ruby -S gem install x",
+        "python3 /usr/share/python-wheels/pip-23.0.1-py3-none-any.whl/pip --no-cache-dir "
+        "--log /tmp/x/pwned list",
+        "python3 /usr/lib/python3/dist-packages/pip install x",
+        "python3 /srv/venv/lib/python3.11/site-packages/pip/__main__.py list",
+    ],
+)
+def test_interpreter_running_installed_software_is_refused(command: str, search_path: str) -> None:
+    program = command.split()[0]
+    assert is_refused(command, [program], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["node /srv/app/server.js --port 8080", "perl -w /srv/app/report.pl -S x", "python3 /srv/app/main.py"],
+)
+def test_interpreter_running_the_applications_own_script_passes(command: str, search_path: str) -> None:
+    assert not is_refused(command, [command.split()[0]], search_path)

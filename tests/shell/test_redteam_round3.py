@@ -62,3 +62,47 @@ def test_interpreter_running_installed_software_is_refused(command: str, search_
 )
 def test_interpreter_running_the_applications_own_script_passes(command: str, search_path: str) -> None:
     assert not is_refused(command, [command.split()[0]], search_path)
+
+
+# --- 2. abbreviations of options and subcommands --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "systemctl --roo=/tmp/x/root enable rt3.service",
+        "systemctl --ro=/tmp/x/root list-unit-files",
+        "systemctl --ho=127.0.0.1 status x",
+        "systemctl --mach=x status",
+        "systemctl --ima=x status",
+    ],
+)
+def test_systemctl_abbreviated_remote_and_root_options_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, ["systemctl"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ip netns exe ns1 touch /tmp/x/pwned",
+        "ip netns ex ns1 touch /tmp/x/pwned",
+        "ip netns e ns1 touch /tmp/x/pwned",
+        "ip -all netns exe touch /tmp/x/pwned",
+        "ip vrf exe default touch /tmp/x/pwned",
+    ],
+)
+def test_ip_exec_prefixes_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, ["ip"], search_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("systemctl --no-pager status nginx", "systemctl"),
+        ("systemctl --user list-units", "systemctl"),
+        ("ip -br addr show", "ip"),
+        ("ip netns list", "ip"),
+    ],
+)
+def test_ordinary_systemctl_and_ip_commands_pass(command: str, allowed: str, search_path: str) -> None:
+    assert not is_refused(command, [allowed], search_path)

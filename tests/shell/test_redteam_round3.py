@@ -106,3 +106,37 @@ def test_ip_exec_prefixes_are_refused(command: str, search_path: str) -> None:
 )
 def test_ordinary_systemctl_and_ip_commands_pass(command: str, allowed: str, search_path: str) -> None:
     assert not is_refused(command, [allowed], search_path)
+
+
+# --- 3. redis-cli options that take a value ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "redis-cli -n 12 --show-pushes no CONFIG SET dir /tmp/x",
+        "redis-cli -n 12 --pipe-timeout 1 CONFIG SET dbfilename pwned",
+        "redis-cli -n 12 -X tag CONFIG SET dir /tmp/x",
+        "redis-cli --cluster call 127.0.0.1:6379 CONFIG SET dir /tmp/x",
+    ],
+)
+def test_redis_cli_value_options_do_not_hide_refused_commands(command: str, search_path: str) -> None:
+    assert is_refused(command, ["redis-cli"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["redis-cli --replica CONFIG SET dir /tmp/x", "redis-cli --hostname db GET k", "redis-cli -h=db GET k"],
+)
+def test_redis_cli_unknown_options_are_refused_and_flags_take_no_value(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, ["redis-cli"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["redis-cli -h db -n 1 --raw GET k", "redis-cli --scan --pattern 'user:*'", "redis-cli -X tag SET k v"],
+)
+def test_ordinary_redis_cli_commands_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["redis-cli"], search_path)

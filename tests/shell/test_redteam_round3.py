@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from celery_jobs_ext.errors import ShellCommandNotAllowed
-from celery_jobs_ext.shell import validate_command
+from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
+from celery_jobs_ext.shell import check_environment, validate_command
+from celery_jobs_ext.shell.environment import checked_environment_names
 from tests.shell.helpers import make_programs
 
 PROGRAMS = [
@@ -62,6 +63,38 @@ def test_interpreter_running_installed_software_is_refused(command: str, search_
 )
 def test_interpreter_running_the_applications_own_script_passes(command: str, search_path: str) -> None:
     assert not is_refused(command, [command.split()[0]], search_path)
+
+
+# --- 4. env names that carry commands or code ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["CFLAGS", "CC", "LDFLAGS", "LUA_INIT_5_4", "ERL_AFLAGS", "ERL_ZFLAGS", "GOFLAGS", "RUSTC_WRAPPER",
+     "CARGO_BUILD_RUSTC_WRAPPER", "CCACHE_PREFIX", "CMAKE_C_COMPILER_LAUNCHER",
+     "KUBECTL_EXTERNAL_DIFF", "DOTNET_STARTUP_HOOKS", "TAPE"],
+)  # fmt: skip
+def test_env_names_that_carry_commands_are_refused(name: str) -> None:
+    with pytest.raises(ShellCommandNotAllowed):
+        check_environment({name: "; touch /tmp/x/pwned ;"}, [name])
+
+
+@pytest.mark.parametrize(
+    "name", ["CFLAGS", "RUSTC_WRAPPER", "CCACHE_PREFIX", "LUA_INIT", "TAPE", "MAKEFLAGS"]
+)
+def test_listing_a_name_that_carries_commands_is_a_configuration_error(name: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=name):
+        checked_environment_names([name])
+
+
+@pytest.mark.parametrize("value", ["..", "en:../../tmp/x", ".hidden", "fr:/tmp/x"])
+def test_language_with_path_like_values_is_refused(value: str) -> None:
+    with pytest.raises(ShellCommandNotAllowed):
+        check_environment({"LANGUAGE": value})
+
+
+def test_language_list_of_locale_names_passes() -> None:
+    assert check_environment({"LANGUAGE": "fr_FR:fr:en"}) == {"LANGUAGE": "fr_FR:fr:en"}
 
 
 # --- 2. abbreviations of options and subcommands --------------------------------------------

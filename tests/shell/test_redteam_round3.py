@@ -97,6 +97,51 @@ def test_language_list_of_locale_names_passes() -> None:
     assert check_environment({"LANGUAGE": "fr_FR:fr:en"}) == {"LANGUAGE": "fr_FR:fr:en"}
 
 
+# --- 5. openssl options that write files ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "openssl cms -verify -in /tmp/x/s.p7 -inform PEM -noverify -certsout /tmp/x/pwned",
+        "openssl cms -verify -in /tmp/x/s.p7 -inform PEM -noverify -signer /tmp/x/pwned",
+        "openssl smime -verify -in /tmp/x/s.p7 -noverify -signer /tmp/x/pwned",
+        "openssl x509 -req -in /tmp/x/r.csr -CA /tmp/x/c.pem -CAkey /tmp/x/k.pem -CAserial /tmp/x/pwned",
+    ],
+)
+def test_openssl_options_that_write_files_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, ["openssl"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "openssl genrsa 2048",
+        "openssl x509 -in c.pem -signkey k.pem",
+        "openssl cms -sign -in a",
+        "openssl ts -reply",
+    ],
+)
+def test_openssl_subcommands_and_options_outside_the_read_only_list_are_refused(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, ["openssl"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "openssl x509 -noout -text -in /etc/ssl/cert.pem",
+        "openssl s_client -connect example.org:443 -servername example.org -showcerts",
+        "openssl sha256 /srv/app/file",
+        "openssl verify -CAfile /etc/ssl/ca.pem /srv/cert.pem",
+        "openssl cms -verify -in /srv/s.p7 -inform PEM -noverify",
+    ],
+)
+def test_ordinary_openssl_commands_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["openssl"], search_path)
+
+
 # --- 2. abbreviations of options and subcommands --------------------------------------------
 
 

@@ -28,6 +28,7 @@ from celery_jobs_ext.shell.rules.interpreters import (
 )
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
+from celery_jobs_ext.shell.rules.openssl import check_openssl
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
@@ -69,6 +70,7 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "podman": check_docker,
             "systemctl": check_systemctl,
             "ip": check_ip,
+            "openssl": check_openssl,
         }
     )
 )

@@ -218,3 +218,28 @@ def test_redis_cli_unknown_options_are_refused_and_flags_take_no_value(
 )
 def test_ordinary_redis_cli_commands_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, ["redis-cli"], search_path)
+
+
+# --- 6. curl file: URLs in any spelling ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:/etc/hostname",
+        "FILE:/etc/hostname",
+        "file:\\\\etc\\hostname",
+        "--url=file:/etc/x",
+        "{file,http}:/etc/x",
+    ],
+)
+def test_curl_file_scheme_in_any_spelling_is_refused(url: str, search_path: str) -> None:
+    assert is_refused(f"curl -o - '{url}'", ["curl"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["curl -o - https://example.org/", "curl --cookie 'a=b' -H 'Accept: text/plain' https://example.org/"],
+)
+def test_ordinary_curl_downloads_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["curl"], search_path)

@@ -243,3 +243,66 @@ def test_curl_file_scheme_in_any_spelling_is_refused(url: str, search_path: str)
 )
 def test_ordinary_curl_downloads_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, ["curl"], search_path)
+
+
+# --- 7. false refusals: the suggested patterns ---------------------------------------------------
+
+
+@pytest.mark.parametrize("sql", [".tables", ".dump", ".mode csv", "select 10/2"])
+def test_sqlite_suggested_pattern_allows_dot_commands_and_division(sql: str, search_path: str) -> None:
+    argv = validate_command(
+        f"sqlite3 -readonly /srv/app.db '{sql}'",
+        ["sqlite3 -readonly /srv/app.db *"],
+        denied_arguments={},
+        search_path=search_path,
+    )
+    assert argv[-1] == sql
+
+
+@pytest.mark.parametrize(
+    "sql", [".schema users", ".headers on", ".print done", "select * from t where path = '/a/b'"]
+)
+def test_sqlite_suggested_pattern_allows_more_read_only_uses(sql: str, search_path: str) -> None:
+    assert not is_refused(
+        f"sqlite3 -readonly /srv/app.db '{sql}'", ["sqlite3 -readonly /srv/app.db *"], search_path
+    )
+
+
+@pytest.mark.parametrize(
+    "sql", [".shell touch /tmp/x/pwned", ".sh id", "select writefile('/tmp/x/p', 'x')", "-cmd"]
+)
+def test_sqlite_suggested_pattern_still_refuses_what_the_rules_refuse(sql: str, search_path: str) -> None:
+    assert is_refused(
+        f"sqlite3 -readonly /srv/app.db '{sql}'", ["sqlite3 -readonly /srv/app.db *"], search_path
+    )
+
+
+@pytest.mark.parametrize(
+    "command", ["git -C /srv/repo log --oneline", "git -C /srv/repo log -n1", "git -C /srv/repo status"]
+)
+def test_rest_of_a_pattern_allows_options_the_program_rules_accept(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["git -C /srv/repo ..."], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git -C /srv/repo -c alias.x=!sh x",
+        "git -C /srv/repo log --output=/tmp/x/pwned",
+        "git -C /srv/repo -C /tmp log",
+    ],
+)
+def test_rest_of_a_pattern_still_refuses_what_the_program_rules_refuse(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, ["git -C /srv/repo ..."], search_path)
+
+
+def test_rest_of_a_pattern_does_not_pin_what_the_program_writes_by_default(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    search_path = str(make_programs(tmp_path_factory.mktemp("wget"), ["wget"]))
+    assert is_refused("wget https://example.org/x -q", ["wget https://example.org/x ..."], search_path)
+    assert not is_refused(
+        "wget https://example.org/x -q -O -", ["wget https://example.org/x ..."], search_path
+    )

@@ -50,6 +50,8 @@ def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
         "--log /tmp/x/pwned list",
         "python3 /usr/lib/python3/dist-packages/pip install x",
         "python3 /srv/venv/lib/python3.11/site-packages/pip/__main__.py list",
+        "python3 /usr/lib/google-cloud-sdk/platform/gsutil/third_party/mock/mock/tests",
+        "perl /opt/tools/bin/helper.pl",
     ],
 )
 def test_interpreter_running_installed_software_is_refused(command: str, search_path: str) -> None:

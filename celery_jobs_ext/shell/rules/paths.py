@@ -62,6 +62,10 @@ def _refused(path: str) -> bool:
 PROGRAM_DIRECTORIES = (
     "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec",
     "/usr/local/libexec", "/usr/lib/git-core", "/usr/games", "/snap/bin",
+    # and where installed software keeps its scripts (a directory with __main__.py runs as a
+    # program: /usr/lib/google-cloud-sdk/.../tests, /usr/share/python-wheels/pip-*.whl)
+    "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/share", "/usr/local/lib", "/usr/local/share",
+    "/lib", "/lib64", "/opt", "/snap", "/nix/store", "/var/lib/gems", "/etc/alternatives",
 )  # fmt: skip
 INTERPRETERS = frozenset(
     {

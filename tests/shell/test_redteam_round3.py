@@ -308,3 +308,9 @@ def test_rest_of_a_pattern_does_not_pin_what_the_program_writes_by_default(
     assert not is_refused(
         "wget https://example.org/x -q -O -", ["wget https://example.org/x ..."], search_path
     )
+
+
+def test_npm_call_option_abbreviated_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
+    search_path = str(make_programs(tmp_path_factory.mktemp("npm"), ["npm"]))
+    assert is_refused("npm --cal='touch /tmp/x/pwned' ls", ["npm"], search_path)
+    assert not is_refused("npm --ca=/srv/ca.pem ls", ["npm"], search_path)

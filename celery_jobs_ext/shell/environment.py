@@ -54,7 +54,14 @@ _NEVER_ALLOWED_SHAPES = re.compile(
     r"|MYSQL_(?:HOME|HISTFILE|TEST_LOGIN_FILE|UNIX_PORT)|SQLITE_.*|TMUX.*|SCREEN.*|DISPLAY"
     r"|WAYLAND_.*|DBUS_.*|SYSTEMD_.*|KRB5.*"
     r"|MAKEFLAGS|GNUMAKEFLAGS|MFLAGS|MAKEFILES|DOCKER_.*|CONTAINER_.*|PODMAN_.*|BUILDKIT_.*"
-    r"|VIM|VIMRUNTIME|PGSERVICE|NODE_.*|LOCALDOMAIN)\Z",
+    r"|VIM|VIMRUNTIME|PGSERVICE|NODE_.*|LOCALDOMAIN"
+    # build tools paste these into the command lines they run (make recipes, cargo, cmake,
+    # ccache), and runtimes read code or commands from them (LUA_INIT, ERL_AFLAGS,
+    # DOTNET_STARTUP_HOOKS, KUBECTL_EXTERNAL_DIFF, TAPE is tar's and mt's archive device)
+    r"|.*FLAGS|.*_WRAPPER|.*_PREFIX|.*_LAUNCHER|CC|CXX|CPP|LD|AR|AS|NM|FC|F77|F90|RANLIB|STRIP"
+    r"|OBJCOPY|OBJDUMP|YACC|LEX|M4|HOSTCC|HOSTCXX|CCACHE_.*|DISTCC_.*|RUSTC.*|RUSTDOC.*|CARGO_.*"
+    r"|CMAKE_.*|LUA_.*|ERL_.*|GO(?:FLAGS|TOOLCHAIN|PROXY|ENV|ROOT|PATH|BIN|CACHE|EXPERIMENT)"
+    r"|DOTNET_.*|COREHOST_.*|COMPlus_.*|KUBECTL_.*|KUBE.*|TAPE)\Z",
     re.IGNORECASE,
 )
 # Git reads commands, configuration and repository locations from dozens of GIT_* variables
@@ -81,7 +88,8 @@ def never_allowed(name: str) -> bool:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENTRY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?\Z")
 # Locale values are names (en_US.UTF-8, C.UTF-8@euro): a '/' would make glibc load locale
-# files from a chosen directory.
+# files from a chosen directory, and a part starting with '.' ("..") climbs out of the
+# locale directory the same way (LANGUAGE is a ':'-separated list of such names).
 _LOCALE_VALUE = re.compile(r"[A-Za-z0-9_.@+:-]*\Z")
 # A terminal type names a terminfo entry; a '/' would make it a path.
 _TERM_VALUE = re.compile(r"[A-Za-z0-9_.+-]{0,64}\Z")
@@ -146,7 +154,9 @@ def _check_default_value(name: str, value: str) -> None:
         return
     if len(value) > _MAX_DEFAULT_VALUE_LENGTH or not value.isascii():
         refuse(f"environment variable {name} must be at most {_MAX_DEFAULT_VALUE_LENGTH} ASCII characters")
-    if (name.startswith("LC_") or name in ("LANG", "LANGUAGE")) and not _LOCALE_VALUE.match(value):
+    if (name.startswith("LC_") or name in ("LANG", "LANGUAGE")) and (
+        not _LOCALE_VALUE.match(value) or any(part.startswith(".") for part in value.split(":"))
+    ):
         refuse(f"environment variable {name}={value!r} is not a locale name")
     if name == "TERM" and not _TERM_VALUE.match(value):
         refuse(f"environment variable TERM={value!r} is not a terminal type name")

@@ -12,8 +12,14 @@ status"`` allows exactly that command; ``"du -sh /srv/*"`` allows ``du -sh`` on 
 - a wildcard word matches an option-looking word (one starting with ``-``) only when the
   pattern word itself starts with ``-`` (``--since=*``, ``-n*``): ``"grep -E * f.log"`` never
   lets ``*`` be ``-f/etc/passwd``;
-- ``...`` as the last pattern word matches any number of further words, none starting with
-  ``-``.
+- ``...`` as the last pattern word matches any number of further words, options included:
+  they are judged by the program's own rules exactly as for a bare entry (``"git -C /srv/repo
+  ..."`` allows ``git -C /srv/repo log --oneline`` and refuses ``... -c alias.x=!sh``), so
+  ``...`` never allows more than listing the program by bare name would;
+- for programs whose argument is text their rules read in full (:data:`TEXT_PROGRAMS`:
+  sqlite3's SQL and dot-commands), a whole-word ``*`` matches any one word that does not start
+  with ``-``, ``/`` and ``.`` alike (``"sqlite3 -readonly /srv/app.db *"`` allows ``.tables``
+  and ``select 10/2``); the rules still refuse unsafe dot-commands and SQL functions.
 
 A literal ``*`` or ``?`` cannot be required by a pattern. Imports nothing from Celery.
 """
@@ -31,6 +37,8 @@ from celery_jobs_ext.errors import ImproperlyConfigured
 ALLOWED_SETTING = "jobs_allowed_shell_commands"
 ANY_PROGRAM = "*"
 REST = "..."
+TEXT_PROGRAMS = frozenset({"sqlite3"})
+"""Programs whose wildcard argument is text (SQL, dot-commands) their rules judge in full."""
 
 _PROGRAM = re.compile(r"[A-Za-z0-9._+/-]+\Z")
 
@@ -48,7 +56,8 @@ class AllowedEntry:
         """The positions of ``arguments`` matched by literal pattern words, or None if no match."""
         if self.words is None:
             return ()
-        return _match(self.words, tuple(arguments))
+        text = self.program.rsplit("/", 1)[-1] in TEXT_PROGRAMS
+        return _match(self.words, tuple(arguments), text=text)
 
 
 def parse_entry(text: str, setting: str = ALLOWED_SETTING) -> AllowedEntry:
@@ -127,31 +136,33 @@ def _word_regex(word: str) -> re.Pattern[str]:
 _DOT_SEGMENT = re.compile(r"(?:\A|/)\.\.?(?:/|\Z)")
 
 
-def _word_matches(pattern: str, word: str) -> bool | None:
+def _word_matches(pattern: str, word: str, text: bool = False) -> bool | None:
     """True (by a wildcard), None (literally equal) or False."""
     if "*" not in pattern and "?" not in pattern:
         return None if word == pattern else False
     if word.startswith("-") and not pattern.startswith("-") and word != "-":
         return False
+    if text and pattern == "*":
+        return True  # SQL or a dot-command: the program's rules read it in full
     if _DOT_SEGMENT.search(word) and not _DOT_SEGMENT.search(pattern):
         return False
     return bool(_word_regex(pattern).match(word))
 
 
-def _match(pattern: tuple[str, ...], arguments: tuple[str, ...]) -> tuple[int, ...] | None:
+def _match(
+    pattern: tuple[str, ...], arguments: tuple[str, ...], text: bool = False
+) -> tuple[int, ...] | None:
     literal: list[int] = []
     if pattern and pattern[-1] == REST:
         fixed = pattern[:-1]
         if len(arguments) < len(fixed):
-            return None
-        if any(word.startswith("-") and word != "-" for word in arguments[len(fixed) :]):
             return None
     else:
         fixed = pattern
         if len(arguments) != len(fixed):
             return None
     for index, (expected, word) in enumerate(zip(fixed, arguments[: len(fixed)], strict=True)):
-        verdict = _word_matches(expected, word)
+        verdict = _word_matches(expected, word, text)
         if verdict is False:
             return None
         if verdict is None:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
-from celery_jobs_ext.shell.patterns import ALLOWED_SETTING, ANY_PROGRAM, AllowedEntry, parse_entries
+from celery_jobs_ext.shell.patterns import ALLOWED_SETTING, ANY_PROGRAM, REST, AllowedEntry, parse_entries
 from celery_jobs_ext.shell.rules import check_arguments
 from celery_jobs_ext.shell.rules.table import DENIED_SETTING, names_of
 from celery_jobs_ext.shell.syntax import refuse, split_command
@@ -254,10 +254,20 @@ def validate_command(
     # Each matching entry is a way the command may be allowed: a bare name trusts no argument,
     # a pattern trusts the words it spells out. One that passes the program rules suffices.
     trusted_sets: list[tuple[int, ...]] = [()]
+    open_ended: set[tuple[int, ...]] = set()
     if candidates and not any_program:
         trusted_sets = [
             found for found in (entry.matches(arguments) for entry in candidates) if found is not None
         ]
+        # A pattern ending in "..." pins nothing after its fixed words: what the program
+        # writes by default (wget's download) is judged as for a bare entry.
+        open_ended = {
+            found
+            for entry in candidates
+            if entry.words and entry.words[-1] == REST
+            for found in [entry.matches(arguments)]
+            if found is not None
+        }
         if not trusted_sets:
             refuse(
                 f"the arguments of {word!r} match none of its entries in {ALLOWED_SETTING} "
@@ -270,11 +280,21 @@ def validate_command(
     for trusted in others:
         with contextlib.suppress(ShellCommandNotAllowed):
             check_arguments(
-                os.path.basename(word), paths, arguments, denied_arguments, trusted=trusted, pinned=True
+                os.path.basename(word),
+                paths,
+                arguments,
+                denied_arguments,
+                trusted=trusted,
+                pinned=trusted not in open_ended,
             )
             return [resolved, *arguments]
     # The loosest way decides, and its refusal is the one reported.
     check_arguments(
-        os.path.basename(word), paths, arguments, denied_arguments, trusted=loosest, pinned=bool(loosest)
+        os.path.basename(word),
+        paths,
+        arguments,
+        denied_arguments,
+        trusted=loosest,
+        pinned=bool(loosest) and loosest not in open_ended,
     )
     return [resolved, *arguments]

@@ -65,7 +65,8 @@ REFUSED = [
     ("grep -E * /var/log/app/*.log", "grep -E --file=/etc/passwd /var/log/app/web.log"),
     ("grep -E * /var/log/app/*.log", "grep -E x /var/log/app/../../../etc/passwd.log"),
     ("grep -E * /var/log/app/*.log", "grep -E x /var/log/app/web.log /etc/shadow"),
-    ("echo ...", "echo a -n"),
+    # "..." takes options too, judged by the program's rules as for a bare entry
+    ("git -C /srv/repo ...", "git -C /srv/repo -c core.pager=sh log"),
     ("curl -fsS -o /srv/out/* https://example.com/*", "curl -fsS -o /etc/x https://example.com/page"),
     ("curl -fsS https://example.com/*", "curl -fsS https://example.com/a -o /tmp/x"),
 ]

@@ -28,10 +28,11 @@ from celery_jobs_ext.shell.rules.interpreters import (
 )
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
+from celery_jobs_ext.shell.rules.openssl import check_openssl
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
-from celery_jobs_ext.shell.rules.services import check_docker, check_systemctl
+from celery_jobs_ext.shell.rules.services import check_docker, check_ip, check_systemctl
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
@@ -68,6 +69,8 @@ _ARGUMENT_CHECKERS: Mapping[str, Callable[[str, Sequence[str], frozenset[int], b
             "docker": check_docker,
             "podman": check_docker,
             "systemctl": check_systemctl,
+            "ip": check_ip,
+            "openssl": check_openssl,
         }
     )
 )

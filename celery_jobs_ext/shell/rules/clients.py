@@ -19,30 +19,55 @@ REFUSED_REDIS_COMMANDS = frozenset(
         "shutdown", "failover", "acl", "migrate", "sync", "psync", "cluster", "monitor",
     }
 )  # fmt: skip
+# redis-cli's options, from its --help (7.0 to 8.0). redis-cli compares them exactly (no
+# abbreviations, no "--opt=value"), so anything not named here is refused: an unknown option
+# would shift where the command starts. Options that take a value, then those that take none.
 _VALUE_OPTIONS = frozenset(
     {
-        "-h", "-p", "-s", "-a", "-u", "-r", "-i", "-n", "-d", "-D", "-t", "--user", "--pass",
+        "-h", "-p", "-s", "-a", "-u", "-r", "-i", "-n", "-d", "-D", "-t", "-X", "--user", "--pass",
         "--cacert", "--cacertdir", "--cert", "--key", "--tls-ciphers", "--tls-ciphersuites",
         "--sni", "--pattern", "--quoted-pattern", "--count", "--memkeys-samples",
-        "--intrinsic-latency", "--lru-test", "--replica", "--keystats-samples", "--top",
+        "--intrinsic-latency", "--lru-test", "--keystats-samples", "--top", "--cursor",
+        "--show-pushes", "--pipe-timeout",
     }
 )  # fmt: skip
-_REFUSED_OPTIONS = frozenset({"--rdb", "--functions-rdb", "--eval", "--ldb", "--ldb-sync-mode", "--pipe"})
+_FLAG_OPTIONS = frozenset(
+    {
+        "-2", "-3", "-4", "-6", "-x", "-c", "-e", "--askpass", "--tls", "--insecure", "--raw",
+        "--no-raw", "--quoted-input", "--csv", "--json", "--quoted-json", "--stat", "--latency",
+        "--latency-history", "--latency-dist", "--replica", "--bigkeys", "--memkeys",
+        "--keystats", "--hotkeys", "--scan", "--verbose", "--no-auth-warning", "--help",
+        "--version",
+    }
+)  # fmt: skip
+# --rdb/--functions-rdb write a file, --eval/--ldb run a script file, --pipe sends raw
+# protocol from stdin, --cluster runs its own subcommands (call runs any command on every node).
+_REFUSED_OPTIONS = frozenset(
+    {"--rdb", "--functions-rdb", "--eval", "--ldb", "--ldb-sync-mode", "--pipe", "--cluster"}
+)
 
 
 def check_redis_cli(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """Refuse options that write or run files and commands that change the server's files."""
+    """Refuse options outside redis-cli's own list, those that write or run files, and
+    commands that change the server's files."""
     position = 0
     while position < len(arguments):
         argument = arguments[position]
         literal = position in trusted
-        if argument.startswith("-"):
-            name = argument.split("=", 1)[0]
-            if name in _REFUSED_OPTIONS and not literal:
-                refuse(f"argument {argument!r} of {program!r} writes a file or runs a script")
-            position += 2 if name in _VALUE_OPTIONS and "=" not in argument else 1
+        if argument.startswith("-") and argument != "-":
+            if literal:
+                position += 2 if argument in _VALUE_OPTIONS else 1
+                continue
+            if argument in _REFUSED_OPTIONS:
+                refuse(f"argument {argument!r} of {program!r} writes a file or runs a script or command")
+            if argument not in _VALUE_OPTIONS and argument not in _FLAG_OPTIONS:
+                refuse(
+                    f"argument {argument!r} of {program!r} is not a redis-cli option jobs.shell "
+                    "knows (redis-cli matches options exactly; see redis-cli --help)"
+                )
+            position += 2 if argument in _VALUE_OPTIONS else 1
             continue
         if argument.lower() in REFUSED_REDIS_COMMANDS and not literal:
             refuse(

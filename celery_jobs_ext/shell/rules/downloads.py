@@ -70,9 +70,15 @@ _REFUSED_SCHEMES = frozenset(
      "ldaps", "smb", "smbs", "ws", "wss", "file"}
 )  # fmt: skip
 _SCHEME = re.compile(r"([a-z0-9+.{},\[\]-]+)://")
+# curl parses "scheme:" with any number of slashes or backslashes after it (file:/etc/x,
+# FILE:\\x, gopher:host): a URL at the start of an argument, or after '=' (--url=...).
+_LEADING_SCHEME = re.compile(r"(?:[^=]*=)?\s*([a-z][a-z0-9+.-]*|[{\[][a-z0-9+.,-]*[}\]]):")
 
 
 def _refused_scheme(argument: str) -> str | None:
+    leading = _LEADING_SCHEME.match(argument.lower())
+    if leading and (leading.group(1) in _REFUSED_SCHEMES or leading.group(1)[0] in "{["):
+        return leading.group(1)
     for match in _SCHEME.finditer(argument.lower()):
         scheme = match.group(1)
         if any(char in scheme for char in "{}[],") or scheme.rsplit("=", 1)[-1] in _REFUSED_SCHEMES:

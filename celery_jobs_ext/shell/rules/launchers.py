@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
+from celery_jobs_ext.shell.rules.options import argument_matches
 from celery_jobs_ext.shell.syntax import refuse
 
 LAUNCHING_SUBCOMMANDS: Mapping[str, frozenset[str]] = MappingProxyType(
@@ -43,6 +44,8 @@ LAUNCHING_SUBCOMMANDS: Mapping[str, frozenset[str]] = MappingProxyType(
 
 # npm's "-c"/"--call" give exec a command string; they are refused wherever they appear.
 _COMMAND_STRING_OPTIONS = frozenset({"-c", "--call"})
+# npm's own options that are prefixes of "--call" ("--ca" sets the CA certificate).
+_CALL_EXCEPTIONS = frozenset({"--ca"})
 
 
 def check_launcher(
@@ -59,5 +62,8 @@ def check_launcher(
                 f"{program} {argument} runs the program or command named in its arguments, which "
                 "would bypass the allowed commands"
             )
-        if argument.split("=", 1)[0] in _COMMAND_STRING_OPTIONS:
+        # npm (nopt) takes unambiguous abbreviations too: "--cal=..." is "--call=..."
+        if argument.split("=", 1)[0] in _COMMAND_STRING_OPTIONS or argument_matches(
+            "--call", argument, "", _CALL_EXCEPTIONS
+        ):
             refuse(f"argument {argument!r} of {program!r} gives it a command string to run")

@@ -62,6 +62,10 @@ def _refused(path: str) -> bool:
 PROGRAM_DIRECTORIES = (
     "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec",
     "/usr/local/libexec", "/usr/lib/git-core", "/usr/games", "/snap/bin",
+    # and where installed software keeps its scripts (a directory with __main__.py runs as a
+    # program: /usr/lib/google-cloud-sdk/.../tests, /usr/share/python-wheels/pip-*.whl)
+    "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/share", "/usr/local/lib", "/usr/local/share",
+    "/lib", "/lib64", "/opt", "/snap", "/nix/store", "/var/lib/gems", "/etc/alternatives",
 )  # fmt: skip
 INTERPRETERS = frozenset(
     {
@@ -73,19 +77,71 @@ INTERPRETERS = frozenset(
 )  # fmt: skip
 
 
+# Installed software beyond the program directories: package trees (node_modules,
+# site-packages, a package manager's install tree) and archives an interpreter runs from
+# inside (``python3 pip.whl/pip``, ``python3 app.pyz``): ``node .../npm/bin/npm-cli.js exec``
+# is npm, which the allowed list refuses by name.
+PACKAGE_TREES = (
+    "node_modules", "site-packages", "dist-packages", "python-wheels", ".npm", ".yarn", ".pnpm",
+    "pnpm", "gems", "vendor_perl", "site_perl", "perl5", "share/perl", "lib/perl", "share/ruby",
+    "lib/ruby", "share/lua", "lib/lua", "share/php", "lib/php", "share/java", ".cargo",
+)  # fmt: skip
+_ARCHIVE_COMPONENT = re.compile(r"\.(?:whl|zip|egg|pyz|pyzw|jar|tgz|gem|phar)\Z", re.IGNORECASE)
+# Interpreters with an option that looks the script up on PATH themselves (perl -S, ruby -S):
+# the script is then an installed program the allowed list never saw.
+_SEARCHING_INTERPRETERS = {"perl": frozenset("eEIiMmdDxFlC0V"), "ruby": frozenset("eIrCxEFKWT0il")}
+
+
+def _is_installed(path: str) -> bool:
+    if any(path == directory or path.startswith(directory + "/") for directory in PROGRAM_DIRECTORIES):
+        return True
+    lowered = path.lower()
+    parts = [part for part in lowered.split("/") if part]
+    joined = "/" + "/".join(parts) + "/"
+    if any("/" + tree + "/" in joined for tree in PACKAGE_TREES):
+        return True
+    return any(_ARCHIVE_COMPONENT.search(part) for part in parts)
+
+
+def _check_script_search(
+    program: str, names: set[str], arguments: Sequence[str], trusted: frozenset[int]
+) -> None:
+    """Refuse ``-S`` (in any cluster) among perl's or ruby's options, before the script."""
+    for name, value_letters in _SEARCHING_INTERPRETERS.items():
+        if name not in names:
+            continue
+        for position, argument in enumerate(arguments):
+            if argument == "--" or not argument.startswith("-") or argument == "-":
+                break  # the script: what follows is its own arguments
+            if position in trusted or argument.startswith("--"):
+                continue
+            for letter in argument[1:]:
+                if letter == "S":
+                    refuse(
+                        f"argument {argument!r} of {program!r} makes {name} look its script up on "
+                        "the search path, which runs an installed program the allowed commands "
+                        "did not allow; name the script by its path"
+                    )
+                if letter in value_letters:
+                    break
+
+
 def check_installed_scripts(
     program: str, names: set[str], arguments: Sequence[str], trusted: frozenset[int]
 ) -> None:
-    """Refuse an interpreter's argument that is a file among the installed programs."""
+    """Refuse an interpreter's argument that is installed software (a program, a package tree,
+    an archive) or a script the interpreter looks up itself (``-S``)."""
     if not names & INTERPRETERS:
         return
+    _check_script_search(program, names, arguments, trusted)
     for position, argument in enumerate(arguments):
         if position in trusted or "/" not in argument:
             continue
         path = posixpath.normpath(argument.split("=", 1)[-1])
-        if any(path == directory or path.startswith(directory + "/") for directory in PROGRAM_DIRECTORIES):
+        if _is_installed(path):
             refuse(
-                f"argument {argument!r} of {program!r} is a file among the installed programs; "
+                f"argument {argument!r} of {program!r} is a file of installed software (a program, "
+                "a package tree such as node_modules or site-packages, or an archive); "
                 "an interpreter running it runs that program, which the allowed commands did not "
                 "allow (list the program itself, or pin the command with a pattern)"
             )

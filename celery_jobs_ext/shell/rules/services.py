@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from celery_jobs_ext.shell.rules.launchers import check_launcher
+from celery_jobs_ext.shell.rules.options import argument_matches
 from celery_jobs_ext.shell.syntax import refuse
 
 SAFE_DOCKER_SUBCOMMANDS = frozenset(
@@ -34,6 +35,9 @@ SAFE_SYSTEMCTL_SUBCOMMANDS = frozenset(
     }
 )  # fmt: skip
 _SYSTEMCTL_REMOTE_OPTIONS = ("-H", "--host", "-M", "--machine", "--root", "--image")
+# systemctl reads long options with getopt_long, so "--roo=" is "--root=": matched with the
+# shared abbreviation-aware matcher. These real options are not abbreviations of the above.
+_SYSTEMCTL_LONG_EXCEPTIONS = frozenset({"--image-policy"})
 
 
 def check_docker(
@@ -73,9 +77,12 @@ def check_systemctl(
     for position, argument in enumerate(arguments):
         if position in trusted:
             continue
-        name = argument.split("=", 1)[0]
         short = argument.startswith("-") and not argument.startswith("--")
-        if name in _SYSTEMCTL_REMOTE_OPTIONS or (short and ("H" in argument or "M" in argument)):
+        if any(
+            argument_matches(option, argument, "", _SYSTEMCTL_LONG_EXCEPTIONS)
+            for option in _SYSTEMCTL_REMOTE_OPTIONS
+            if option.startswith("--")
+        ) or (short and ("H" in argument or "M" in argument)):
             refuse(
                 f"argument {argument!r} of {program!r} points systemctl at another host, "
                 "container or root directory"
@@ -94,4 +101,22 @@ def check_systemctl(
             refuse(
                 f"argument {argument!r} of 'systemctl {subcommand}' is a path; a unit given by "
                 "path is installed from a file the message chose"
+            )
+
+
+def check_ip(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse ``exec`` (``ip netns exec``, ``ip vrf exec``) in any spelling iproute2 accepts.
+
+    iproute2 matches a subcommand by any prefix of its name (``matches()``), so ``exe``,
+    ``ex`` and ``e`` are ``exec`` after ``netns`` and ``vrf``, which run a command. Any word
+    that is a prefix of ``exec`` is refused wherever it stands: cheaper than tracking which
+    object a word belongs to, and no read-only ``ip`` command needs one.
+    """
+    for position, argument in enumerate(arguments):
+        if position not in trusted and argument and "exec".startswith(argument.lower()):
+            refuse(
+                f"argument {argument!r} of {program!r} is 'exec' (iproute2 accepts any prefix of "
+                "a subcommand), which runs a command in a network namespace or VRF"
             )

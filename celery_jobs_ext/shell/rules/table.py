@@ -162,7 +162,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "openssl": (
             "-out", "-keyout", "-engine", "-provider", "-provider-path", "-config", "-writerand",
             "-sess_out", "-keylogfile", "-CAcreateserial", "-msgfile", "engine", "-respout",
-            "-reqout", "-outdir", "-srpvfile", "rehash", "ca", "srp",
+            "-reqout", "-outdir", "-srpvfile", "rehash", "ca", "srp", "-certsout", "-CAserial",
         ),
         "gpg": (
             "-o", "--output", "--homedir", "--exec-path", "--load-extension", "--photo-viewer",

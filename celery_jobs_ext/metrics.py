@@ -9,9 +9,7 @@ about 140 hashes to read, not 1,440) and a lifetime total.
 Where it is recorded: in the worker's main process, from the request's life-cycle
 callbacks, as an outcome listener (:class:`MetricsListener`), which run in the parent for prefork and
 in-process for solo and threads. A pool child killed mid-task therefore loses no count:
-its parent sees the lost worker and records it. Plain Celery tasks are counted too (their
-request class gets the outcome hooks with this listener alone), so ``jobs-health``'s
-pending, processing, completed and failed describe the same messages.
+its parent sees the lost worker and records it.
 
 The hot-path budget: recording a task costs a few dictionary updates in memory, never a
 round trip. Increments are buffered per process and written in one batch by a background
@@ -62,7 +60,6 @@ from celery_jobs_ext.outcome import (
     SUCCEEDED,
     OutcomeListener,
     RunOutcome,
-    listen_to_plain_tasks,
     unwrap_pool_exception,
 )
 from celery_jobs_ext.queues import QueueResolver, resolver_for
@@ -472,8 +469,6 @@ def execute_with_metrics(app: Celery, batch: Batch) -> list[Any]:
 class MetricsStep(bootsteps.StartStopStep):
     """Consumer bootstep: make this process the worker's recorder, start flushing and heartbeats.
 
-    Plain tasks get a counting request class when the consumer is built, before Celery
-    creates the task strategies that read it.
     Finishes in ``shutdown`` (called after the pool has stopped, so tasks that complete
     during a warm shutdown are counted), not in ``stop``, which also runs when the
     consumer reconnects to the broker.
@@ -484,8 +479,6 @@ class MetricsStep(bootsteps.StartStopStep):
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self.recorder: Recorder | None = None
-        if ConfigCache.get(parent.app).metrics:
-            listen_to_plain_tasks(parent.app, (MetricsListener(),))
 
     def start(self, parent: Any) -> None:
         app = parent.app

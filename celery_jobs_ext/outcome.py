@@ -16,9 +16,7 @@ in order, through hooks that do nothing by default (Dramatiq's middleware is the
 - :meth:`OutcomeListener.after_outcome`: the final outcome, exactly once per run.
 
 So the dead-letter queue and the metrics no longer each re-derive "failed for good", and
-their order is the order of the list, not of base classes. GuardedRequest lists both;
-:func:`listen_to_plain_tasks` gives plain tasks' requests the hooks with listeners of the
-queue's features alone (the metrics).
+their order is the order of the list, not of base classes.
 """
 
 from __future__ import annotations
@@ -43,12 +41,10 @@ from celery.exceptions import (
     WorkerLostError,
 )
 from celery.utils.saferepr import saferepr
-from kombu.utils.imports import symbol_by_name
 
 from celery_jobs_ext.errors import JobTimeout
 
 if TYPE_CHECKING:
-    from celery import Celery
     from celery import Task as _TaskBase
     from celery.worker.request import Request as _RequestBase
 else:
@@ -68,8 +64,6 @@ __all__ = [
     "OutcomeTaskMixin",
     "RunOutcome",
     "classify",
-    "listen_to_plain_tasks",
-    "request_with_listeners",
     "unwrap_pool_exception",
 ]
 
@@ -428,44 +422,3 @@ class OutcomeRequestMixin(_RequestBase):
         finally:
             self.task.request_stack.pop()
         self.send_event("task-failed", exception=saferepr(exc), traceback=getattr(exc_info, "traceback", ""))
-
-
-#: Request classes made by :func:`request_with_listeners`, by base class and listener types.
-_with_listeners: dict[tuple[type, tuple[type, ...]], type] = {}
-
-
-def request_with_listeners(request_cls: type, listeners: tuple[OutcomeListener, ...]) -> type:
-    """``request_cls`` with the outcome hooks, telling ``listeners``.
-
-    A class that already has the hooks (GuardedRequest) is returned as it is. With
-    listeners that neither refuse a failure nor settle a requeue (the metrics), Celery
-    decides about every message exactly as it would without them.
-    """
-    if issubclass(request_cls, OutcomeRequestMixin):
-        return request_cls
-    key = (request_cls, tuple(type(listener) for listener in listeners))
-    made = _with_listeners.get(key)
-    if made is None:
-        made = _with_listeners[key] = type(
-            f"Listening{request_cls.__name__}",
-            (OutcomeRequestMixin, request_cls),
-            {"outcome_listeners": listeners, "__module__": __name__},
-        )
-    return made
-
-
-def listen_to_plain_tasks(app: Celery, listeners: tuple[OutcomeListener, ...]) -> None:
-    """Give every task of ``app`` that is not a GuardedTask a request class telling ``listeners``.
-
-    For the features that are a queue's rather than a task's (per-queue metrics): a plain
-    task's runs are heard like a GuardedTask's, and it gets nothing else (no dead-letter
-    queue, masking or timeout). Set on the app's task objects before the worker's consumer
-    builds its strategies, which read ``task.Request``; idempotent.
-    """
-    for task in list(app.tasks.values()):
-        if getattr(task, "jobs_guarded", False):
-            continue
-        current = symbol_by_name(task.Request)  # type: ignore[no-untyped-call]  # kombu is untyped
-        listening = request_with_listeners(current, listeners)
-        if listening is not current:
-            task.Request = listening

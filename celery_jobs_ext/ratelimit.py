@@ -36,7 +36,6 @@ from celery_jobs_ext.config import ConfigCache
 from celery_jobs_ext.errors import InvalidRate
 from celery_jobs_ext.errors import RateLimitExceeded as RateLimitExceeded
 from celery_jobs_ext.queues import QueueResolver, resolver_for
-from celery_jobs_ext.rate_keys import KeyedLimit, keyed_limits
 from celery_jobs_ext.rates import parse_rate
 from celery_jobs_ext.state import Acquired, StateBackend, execute_with_riders, get_state
 
@@ -56,8 +55,6 @@ OVERRIDE_REFRESH_SECONDS = 2.0
 UNAVAILABLE_RETRY_SECONDS = 1.0
 #: At most one "state unreachable" warning per this many seconds.
 WARNING_INTERVAL_SECONDS = 60.0
-#: At most one "queue throttled" line per queue and worker per this many seconds.
-THROTTLED_LOG_SECONDS = 60.0
 #: Seconds of a queue's budget a worker may hold before it pauses consuming from the queue.
 HOLD_SECONDS = 3.0
 #: Upper bound of held requests per queue, whatever the rate.
@@ -70,23 +67,20 @@ MAX_SLOTS_AHEAD = 32
 
 
 class _Warnings:
-    """At most one log line per key per ``interval`` seconds (warnings unless told otherwise).
+    """At most one warning per key per :data:`WARNING_INTERVAL_SECONDS`.
 
-    A bad value in the shared state is read again every couple of seconds by every worker,
-    and a throttled queue is refused a slot every time one comes: one line a minute says
-    it, a line per event would bury everything else in the log.
+    A bad value in the shared state is read again every couple of seconds by every worker:
+    one line a minute says it, a line per read would bury everything else in the log.
     """
 
-    def __init__(self, interval: float = WARNING_INTERVAL_SECONDS, level: int = logging.WARNING) -> None:
+    def __init__(self) -> None:
         self._last: dict[str, float] = {}
-        self.interval = interval
-        self.level = level
 
     def warn(self, key: str, message: str, *args: Any) -> None:
         now = time.monotonic()
-        if now - self._last.get(key, -math.inf) >= self.interval:
+        if now - self._last.get(key, -math.inf) >= WARNING_INTERVAL_SECONDS:
             self._last[key] = now
-            logger.log(self.level, message, *args)
+            logger.warning(message, *args)
 
 
 #: One per process: every limiter and worker step of a process shares the interval.
@@ -302,9 +296,7 @@ def slots_ahead(per_minute: float) -> int:
 
 
 class RateLimitStep(bootsteps.StartStopStep):
-    """Consumer bootstep: gate every request of a rate-limited queue on the shared budget.
-
-    Plain Celery tasks included: a limit is the queue's, whatever task sends to it.
+    """Consumer bootstep: gate GuardedTask requests of rate-limited queues on the shared budget.
 
     It wraps ``consumer.on_task_request`` when the consumer is built, before Celery creates
     its task strategies (which capture that callable), so every request on its way to the
@@ -326,11 +318,6 @@ class RateLimitStep(bootsteps.StartStopStep):
         self._down_until = -math.inf
         self._visibility_timeout: float | None = None
         self._refresh_timer: Any = None
-        self.throttled_log = _Warnings(THROTTLED_LOG_SECONDS, logging.INFO)
-        #: Keyed limits by task name (validated now: a bad option stops the worker), and the
-        #: gates of keys holding requests: (gate, per minute, queue), dropped once empty.
-        self.keyed: dict[str, KeyedLimit] = keyed_limits(parent.app)
-        self.key_gates: dict[str, tuple[_QueueGate, float, str]] = {}
         self.handle: Callable[[Any], Any] = parent.on_task_request
         parent.on_task_request = self.gate
 
@@ -352,7 +339,6 @@ class RateLimitStep(bootsteps.StartStopStep):
             self._refresh_timer.cancel()
             self._refresh_timer = None
         self.gates.clear()
-        self.key_gates.clear()
 
     def _refresh_limits(self) -> None:
         """Timer callback: configured limits plus the run-time overrides from the state.
@@ -384,58 +370,8 @@ class RateLimitStep(bootsteps.StartStopStep):
         return self._resolve(request.delivery_info)
 
     def gate(self, request: Any) -> Any:
-        """Hand ``request`` to the pool now, or hold it until its key's and queue's budgets allow."""
-        if self.keyed:
-            keyed = self.keyed.get(request.task.name)
-            budget = keyed.budget_of(request.args, request.kwargs) if keyed is not None else None
-            if keyed is not None and budget is not None:
-                return self._gate_key(request, budget, keyed.per_minute)
-        return self._gate_queue(request)
-
-    def _gate_key(self, request: Any, budget: str, limit: float) -> Any:
-        """Hold ``request`` behind its key's budget only: other keys of the queue pass."""
-        entry = self.key_gates.get(budget)
-        retry_after: float | None = None
-        if entry is None:
-            gate = _QueueGate()
-            retry_after = self._decide(budget, gate, limit)
-            if retry_after is None:
-                return self._gate_queue(request)
-            entry = self.key_gates[budget] = (gate, limit, self.queue_of(request))
-            self._schedule(budget, gate, retry_after, self._release_key)
-        gate, limit, queue = entry
-        gate.held.append(request)
-        self.consumer.qos.increment_eventually()
-        if not gate.paused and len(gate.held) >= self._capacity(limit):
-            # Bounded: a key holding its maximum pauses its queue (other keys wait in the broker).
-            self._pause(queue, gate)
-        if retry_after is not None:  # this request started the key's throttled spell
-            self._log_throttled(queue, gate, limit, retry_after, key=budget)
-        return None
-
-    def _release_key(self, budget: str) -> None:
-        """Timer callback: pass a key's held requests on to their queue's gate as its budget allows."""
-        entry = self.key_gates.get(budget)
-        if entry is None:
-            return
-        gate, limit, queue = entry
-        gate.scheduled = False
-        while gate.held:
-            retry_after = self._decide(budget, gate, limit)
-            if retry_after is not None:
-                self._schedule(budget, gate, retry_after, self._release_key)
-                return
-            request = gate.held.popleft()
-            self.consumer.qos.decrement_eventually()
-            self._gate_queue(request)
-            if gate.paused and len(gate.held) <= self._capacity(limit) // 2:
-                self._resume(queue, gate)
-        if gate.paused:
-            self._resume(queue, gate)
-        del self.key_gates[budget]
-
-    def _gate_queue(self, request: Any) -> Any:
-        if not self.limits:
+        """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""
+        if not self.limits or not getattr(request.task, "jobs_guarded", False):
             return self.handle(request)
         queue = self.queue_of(request)
         limit = self.limits.get(queue)
@@ -452,7 +388,6 @@ class RateLimitStep(bootsteps.StartStopStep):
             return self.handle(request)
         self._hold(queue, gate, request, limit)
         self._schedule(queue, gate, retry_after)
-        self._log_throttled(queue, gate, limit, retry_after)
         return None
 
     def _decide(self, queue: str, gate: _QueueGate, limit: float) -> float | None:
@@ -509,12 +444,10 @@ class RateLimitStep(bootsteps.StartStopStep):
             capacity = min(capacity, max(1, math.floor(self._visibility_timeout / 2 * limit / 60.0)))
         return capacity
 
-    def _schedule(
-        self, queue: str, gate: _QueueGate, delay: float, release: Callable[[str], None] | None = None
-    ) -> None:
+    def _schedule(self, queue: str, gate: _QueueGate, delay: float) -> None:
         if not gate.scheduled:
             gate.scheduled = True
-            self.consumer.timer.call_after(delay, release or self._release, (queue,), priority=5)
+            self.consumer.timer.call_after(delay, self._release, (queue,), priority=5)
 
     def _release(self, queue: str) -> None:
         """Timer callback: start held requests while the budget allows, then wait again."""
@@ -527,7 +460,6 @@ class RateLimitStep(bootsteps.StartStopStep):
             retry_after = self._decide(queue, gate, limit) if limit else None
             if retry_after is not None:
                 self._schedule(queue, gate, retry_after)
-                self._log_throttled(queue, gate, limit or 0.0, retry_after)
                 return
             request = gate.held.popleft()
             self.consumer.qos.decrement_eventually()
@@ -536,26 +468,6 @@ class RateLimitStep(bootsteps.StartStopStep):
                 self._resume(queue, gate)
         if gate.paused:
             self._resume(queue, gate)
-
-    def _log_throttled(
-        self, queue: str, gate: _QueueGate, limit: float, retry_after: float, key: str = ""
-    ) -> None:
-        """Say, at INFO and once a minute per queue (or key), that it is held to its limit.
-
-        The count is this worker's held messages (other workers hold their own; a paused
-        queue's backlog waits in the broker). A key is named by its budget (task and digest).
-        """
-        self.throttled_log.warn(
-            key or queue,
-            "Rate limits: %s%r is throttled at its limit of %s/min: %d message(s) held "
-            "by this worker, next start in %.1f s%s",
-            f"key {key} of queue " if key else "queue ",
-            _cut(queue),
-            _per_minute(limit),
-            len(gate.held),
-            retry_after,
-            "; consuming from it paused until half of them have started" if gate.paused else "",
-        )
 
     def _pause(self, queue: str, gate: _QueueGate) -> None:
         consumer = self.consumer.task_consumer

@@ -297,36 +297,3 @@ def dlq_fails_after(self: Task, ledger_key: str, seconds: float) -> None:
     while time.monotonic() < deadline:
         time.sleep(0.01)
     raise ValueError("fails after being busy")
-
-
-# -- plain Celery tasks on limited and measured queues: the limit and the metrics are the queue's --
-
-
-@app.task(bind=True, name="tests.plain_record_start")
-def plain_record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) -> None:
-    """``tests.record_start`` as a plain task (no GuardedTask): appends to the same ledger."""
-    _ledger().rpush(ledger_key, json.dumps([time.time(), tag, self.request.id, os.getpid()]))
-    if seconds:
-        time.sleep(seconds)
-
-
-@app.task(bind=True, name="tests.health.plain_job", ignore_result=True)
-def health_plain_job(self: Task, outcome: str = "ok") -> str:
-    """``tests.health.job`` as a plain task: succeeds, fails (``fail``) or retries once (``retry_once``)."""
-    if outcome == "fail":
-        raise RuntimeError("permanent failure")
-    if outcome == "retry_once" and not self.request.retries:
-        raise self.retry(countdown=0, max_retries=1)
-    return outcome
-
-
-@app.task(
-    base=GuardedTask,
-    bind=True,
-    name="tests.keyed_record_start",
-    rate_limit_key="customer_id",
-    rate_limit_per_key="10/m",
-)
-def keyed_record_start(self: Task, ledger_key: str, customer_id: str) -> None:
-    """Records its start under the tag ``customer_id``; each customer is limited to 10 a minute."""
-    _ledger().rpush(ledger_key, json.dumps([time.time(), customer_id, self.request.id, os.getpid()]))

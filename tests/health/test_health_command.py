@@ -212,45 +212,6 @@ def test_known_workload_is_reported_exactly_in_json_table_and_prometheus(
         assert bad.returncode == 2 and "unknown metric 'happiness'" in bad.stderr
 
 
-def test_plain_tasks_completions_failures_and_retries_are_counted_like_guarded_ones(
-    make_app: Callable[..., Celery],
-) -> None:
-    app = make_app()
-    queue = app.conf.task_default_queue
-    conf = worker_conf(app, task_default_queue=queue)
-    plain = "tests.health.plain_job"
-
-    with WorkerProcess({"JOBS_TEST_CONF": json.dumps(conf)}, queues=queue, concurrency=2) as worker:
-        worker.wait_ready()
-        for _ in range(6):
-            app.send_task(plain, queue=queue)
-        for _ in range(3):
-            app.send_task(plain, args=["fail"], queue=queue)
-        for _ in range(2):
-            app.send_task(plain, args=["retry_once"], queue=queue)
-        for _ in range(4):
-            app.send_task(JOB, queue=queue)
-
-        def status() -> dict[str, Any]:
-            return dict(build_report(app)["queues"][queue]["status"])
-
-        settled = {"pending": 0, "processing": 0, "completed": 12, "failed": 3}
-        wait_for(lambda: status() == settled, timeout=60, interval=0.2, message="plain tasks counted")
-        details = build_report(app)["queue_details"][queue]
-        log = worker.output()
-
-    # 6 + 3 + 2 x 2 plain runs and 4 guarded ones: every start, and each outcome once.
-    assert details["lifetime"] == {
-        "started": 17,
-        "succeeded": 12,
-        "failed": 3,
-        "retried": 2,
-        "timed_out": 0,
-        "dead_lettered": 0,
-    }
-    assert "permanent failure" in log  # Celery still logs the plain failures itself
-
-
 def test_processing_drops_a_killed_child_at_once_and_a_killed_worker_when_its_heartbeat_expires(
     make_app: Callable[..., Celery],
 ) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -67,18 +66,10 @@ def worker_env(app: Celery, ledger: Ledger, **settings: Any) -> dict[str, str]:
     return {"JOBS_TEST_CONF": json.dumps(conf), "JOBS_TEST_LEDGER_URL": ledger.url}
 
 
-def publish(
-    app: Celery,
-    ledger: Ledger,
-    queue: str,
-    tag: str,
-    count: int,
-    seconds: float = 0.0,
-    task: str = "tests.record_start",
-) -> list[str]:
+def publish(app: Celery, ledger: Ledger, queue: str, tag: str, count: int, seconds: float = 0.0) -> list[str]:
     ids = []
     for _ in range(count):
-        result = app.send_task(task, args=[ledger.key, tag, seconds], queue=queue)
+        result = app.send_task("tests.record_start", args=[ledger.key, tag, seconds], queue=queue)
         ids.append(result.id)
     return ids
 
@@ -152,89 +143,6 @@ def test_two_workers_share_one_budget_and_other_queues_keep_flowing(
     # Unacknowledged messages are bounded per worker by its prefetch (2 processes x 4) plus
     # what it may hold (hold_capacity: 3 s of budget), not by the 400-message backlog.
     assert unacked_peak <= 2 * (2 * 4 + hold_capacity(limit, 8)), unacked_peak
-
-
-def test_plain_tasks_on_a_limited_queue_share_its_budget_with_guarded_ones(
-    make_app: Callable[..., Celery], ledger: Ledger
-) -> None:
-    app = make_app()
-    limited = unique("limited")
-    app._test_queues = [limited]  # type: ignore[attr-defined]
-    limit, each = 600, 60
-    env = worker_env(app, ledger, jobs_queue_rate_limits={limited: limit})
-    # A backlog of both kinds, interleaved, before the worker starts.
-    for _ in range(each // 10):
-        publish(app, ledger, limited, "plain", 10, task="tests.plain_record_start")
-        publish(app, ledger, limited, "guarded", 10)
-    with WorkerProcess(env, queues=limited, concurrency=2) as worker:
-        worker.wait_ready()
-        wait_for(lambda: ledger.count() >= 2 * each, timeout=60, interval=0.2, message="every task to start")
-    plain, guarded = ledger.starts("plain"), ledger.starts("guarded")
-    assert len(plain) == each and len(guarded) == each
-    # One budget for the queue, whichever base class the task has: 120 starts at 10 a second.
-    starts = sorted(plain + guarded)
-    assert max_in_window(starts, 10.0) <= limit / 6 + 1
-    assert achieved_per_minute(starts) <= limit * 1.02
-    # Plain tasks alone are held too: they are not let through beside the guarded ones.
-    assert max_in_window(plain, 10.0) <= limit / 6 + 1
-
-
-def test_a_throttled_queue_is_logged_once_a_minute_at_info_with_its_limit_and_held_count(
-    make_app: Callable[..., Celery], ledger: Ledger
-) -> None:
-    app = make_app()
-    first, second, free = unique("first"), unique("second"), unique("free")
-    app._test_queues = [first, second, free]  # type: ignore[attr-defined]
-    env = worker_env(app, ledger, jobs_queue_rate_limits={first: 60, second: "2/s"})
-    publish(app, ledger, first, "first", 8)
-    publish(app, ledger, second, "second", 8, task="tests.plain_record_start")
-    publish(app, ledger, free, "free", 8)
-    with WorkerProcess(env, queues=f"{first},{second},{free}", concurrency=2) as worker:
-        worker.wait_ready()
-        # Several refusals per queue: at 1/s, each of the first queue's 4 starts after the
-        # first one waited for its slot.
-        wait_for(lambda: len(ledger.starts("first")) >= 5, timeout=60, interval=0.2, message="5 starts")
-        log = worker.output()
-    lines = [line for line in log.splitlines() if "is throttled" in line]
-    assert len(lines) == 2, lines  # one per limited queue, however often it was refused
-    for queue, limit in ((first, "60/min"), (second, "120/min")):
-        [line] = [line for line in lines if repr(queue) in line]
-        match = re.search(
-            rf"INFO/MainProcess\] Rate limits: queue '{queue}' is throttled at its "
-            rf"limit of {limit}: (\d+) message\(s\) held by this worker",
-            line,
-        )
-        assert match is not None, line
-        assert int(match.group(1)) >= 1
-
-
-def test_two_keys_at_10_a_minute_get_10_a_minute_each_while_a_third_key_is_not_held(
-    make_app: Callable[..., Celery], ledger: Ledger
-) -> None:
-    app = make_app()
-    queue = unique("keyed")  # no queue limit: only the task's per-key limit applies
-    app._test_queues = [queue]  # type: ignore[attr-defined]
-    # The default visibility timeout: with worker_env's 20 s a worker may hold only one
-    # message of a 10/min key (a longer hold would be redelivered) and would pause the queue.
-    env = worker_env(app, ledger, broker_transport_options={"visibility_timeout": 3600})
-    for _ in range(3):
-        for customer in ("alice", "bob"):
-            app.send_task("tests.keyed_record_start", args=[ledger.key, customer], queue=queue)
-    app.send_task("tests.keyed_record_start", args=[ledger.key], kwargs={"customer_id": "carol"}, queue=queue)
-    with WorkerProcess(env, queues=queue, concurrency=2) as worker:
-        worker.wait_ready()
-        wait_for(lambda: ledger.count() >= 7, timeout=60, interval=0.2, message="every task to start")
-        log = worker.output()
-    alice, bob, carol = ledger.starts("alice"), ledger.starts("bob"), ledger.starts("carol")
-    assert (len(alice), len(bob), len(carol)) == (3, 3, 1)
-    for starts in (alice, bob):
-        assert max_in_window(starts, 11.0) <= 2  # one start per 6 s per key (burst 1)
-        assert achieved_per_minute(starts) <= 10 * 1.05
-    # Neither throttled key waited behind the other, and the third key, published last,
-    # was not held behind their held messages.
-    assert bob[1] < alice[2] and alice[1] < bob[2]
-    assert carol[0] < min(alice[1], bob[1])
-    assert "tests.keyed_record_start[" in log and "is throttled at its limit of 10/min" in log
 
 
 def test_a_worker_killed_while_holding_throttled_tasks_loses_none(

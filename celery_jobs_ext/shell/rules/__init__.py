@@ -46,7 +46,13 @@ from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
 from celery_jobs_ext.shell.rules.ssh import check_ssh
-from celery_jobs_ext.shell.rules.system import check_date, check_hostname, check_kill, check_renice, check_sysctl
+from celery_jobs_ext.shell.rules.system import (
+    check_date,
+    check_hostname,
+    check_kill,
+    check_renice,
+    check_sysctl,
+)
 from celery_jobs_ext.shell.rules.systemd import TOOLS, check_systemd_tool
 from celery_jobs_ext.shell.rules.table import DENIED_ARGUMENTS, names_of
 from celery_jobs_ext.shell.rules.uploads import check_curl_uploads, check_jq, check_rsync, check_wget_uploads

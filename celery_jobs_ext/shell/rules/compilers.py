@@ -36,6 +36,7 @@ _DRIVER_NAMES = re.compile(
     _TARGET + r"(?:gcc|g\+\+|c\+\+|cc|cpp|c89|c99|c89-gcc|c99-gcc|clang(?:\+\+|-cpp|-cl)?|tcc|icc|icpc"
     r"|icx|icpx|gfortran|gccgo|gdc|gnat|zig-cc|cc1|cc1plus|cc1obj)" + _VERSION + r"\Z"
 )
+_PREPROCESSOR_NAMES = re.compile(_TARGET + r"cpp" + _VERSION + r"\Z")
 _LINKER_NAMES = re.compile(
     _TARGET + r"(?:ld(?:\.bfd|\.gold|\.lld|\.mold)?|lld|ld64\.lld|wasm-ld|mold|collect2|lto-wrapper"
     r"|as|gas|lto1)" + _VERSION + r"\Z"
@@ -115,8 +116,10 @@ def check_compiler(
     Under a pattern without ``...`` (``pinned``) the administrator chose the mode: the words a
     wildcard matched still go through the option allow list, but compiling is what was meant.
     """
-    mode = any(word in _MODES for word in arguments)
-    preprocessing = any(word in ("-E", "-M", "-MM") for word in arguments)
+    # cpp preprocesses to standard output by itself; its second operand is an output file.
+    standalone = bool(_PREPROCESSOR_NAMES.match(program))
+    mode = standalone or any(word in _MODES for word in arguments)
+    preprocessing = standalone or any(word in ("-E", "-M", "-MM") for word in arguments)
     # The value of a separate option (-I dir, -x c) counts as an operand below: stricter
     # than tracking which word a value is, and the modes that matter have no such value.
     output_values: set[int] = set()
@@ -151,6 +154,11 @@ def check_compiler(
                 )
             continue
         operands.append(word)
+    if standalone and len(operands) > 1 and operands[1] not in HARMLESS_OUTPUTS and not pinned:
+        refuse(
+            f"argument {operands[1]!r} of {program!r} is cpp's output file, which it writes; a "
+            "bare-listed cpp writes only standard output, so pin it with a pattern"
+        )
     if operands and not mode and not pinned:
         refuse(
             f"{program!r} with the input {operands[0]!r} compiles and links, which writes a.out or "
@@ -162,8 +170,14 @@ def check_compiler(
 def check_linker(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """A bare-listed linker or assembler may only print its version or help."""
+    """A bare-listed linker or assembler may only print its version or help.
+
+    Under a pattern without ``...`` (``pinned``) a word a wildcard matched may be an input
+    file; options still have to be spelled out by the pattern.
+    """
     for position, word in enumerate(arguments):
+        if pinned and not word.startswith(("-", "@")):
+            continue
         if position not in trusted and word not in _LINKER_INFORMATION:
             refuse(
                 f"argument {word!r} of {program!r}: a linker or assembler writes its output file "

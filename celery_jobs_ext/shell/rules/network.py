@@ -76,14 +76,18 @@ def _check_ip_words(program: str, arguments: Sequence[str], start: int, trusted:
     if not words:
         return  # "ip" alone prints its usage
     obj = _ip_object(words[0])
-    if obj is None and start not in trusted:
-        refuse(f"argument {words[0]!r} of {program!r} is not an ip object (link, address, route ...)")
+    if obj is None:
+        if start not in trusted:
+            refuse(f"argument {words[0]!r} of {program!r} is not an ip object (link, address, route ...)")
+        obj = words[0]
     rest = words[1:]
     offset = start + 1
     if obj in _IP_SUBOBJECTS and rest:
         sub = next((name for name in _IP_SUBOBJECTS[obj] if name.startswith(rest[0])), None)
         if sub is None and offset not in trusted:
-            refuse(f"argument {rest[0]!r} of '{program} {obj}' is not one of {', '.join(_IP_SUBOBJECTS[obj])}")
+            refuse(
+                f"argument {rest[0]!r} of '{program} {obj}' is not one of {', '.join(_IP_SUBOBJECTS[obj])}"
+            )
         rest, offset = rest[1:], offset + 1
     if obj != "monitor" and rest and offset not in trusted and not _read_only(rest[0], _IP_READ, _IP_WRITE):
         refuse(
@@ -102,7 +106,7 @@ def _check_ip_words(program: str, arguments: Sequence[str], start: int, trusted:
 def _ip_option(word: str) -> tuple[str, bool] | None:
     """The option ip.c reads ``word`` as, and whether it takes a value (None: not an option)."""
     name = word[1:] if word.startswith("--") else word
-    if name.startswith("-color=") or name.startswith("-colour="):
+    if name.startswith(("-color=", "-colour=")):
         return "-color", False
     for option, takes_value, exact in _IP_OPTIONS:
         if name == option or (not exact and option.startswith(name)):
@@ -140,13 +144,18 @@ _NMCLI_READ: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "help": (),
     }
 )
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 _NMCLI_WRITE: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "general": ("reload",),
         "networking": ("on", "off"),
         "radio": (),
-        "connection": ("up", "down", "add", "modify", "clone", "edit", "delete", "reload", "load",
-                       "import", "export", "migrate"),  # fmt: skip
+        "connection": _words("up down add modify clone edit delete reload load import export migrate"),
         "device": ("set", "connect", "reapply", "modify", "disconnect", "delete", "up", "down"),
     }
 )
@@ -168,7 +177,9 @@ def check_nmcli(
         values = [o for o in _NMCLI_VALUE_OPTIONS if o.startswith(name)] if name else []
         flags = [o for o in _NMCLI_FLAG_OPTIONS if o.startswith(name)] if name else []
         if position not in trusted and (len(values) + len(flags) != 1):
-            refuse(f"argument {arguments[position]!r} of {program!r} is not an nmcli option jobs.shell allows")
+            refuse(
+                f"argument {arguments[position]!r} of {program!r} is not an nmcli option jobs.shell allows"
+            )
         position += 2 if values and "=" not in arguments[position] else 1
     words = list(arguments[position:])
     if not words or position in trusted:
@@ -188,5 +199,9 @@ def check_nmcli(
     full = next(name for name in read if name.startswith(command))
     if (obj, full) in _NMCLI_SETTERS and len(words) > 2:
         refuse(f"'nmcli {obj} {full} {words[2]}' sets the {full}; pin it with a pattern")
-    if full in _NMCLI_SECOND and len(words) > 2 and not _read_only(words[2], _NMCLI_SECOND[full], ("rescan", "connect", "hotspot")):
+    if (
+        full in _NMCLI_SECOND
+        and len(words) > 2
+        and not _read_only(words[2], _NMCLI_SECOND[full], ("rescan", "connect", "hotspot"))
+    ):
         refuse(f"'nmcli {obj} {full} {words[2]}' changes state; pin it with a pattern")

@@ -73,7 +73,7 @@ OUTPUT_RULES: Mapping[str, OutputRule] = MappingProxyType(
         ),
         "shuf": OutputRule(
             options=("-o", "--output"),
-            value_letters="inoe",
+            value_letters="ino",
             value_long=("--input-range", "--head-count", "--output", "--random-source"),
         ),
         "uniq": OutputRule(
@@ -98,7 +98,9 @@ OUTPUT_RULES: Mapping[str, OutputRule] = MappingProxyType(
         ),
         "tee": OutputRule(operands="all"),
         "sponge": OutputRule(operands="all"),
-        "touch": OutputRule(operands="all", value_letters="drt", value_long=("--date", "--reference", "--time")),
+        "touch": OutputRule(
+            operands="all", value_letters="drt", value_long=("--date", "--reference", "--time")
+        ),
         "truncate": OutputRule(operands="all", value_letters="rs", value_long=("--reference", "--size")),
         "fallocate": OutputRule(operands="all", value_letters="lo", value_long=("--length", "--offset")),
         "cp": OutputRule(
@@ -207,10 +209,14 @@ class _Reading:
 
 def _read(rule: OutputRule, arguments: Sequence[str]) -> _Reading:
     reading = _Reading([], [], False)
-    long_options = tuple(o for o in (*rule.value_long, *rule.options, *rule.modes, *rule.when) if o.startswith("--"))
+    long_options = tuple(
+        o for o in (*rule.value_long, *rule.options, *rule.modes, *rule.when) if o.startswith("--")
+    )
     short_outputs = "".join(o[1] for o in rule.options if len(o) == 2 and o[0] == "-")
     value_letters = rule.value_letters + short_outputs
-    single_words = tuple(o for o in (*rule.options, *rule.modes) if o.startswith("-") and len(o) > 2 and o[1] != "-")
+    single_words = tuple(
+        o for o in (*rule.options, *rule.modes) if o.startswith("-") and len(o) > 2 and o[1] != "-"
+    )
     position = 0
     options_done = False
     while position < len(arguments):
@@ -288,12 +294,10 @@ def check_outputs(
             )
     information = bool(arguments) and all(word in _INFORMATION for word in arguments)
     # Under a pattern without "..." (pinned) the administrator chose what split or unzip writes.
-    if rule.always and not reading.modes and not information and not pinned:
-        if any(position not in trusted for position in range(len(arguments))) or not arguments:
-            allowed = f" (only {', '.join(rule.modes)} write nothing)" if rule.modes else ""
-            refuse(
-                f"{program!r} writes files of its own{allowed}; pin the command with a pattern"
-            )
+    untrusted = any(position not in trusted for position in range(len(arguments))) or not arguments
+    if rule.always and not reading.modes and not information and not pinned and untrusted:
+        allowed = f" (only {', '.join(rule.modes)} write nothing)" if rule.modes else ""
+        refuse(f"{program!r} writes files of its own{allowed}; pin the command with a pattern")
     if reading.modes or information or pinned or (rule.when and not _present(rule.when, arguments)):
         return
     operands = reading.operands
@@ -311,7 +315,11 @@ def check_outputs(
         chosen = []
     for position in chosen:
         word = arguments[position]
-        if position in trusted or word in harmless or (rule is OUTPUT_RULES["magick"] and _MAGICK_STDOUT.match(word)):
+        if (
+            position in trusted
+            or word in harmless
+            or (rule is OUTPUT_RULES["magick"] and _MAGICK_STDOUT.match(word))
+        ):
             continue
         refuse(
             f"argument {word!r} of {program!r} is a file it writes (or changes); a bare-listed "

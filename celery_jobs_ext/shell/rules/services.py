@@ -22,6 +22,7 @@ _SAFE_DOCKER_MANAGEMENT = frozenset({"image", "container", "network", "volume", 
 _SAFE_DOCKER_ACTIONS = frozenset({"ls", "list", "inspect", "df", "history", "show"})
 _DOCKER_WRITING_OPTIONS = ("-o", "--output")
 
+
 def check_docker(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:

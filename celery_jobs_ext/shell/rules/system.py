@@ -25,6 +25,8 @@ def check_kill(
     """Allow listing signals and checking processes (signal 0) only."""
     if all(position in trusted for position in range(len(arguments))):
         return  # no argument, or the pattern spells every word out
+    if pinned and all(position in trusted for position, word in enumerate(arguments) if word.startswith("-")):
+        return  # the pattern spells out the signal ("kill -HUP *"): the targets are its wildcards
     words = list(arguments)
     if words[0] in _LISTING and not any(word.startswith("-") for word in words[1:]):
         return  # kill -l, kill -l 9: list signals
@@ -105,7 +107,9 @@ def check_date(
         if word.startswith("--"):
             if len(name) > 3 and "--set".startswith(name):
                 refuse(f"argument {word!r} of {program!r} sets the system clock")
-            skip = "=" not in word and any(o.startswith(name) and o.startswith("--") for o in _DATE_VALUE_OPTIONS)
+            skip = "=" not in word and any(
+                o.startswith(name) and o.startswith("--") for o in _DATE_VALUE_OPTIONS
+            )
         elif word.startswith("-") and word != "-":
             for index, letter in enumerate(word[1:], start=1):
                 if letter == "s":

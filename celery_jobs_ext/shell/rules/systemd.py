@@ -40,6 +40,10 @@ class _Tool:
     property_verbs: frozenset[str] = frozenset()
 
 
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 def _longs(flags: str, values: str) -> Mapping[str, bool]:
     return MappingProxyType({**dict.fromkeys(flags.split(), False), **dict.fromkeys(values.split(), True)})
 
@@ -69,7 +73,7 @@ TOOLS: Mapping[str, _Tool] = MappingProxyType(
                     "list-paths", "list-machines", "get-default", "show-environment",
                 }
             ),
-            others=frozenset(
+            others=_names(
                 "help start stop reload restart try-restart reload-or-restart try-reload-or-restart "
                 "isolate kill clean freeze thaw set-property bind mount-image service-log-level "
                 "service-log-target reset-failed enable disable reenable preset preset-all mask "
@@ -77,7 +81,7 @@ TOOLS: Mapping[str, _Tool] = MappingProxyType(
                 "unset-environment import-environment daemon-reload daemon-reexec log-level "
                 "log-target service-watchdogs default rescue emergency halt poweroff reboot kexec "
                 "exit switch-root suspend hibernate hybrid-sleep suspend-then-hibernate soft-reboot "
-                "sleep whoami force-reload condrestart try-reload".split()
+                "sleep whoami force-reload condrestart try-reload"
             ),
         ),
         "hostnamectl": _Tool(
@@ -115,10 +119,10 @@ TOOLS: Mapping[str, _Tool] = MappingProxyType(
                     "show-user", "list-seats", "seat-status", "show-seat",
                 }
             ),
-            others=frozenset(
+            others=_names(
                 "activate lock-session unlock-session lock-sessions unlock-sessions terminate-session "
                 "kill-session enable-linger disable-linger terminate-user kill-user attach "
-                "flush-devices terminate-seat".split()
+                "flush-devices terminate-seat"
             ),
         ),
     }
@@ -157,7 +161,9 @@ def check_systemd_tool(
                     "several); jobs.shell reads options exactly to know which word is the verb"
                 )
             if option in _REMOTE and not literal:
-                refuse(f"argument {word!r} of {program!r} points it at another host, container or root directory")
+                refuse(
+                    f"argument {word!r} of {program!r} points it at another host, container or root directory"
+                )
             if option and tool.long[option] and "=" not in word:
                 position += 1
         else:

@@ -124,8 +124,14 @@ def check_jq(
         if position in trusted:
             continue
         name = argument.split("=", 1)[0]
-        if (name.startswith("--") and len(name) > 3 and any(o.startswith(name) for o in _JQ_FILES if o[1] == "-")) or (
-            argument.startswith("-") and not argument.startswith("--") and any(c in argument[1:] for c in "fL")
+        if (
+            name.startswith("--")
+            and len(name) > 3
+            and any(o.startswith(name) for o in _JQ_FILES if o[1] == "-")
+        ) or (
+            argument.startswith("-")
+            and not argument.startswith("--")
+            and any(c in argument[1:] for c in "fL")
         ):
             refuse(
                 f"argument {argument!r} of {program!r} reads a file named by the message into the "
@@ -133,17 +139,18 @@ def check_jq(
             )
 
 
-_RSYNC_VALUE_OPTIONS = tuple(
-    "--" + name
-    for name in (
-        "info debug backup-dir suffix confine-root chmod checksum-choice block-size rsh rsync-path "
-        "max-delete max-size min-size max-alloc partial-dir usermap groupmap chown timeout "
-        "contimeout modify-window temp-dir compare-dest copy-dest link-dest compress-choice "
-        "compress-level compress-threads skip-compress filter exclude exclude-from include "
-        "include-from files-from copy-as address port sockopts outbuf remote-option out-format "
-        "log-file log-file-format password-file early-input bwlimit stop-after stop-at "
-        "write-batch only-write-batch read-batch protocol iconv checksum-seed zc cc"
-    ).split()
+def _long_options(text: str) -> tuple[str, ...]:
+    return tuple("--" + name for name in text.split())
+
+
+_RSYNC_VALUE_OPTIONS = _long_options(
+    "info debug backup-dir suffix confine-root chmod checksum-choice block-size rsh rsync-path "
+    "max-delete max-size min-size max-alloc partial-dir usermap groupmap chown timeout "
+    "contimeout modify-window temp-dir compare-dest copy-dest link-dest compress-choice "
+    "compress-level compress-threads skip-compress filter exclude exclude-from include "
+    "include-from files-from copy-as address port sockopts outbuf remote-option out-format "
+    "log-file log-file-format password-file early-input bwlimit stop-after stop-at "
+    "write-batch only-write-batch read-batch protocol iconv checksum-seed zc cc"
 )
 _RSYNC_FILES = ("--files-from", "--exclude-from", "--include-from", "--password-file", "--early-input",
                 "--read-batch")  # fmt: skip

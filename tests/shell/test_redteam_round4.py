@@ -24,7 +24,7 @@ PROGRAMS = [
     "chmod", "tar", "gzip", "xz", "zstd", "sdiff", "ptx", "mktemp", "patch", "convert", "systemctl",
     "hostnamectl", "timedatectl", "loginctl", "ip", "nmcli", "kill", "pkill", "killall", "renice",
     "sysctl", "hostname", "date", "curl", "wget", "jq", "rsync", "psql", "mysql", "journalctl",
-    "make", "dpkg",
+    "make", "dpkg", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg", "logger",
 ]  # fmt: skip
 
 
@@ -266,6 +266,15 @@ def test_a_pattern_that_spells_out_a_build_allows_it(command: str, pattern: str,
         "patch -p1 -i fix.diff",
         "patch --dry-run -o /tmp/x/pwned f fix.diff",
         "convert in.png /tmp/x/pwned.png",
+        "zstd --output-dir-flat /tmp/x f",
+        "zstdcat -o /tmp/x/pwned f.zst",
+        "7z x a.7z",
+        "7z a /tmp/x/pwned.7z /etc/hostname",
+        "unrar x a.rar",
+        "cpio -i",
+        "cpio -id",
+        "m4 --debugfile=/tmp/x/pwned a.m4",
+        "m4 -o /tmp/x/pwned a.m4",
     ],
 )
 def test_files_a_program_writes_are_refused_under_a_bare_name(command: str, search_path: str) -> None:
@@ -307,6 +316,11 @@ def test_files_a_program_writes_are_refused_under_a_bare_name(command: str, sear
         "convert in.png -resize 50% png:-",
         "cp --help",
         "split --version",
+        "zstdcat f.zst",
+        "7z l a.7z",
+        "unrar lt a.rar",
+        "cpio -it",
+        "m4 a.m4",
     ],
 )
 def test_ordinary_uses_that_write_only_standard_output_pass(command: str, search_path: str) -> None:
@@ -446,6 +460,9 @@ def test_ordinary_operator_names_still_pass(name: str) -> None:
         "date -us now",
         "journalctl --vacuum-size=1",
         "journalctl --rotate",
+        "dmesg -C",
+        "dmesg --clear",
+        "dmesg -n 1",
     ],
 )
 def test_commands_that_change_the_machines_state_are_refused(command: str, search_path: str) -> None:
@@ -526,6 +543,8 @@ def test_commands_that_change_the_machines_state_are_refused(command: str, searc
         "date -d yesterday +%F",
         "date --date='2 days ago' +%F",
         "date -r /etc/hostname",
+        "dmesg -T",
+        "dmesg --level=err",
     ],
 )
 def test_commands_that_only_show_state_pass(command: str, search_path: str) -> None:
@@ -601,6 +620,8 @@ def test_a_pattern_that_spells_out_a_state_change_allows_it(
         "rsync -a host:src/ /tmp/x/",
         "rsync -a src/ /tmp/x/",
         "rsync src/ /tmp/x/ --exclude host:x",
+        "logger -f /etc/hostname -n logs.example.org",
+        "logger --file=/etc/hostname",
     ],
 )
 def test_local_files_read_to_be_sent_out_are_refused(command: str, search_path: str) -> None:
@@ -631,6 +652,7 @@ def test_local_files_read_to_be_sent_out_are_refused(command: str, search_path: 
         "rsync src/ host:dst/ --exclude tmp",
         "rsync --list-only host:src/",
         "rsync -n src/ dst/",
+        "logger -t app hello",
     ],
 )
 def test_ordinary_uploads_and_filters_pass(command: str, search_path: str) -> None:

@@ -51,7 +51,7 @@ class OutputRule:
 
 
 _COMPRESSOR = OutputRule(
-    options=("-o", "--output"),
+    options=("-o", "--output", "--output-dir-flat", "--output-dir-mirror"),
     value_letters="SbTMDoqwL",
     value_long=("--suffix", "--threads", "--memlimit", "--memory", "--output", "--quality", "--window"),
     operands="all",
@@ -156,6 +156,19 @@ OUTPUT_RULES: Mapping[str, OutputRule] = MappingProxyType(
         "ffmpeg": OutputRule(always=True, modes=("-version", "-h", "-help", "--help", "-formats", "-codecs")),
         "ffprobe": OutputRule(options=("-o", "-report", "-dump_attachment")),
         "magick": OutputRule(operands="last-word", harmless=_WITH_DASH | {"null:", "info:"}),
+        "zstdcat": OutputRule(
+            options=("-o", "--output-dir-flat", "--output-dir-mirror"), value_letters="oTD"
+        ),
+        "m4": OutputRule(
+            options=("-o", "--error-output", "--debugfile", "-F", "--freeze-state"),
+            value_letters="oFDUdlIRst",
+        ),
+        "cpio": OutputRule(always=True, modes=("-t", "--list")),
+        # the first operand is the command: l(ist), t(est), i(nfo), h(ash), b(enchmark) write nothing
+        "7z": OutputRule(operands="first", harmless=frozenset({"l", "t", "i", "h", "b"})),
+        "unrar": OutputRule(
+            operands="first", harmless=frozenset({"l", "lt", "lta", "lb", "v", "vt", "vta", "vb", "t", "p"})
+        ),
         "mogrify": OutputRule(operands="all"),
     }
 )  # fmt: skip
@@ -166,12 +179,13 @@ OUTPUT_FAMILIES: Mapping[str, str] = MappingProxyType(
         **dict.fromkeys(
             ("gunzip", "pigz", "unpigz", "bzip2", "bunzip2", "pbzip2", "xz", "unxz", "lzma", "unlzma",
              "lzip", "lz4", "unlz4", "zstd", "unzstd", "pzstd", "brotli", "lzop", "compress",
-             "uncompress", "lbzip2", "plzip"),
+             "uncompress", "lbzip2", "plzip", "zstdmt"),
             "gzip",
         ),
         "gcp": "cp", "gmv": "mv", "ginstall": "install", "gtouch": "touch", "gsort": "sort",
         "convert": "magick", "composite": "magick", "montage": "magick", "compare": "magick",
-        "stream": "magick", "file-rename": "rename", "prename": "rename",
+        "stream": "magick", "file-rename": "rename", "prename": "rename", "7za": "7z", "7zr": "7z",
+        "7zz": "7z", "unzstd": "gzip",
     }
 )  # fmt: skip
 
@@ -322,8 +336,8 @@ def check_outputs(
         ):
             continue
         refuse(
-            f"argument {word!r} of {program!r} is a file it writes (or changes); a bare-listed "
-            f"{program} may not write files, so pin the command with a pattern"
+            f"argument {word!r} of {program!r} is a file it writes or changes (or a command that "
+            f"does); a bare-listed {program} may not write files, so pin the command with a pattern"
         )
 
 

@@ -177,6 +177,11 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
         "cmake": ("-E", "-P", "-C", "--build", "--install", "-S", "-B"),
+        "dmesg": (
+            "-c", "--read-clear", "-C", "--clear", "-D", "--console-off", "-E", "--console-on",
+            "-n", "--console-level",
+        ),
+        "logger": ("-f", "--file"),
     }
 )  # fmt: skip
 """Built-in refused options per program family; see the module docstring for the syntax."""
@@ -245,6 +250,8 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
         "journalctl": "cDFgiMnopSUtu",
+        "dmesg": "Ffln",
+        "logger": "fnPpSTtu",
     }
 )
 
@@ -301,6 +308,8 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sqlite3": "runs dot-commands that can run programs or write files",
         "journalctl": "writes or moves journal files, or reads journals from a chosen directory",
         "cmake": "runs commands or CMake scripts, or builds another directory",
+        "dmesg": "clears the kernel ring buffer or changes the console log level",
+        "logger": "sends a local file to the system log (or a remote one with -n)",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

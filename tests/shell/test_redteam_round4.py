@@ -24,7 +24,9 @@ PROGRAMS = [
     "chmod", "tar", "gzip", "xz", "zstd", "sdiff", "ptx", "mktemp", "patch", "convert", "systemctl",
     "hostnamectl", "timedatectl", "loginctl", "ip", "nmcli", "kill", "pkill", "killall", "renice",
     "sysctl", "hostname", "date", "curl", "wget", "jq", "rsync", "psql", "mysql", "journalctl",
-    "make", "dpkg", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg", "logger",
+    "make", "dpkg", "npm", "pnpm", "yarn", "pip", "pip3", "gem", "cargo", "apt-get", "apt", "apt-cache",
+    "dnf", "apk", "composer", "go", "mvn", "gradle", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg",
+    "logger",
 ]  # fmt: skip
 
 
@@ -735,3 +737,124 @@ def test_sql_that_runs_programs_or_moves_files_is_refused_under_a_pattern(
     command: str, pattern: str, search_path: str
 ) -> None:
     assert is_refused(command, [pattern], search_path)
+
+
+# --- 7. found while fixing: package managers fetch and run a package the message names ---------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "npm install evil-package",
+        "npm i evil-package",
+        "npm install ./some/dir",
+        "npm ci --registry=https://registry.example.org/",
+        "npm --registry=https://registry.example.org/ ci",
+        "npm ci --script-shell=/usr/bin/touch",
+        "npm test --node-options=--require=/tmp/x/hook.js",
+        "npm ci --userconfig=/tmp/x/npmrc",
+        "npm ci -g",
+        "npm ci --prefix=/tmp/x",
+        "npm test -- --evil",
+        "npm run build extra-argument",
+        "npm publish",
+        "npm pack",
+        "npm link ../x",
+        "npm rebuild",
+        "npm --loglevel silent install evil-package",
+        "pnpm add evil-package",
+        "yarn add evil-package",
+        "pip install evil-package",
+        "pip3 install evil-package",
+        "pip install -e git+https://example.org/x.git",
+        "pip install -r requirements.txt --index-url https://pypi.example.org/",
+        "pip install -r requirements.txt -i https://pypi.example.org/",
+        "pip install -r requirements.txt --extra-index-url=https://pypi.example.org/",
+        "pip install -r requirements.txt -f /tmp/x",
+        "pip install -r requirements.txt --target /tmp/x",
+        "pip download evil-package",
+        "pip wheel evil-package",
+        "gem install evil",
+        "gem build x.gemspec",
+        "cargo install evil",
+        "cargo build --config build.rustc-wrapper=touch",
+        "cargo --config build.rustc-wrapper=touch build",
+        "cargo -Zunstable-options build",
+        "cargo evil-subcommand",
+        "cargo add evil",
+        "apt-get install x",
+        "apt-get -y install x",
+        "apt install x",
+        "apt-get remove x",
+        "apt-get update",
+        "dnf install x",
+        "apk add x",
+        "composer require evil/evil",
+        "composer install -d /tmp/x",
+        "composer global require evil/evil",
+        "go build -toolexec touch ./...",
+        "go build --toolexec=touch ./...",
+        "go build -ldflags=-extld=touch ./...",
+        "go test -exec touch ./...",
+        "go vet -vettool=/tmp/x/tool ./...",
+        "go build -o /tmp/x/pwned .",
+        "go build -overlay=/tmp/x/o.json .",
+        "mvn -f /tmp/x/pom.xml package",
+        "mvn -s /tmp/x/settings.xml package",
+        "mvn -Dmaven.repo.local=/tmp/x package",
+        "gradle -I /tmp/x/init.gradle build",
+        "gradle --init-script /tmp/x/init.gradle build",
+        "gradle -p /tmp/x build",
+    ],
+)
+def test_package_managers_fetching_or_running_what_the_message_names_are_refused(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "npm ci",
+        "npm install",
+        "npm --loglevel=silent ci --omit=dev",
+        "npm test",
+        "npm run build",
+        "npm run",
+        "npm ls --all",
+        "npm outdated",
+        "npm view express version",
+        "npm audit",
+        "npm --version",
+        "yarn install --frozen-lockfile",
+        "pnpm install",
+        "pip install -r requirements.txt",
+        "pip3 install -q -r requirements.txt --no-deps",
+        "pip list --outdated",
+        "pip show requests",
+        "pip freeze",
+        "gem list --local",
+        "cargo build --release",
+        "cargo test --workspace",
+        "cargo tree",
+        "apt-cache policy nginx",
+        "apt show nginx",
+        "apt-get -s --version",
+        "dnf list installed",
+        "apk info",
+        "composer install --no-dev",
+        "go build ./...",
+        "go test ./...",
+        "go version",
+        "mvn -q package",
+        "gradle build",
+    ],
+)
+def test_package_managers_working_on_the_projects_own_manifest_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)
+
+
+def test_a_pattern_can_pin_a_package_install(search_path: str) -> None:
+    assert not is_refused("npm install left-pad@1.3.0", ["npm install left-pad@1.3.0"], search_path)
+    assert not is_refused("apt-get install -y nginx", ["apt-get install -y nginx"], search_path)

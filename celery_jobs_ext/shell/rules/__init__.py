@@ -41,6 +41,7 @@ from celery_jobs_ext.shell.rules.network import check_ip, check_nmcli
 from celery_jobs_ext.shell.rules.openssl import check_openssl
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.outputs import check_outputs, check_tar_outputs, output_rule
+from celery_jobs_ext.shell.rules.packages import check_package_manager, manager_of
 from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker
@@ -138,6 +139,9 @@ def check_arguments(
         checker(program, arguments, frozenset(trusted), pinned)
     for name in sorted(names & TOOLS.keys()):
         check_systemd_tool(program, name, arguments, frozenset(trusted))
+    manager = manager_of(names)
+    if manager is not None:
+        check_package_manager(program, manager, arguments, frozenset(trusted))
     tool = binutils_tool(names)
     if tool:
         check_binutils(program, tool, arguments, frozenset(trusted))

@@ -182,6 +182,19 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-n", "--console-level",
         ),
         "logger": ("-f", "--file"),
+        # go's flag package: one or two dashes, "=value" or the next word; these run a program
+        # (-toolexec, -exec, -vettool, an external linker through -ldflags), write (-o) or read
+        # build configuration from a chosen file or directory.
+        "go": (
+            "-toolexec", "-exec", "-vettool", "-ldflags", "-gcflags", "-asmflags", "-gccgoflags",
+            "-compiler", "-overlay", "-modfile", "-pgo", "-o", "-C", "-coverprofile", "-cpuprofile",
+            "-memprofile", "-blockprofile", "-mutexprofile", "-trace", "-outputdir",
+        ),
+        "mvn": ("-f", "--file", "-s", "--settings", "-gs", "--global-settings", "-t", "--toolchains",
+                "-D", "--define", "-l", "--log-file"),
+        "gradle": ("-I", "--init-script", "-b", "--build-file", "-c", "--settings-file", "-p",
+                   "--project-dir", "-g", "--gradle-user-home", "-D", "--system-prop", "-P",
+                   "--project-prop", "--include-build"),
     }
 )  # fmt: skip
 """Built-in refused options per program family; see the module docstring for the syntax."""
@@ -310,6 +323,9 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "cmake": "runs commands or CMake scripts, or builds another directory",
         "dmesg": "clears the kernel ring buffer or changes the console log level",
         "logger": "sends a local file to the system log (or a remote one with -n)",
+        "go": "makes go run a program, write a file or read build configuration from a chosen place",
+        "mvn": "makes maven read a build or settings file, or properties, the message chose",
+        "gradle": "makes gradle run an init script or build another directory",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

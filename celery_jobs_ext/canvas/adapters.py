@@ -12,7 +12,7 @@ from typing import Any
 from celery import Task, states
 from celery._state import get_current_worker_task
 from celery.canvas import maybe_signature
-from celery.signals import before_task_publish
+from celery.signals import before_task_publish, worker_init
 from celery.utils.log import get_logger
 
 from celery_jobs_ext.canvas.fluent import (
@@ -171,7 +171,21 @@ def _generation(request: Any) -> str | None:
     return str(value) if value else None
 
 
-@before_task_publish.connect(weak=False, dispatch_uid="celery_jobs_ext.canvas.carry_generation")
+@worker_init.connect(weak=False, dispatch_uid="celery_jobs_ext.canvas.connect_carry_generation")
+def connect_carry_generation(**kwargs: Any) -> None:
+    """Hook :func:`carry_generation` into publishing, in worker processes only.
+
+    Only a worker publishes while a task is current, so a producer (a web process) never
+    needs the hook; connecting it there would make Celery build the signal's arguments
+    for every message, plain tasks included (measured at about 10 µs a publish).
+    ``worker_init`` is sent in the worker's main process before the pool forks, so
+    prefork children inherit the connection.
+    """
+    before_task_publish.connect(
+        carry_generation, weak=False, dispatch_uid="celery_jobs_ext.canvas.carry_generation"
+    )
+
+
 def carry_generation(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
     """Give a message published by a replayed task (or its descendants) the replay's id.
 

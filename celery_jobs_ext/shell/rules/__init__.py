@@ -41,7 +41,7 @@ from celery_jobs_ext.shell.rules.network import check_ip, check_nmcli
 from celery_jobs_ext.shell.rules.openssl import check_openssl
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.outputs import check_outputs, check_tar_outputs, output_rule
-from celery_jobs_ext.shell.rules.packages import check_package_manager, manager_of
+from celery_jobs_ext.shell.rules.packages import check_maven, check_package_manager, manager_of
 from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker
@@ -103,6 +103,7 @@ _ARGUMENT_CHECKERS: Mapping[str, tuple[Checker, ...]] = MappingProxyType(
         "sysctl": (check_sysctl,),
         **dict.fromkeys(("hostname", "domainname", "nisdomainname", "ypdomainname"), (check_hostname,)),
         "date": (check_date,),
+        "mvn": (check_maven,),
     }
 )
 

@@ -145,6 +145,19 @@ _SQL_REFUSED = re.compile(
     r"|PG_FILE_UNLINK|DBLINK\w*|SYS_EXEC|SYS_EVAL|PLUGIN)\b",
     re.IGNORECASE,
 )
+# Dynamic SQL and server-side code: a statement built from a string (DO blocks, EXECUTE,
+# PREPARE ... FROM @var, query_to_xml('...')) hides every keyword above, and functions,
+# extensions, ALTER SYSTEM (archive_command) and SET GLOBAL general_log_file run code or write
+# files on the database host.
+_SQL_STATEMENTS = re.compile(
+    r"(?:\A|;)\s*(?:DO|PREPARE|EXECUTE|LOAD|CALL|HANDLER)\b|\bALTER\s+SYSTEM\b"
+    r"|\bSET\s+(?:GLOBAL|PERSIST|PERSIST_ONLY|@@)|\bQUERY_TO_XML\w*|\bCURSOR_TO_XML\w*"
+    r"|\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:FUNCTION|PROCEDURE|TRIGGER"
+    r"|RULE|EXTENSION|LANGUAGE|EVENT|AGGREGATE|OPERATOR|CAST|SERVER|TRANSFORM|FOREIGN|PUBLICATION"
+    r"|SUBSCRIPTION)\b",
+    re.IGNORECASE,
+)
+_SQL_COMMENTS = re.compile(r"/\*.*?(?:\*/|\Z)|--[^\n]*|#[^\n]*", re.DOTALL)
 _SQL_COPY = re.compile(r"\bCOPY\b", re.IGNORECASE)
 _SQL_COPY_STANDARD = re.compile(r"\b(?:TO|FROM)\s+(?:STDOUT|STDIN)\b", re.IGNORECASE)
 
@@ -164,9 +177,13 @@ def check_sql_statements(
     for position, argument in enumerate(arguments):
         if position in trusted:
             continue
-        found = _SQL_REFUSED.search(argument)
-        if found is None and _SQL_COPY.search(argument) and not _SQL_COPY_STANDARD.search(argument):
-            found = _SQL_COPY.search(argument)
+        # Read as written and with comments as spaces (CREATE/**/FUNCTION): stripping alone
+        # would also strip a "--" inside a string literal and what follows it.
+        found = None
+        for text in (argument, _SQL_COMMENTS.sub(" ", argument)):
+            found = found or _SQL_REFUSED.search(text) or _SQL_STATEMENTS.search(text)
+            if found is None and _SQL_COPY.search(text) and not _SQL_COPY_STANDARD.search(text):
+                found = _SQL_COPY.search(text)
         if found:
             refuse(
                 f"argument {argument!r} of {program!r} uses {found.group(0)!r}: SQL or a meta-command "

@@ -59,7 +59,7 @@ _GLUED_VALUES = re.compile(r"(?:-I|-iquote|-isystem|-idirafter|-D|-U|-x|-MT|-MQ|
 _FLAGS = re.compile(
     r"-(?:w|pedantic|pedantic-errors|ansi|pipe|pthread|traditional|traditional-cpp|trigraphs|undef"
     r"|nostdinc|nostdinc\+\+|P|C|CC|H|MG|MP|std=[A-Za-z0-9+]+|O[0-3sgz]?|Ofast|g[a-z0-9-]*"
-    r"|m[A-Za-z0-9=._+-]+|W[A-Za-z0-9+_-]*(?:=[A-Za-z0-9_+-]*)?)\Z"
+    r"|m(?!llvm)[A-Za-z0-9=._+-]+|W[A-Za-z0-9+_-]*(?:=[A-Za-z0-9_+-]*)?)\Z"
 )
 # -f switches that change how the language is read or diagnostics are printed. Not -fdump-*,
 # -fplugin*, -fprofile-*, -fmodule*, -fcallgraph-info, -fstack-usage, -fsave-optimization-record,
@@ -78,7 +78,7 @@ _F_SWITCHES = re.compile(
     r"|visibility=[a-z]+|stack-protector(?:-all|-strong|-explicit)?|sanitize=[a-z,-]+"
     r"|cf-protection(?:=[a-z]+)?|template-depth=[0-9]+|constexpr-depth=[0-9]+|abi-version=[0-9]+"
     r"|constexpr-loop-limit=[0-9]+|constexpr-ops-limit=[0-9]+|ms-compatibility|delayed-template-parsing"
-    r"|blocks|modules-cache-path-never)\Z"
+    r"|blocks)\Z"
 )
 _PREPROCESSOR_DUMPS = re.compile(r"-d[MDNIU]\Z")  # with -E only: without it, -dM is an RTL dump file
 HARMLESS_OUTPUTS = frozenset({"-", "/dev/stdout", "/dev/null"})

@@ -297,6 +297,8 @@ def check_outputs(
     ..."``); output operands when the command matched a pattern without ``...`` (the pattern
     says where the operand goes: ``"tee /srv/log/*.log"``).
     """
+    if rule is OUTPUT_RULES["magick"] and arguments and arguments[0] in _MAGICK_READERS:
+        return  # magick identify FILE: the IM7 spelling of a reader
     reading = _read(rule, arguments)
     harmless = rule.harmless
     for position, value in reading.written:
@@ -341,8 +343,14 @@ def check_outputs(
         )
 
 
+# Names the table maps to the magick family that write no output operand.
+_MAGICK_READERS = frozenset({"identify", "display", "animate", "import", "conjure"})
+
+
 def output_rule(names: set[str]) -> OutputRule | None:
     """The output rule for a program known under ``names``, if any."""
+    if names & _MAGICK_READERS and not names & {"convert", "composite", "montage", "compare", "stream"}:
+        names = names - {"magick"}
     for name in sorted(names):
         family = OUTPUT_FAMILIES.get(name, name)
         if family in OUTPUT_RULES:

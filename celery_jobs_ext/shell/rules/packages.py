@@ -62,7 +62,8 @@ MANAGERS: Mapping[str, _Manager] = MappingProxyType(
             verbs={
                 **_verbs("ci install i clean-install install-clean test t tst start stop restart", 0),
                 **_verbs("run run-script rum urn", 1),
-                **_verbs(_NODE_READ + "audit ping whoami sbom diff", ANY),
+                **_verbs(_NODE_READ + "ping whoami sbom diff", ANY),
+                "audit": 0,
             },
             flags=_NODE_FLAGS,
             no_script_arguments=True,
@@ -161,7 +162,7 @@ MANAGERS: Mapping[str, _Manager] = MappingProxyType(
 MANAGER_FAMILIES: Mapping[str, str] = MappingProxyType(
     {
         "apt": "apt-get", "apt-cache": "apt-get", "aptitude": "apt-get", "yum": "dnf", "microdnf": "dnf",
-        "bun": "yarn", "pip3": "pip",
+        "pip3": "pip",
     }
 )  # fmt: skip
 
@@ -250,6 +251,14 @@ def check_package_manager(
                     f"argument {word!r} of {program!r} points {manager_name} at another registry, "
                     "configuration, program or directory; pin the command with a pattern"
                 )
+            if _option_name(word) in manager.file_values:
+                following = arguments[index + 1] if index + 1 < len(arguments) else ""
+                value = word.partition("=")[2] if "=" in word else following
+                if "://" in value:
+                    refuse(
+                        f"argument {word!r} of {program!r} reads its file from a URL the message "
+                        "chose (it can name another index and packages); pin it with a pattern"
+                    )
             skip = _option_name(word) in manager.file_values and "=" not in word
             continue
         operands += 1
@@ -259,3 +268,19 @@ def check_package_manager(
             f"'{manager_name} {verb}' with a package or argument named by the message fetches and "
             "runs code nobody allowed; pin the command with a pattern"
         )
+
+
+def check_maven(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse a plugin goal named by its coordinates (``group:artifact[:version]:goal``).
+
+    maven downloads the plugin named and runs it; a prefix (``dependency:tree``) is looked up
+    only in the configured plugin groups.
+    """
+    for position, word in enumerate(arguments):
+        if position not in trusted and not word.startswith("-") and word.count(":") >= 2:
+            refuse(
+                f"argument {word!r} of {program!r} names a plugin by its coordinates, which maven "
+                "downloads and runs; pin the goal with a pattern"
+            )

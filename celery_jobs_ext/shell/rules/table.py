@@ -25,7 +25,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "tar": (
             "-I", "--use-compress-program", "--to-command", "--checkpoint-action",
             "--rsh-command", "--rmt-command", "--info-script", "-F", "--new-volume-script",
-            "-g", "--listed-incremental", "--index-file", "--volno-file",
+            "-g", "--listed-incremental", "--index-file", "--volno-file", "--remove-files",
         ),
         "sed": ("-i", "--in-place", "-f", "--file"),
         "awk": (
@@ -189,6 +189,9 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-toolexec", "-exec", "-vettool", "-ldflags", "-gcflags", "-asmflags", "-gccgoflags",
             "-compiler", "-overlay", "-modfile", "-pgo", "-o", "-C", "-coverprofile", "-cpuprofile",
             "-memprofile", "-blockprofile", "-mutexprofile", "-trace", "-outputdir",
+            # go env -w writes GOFLAGS into go's own env file; go get and go mod/work edit
+            # replace a dependency, whose init() the next go test runs
+            "-w", "get", "edit",
         ),
         "mvn": ("-f", "--file", "-s", "--settings", "-gs", "--global-settings", "-t", "--toolchains",
                 "-D", "--define", "-l", "--log-file"),

@@ -155,7 +155,7 @@ _RSYNC_VALUE_OPTIONS = _long_options(
 _RSYNC_FILES = ("--files-from", "--exclude-from", "--include-from", "--password-file", "--early-input",
                 "--read-batch")  # fmt: skip
 _MERGE_RULE = re.compile(r"\s*(?:merge|dir-merge|\.|:)(?:[-+ ,/_a-z]*)\s", re.IGNORECASE)
-_REMOTE = re.compile(r"(?:[^/]*:|rsync://)")
+_REMOTE = re.compile(r"(?:[^/:]+:|rsync://)")
 
 
 def check_rsync(

@@ -887,3 +887,41 @@ def test_package_managers_working_on_the_projects_own_manifest_pass(command: str
 def test_a_pattern_can_pin_a_package_install(search_path: str) -> None:
     assert not is_refused("npm install left-pad@1.3.0", ["npm install left-pad@1.3.0"], search_path)
     assert not is_refused("apt-get install -y nginx", ["apt-get install -y nginx"], search_path)
+
+
+# --- 8. a pattern pins what it spells out, not what its wildcard matched -------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "pattern"),
+    [
+        ("tar xf /srv/a.tar", "tar * /srv/a.tar"),
+        ("tar -xf /srv/a.tar", "tar -* /srv/a.tar"),
+        ("tar czf /srv/a.tar /srv/d", "tar * /srv/a.tar /srv/d"),
+        ("7z x /srv/a.7z", "7z * /srv/a.7z"),
+        ("wget -r https://example.com/x", "wget -* https://example.com/x"),
+        ("gcc -c a.c", "gcc -* a.c"),
+        ("ar x /srv/lib.a", "ar * /srv/lib.a"),
+        ("kill -9 1234", "kill -* 1234"),
+    ],
+)
+def test_a_mode_in_a_word_a_wildcard_matched_is_judged_as_for_a_bare_entry(
+    command: str, pattern: str, search_path: str
+) -> None:
+    assert is_refused(command, [pattern], search_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "pattern"),
+    [
+        ("tar tf /srv/a.tar", "tar * /srv/a.tar"),
+        ("tar -xf /srv/in/a.tar", "tar -xf /srv/in/*.tar"),
+        ("tar -czf /srv/backup/db.tgz /srv/db", "tar -czf /srv/backup/*.tgz /srv/db"),
+        ("7z l /srv/a.7z", "7z * /srv/a.7z"),
+        ("7z x /srv/a.7z", "7z x /srv/*.7z"),
+        ("wget -q https://example.com/x", "wget -* https://example.com/x"),
+        ("gcc -fsyntax-only a.c", "gcc -* a.c"),
+    ],
+)
+def test_the_same_patterns_allow_what_they_spell_out(command: str, pattern: str, search_path: str) -> None:
+    assert not is_refused(command, [pattern], search_path)

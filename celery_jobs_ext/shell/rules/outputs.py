@@ -48,6 +48,8 @@ class OutputRule:
     when: tuple[str, ...] = ()
     #: values that mean standard output
     harmless: frozenset[str] = STANDARD_OUTPUTS
+    #: the first operand is a command (7z x), judged even when a pattern's wildcard matched it
+    command_first: bool = False
 
 
 _COMPRESSOR = OutputRule(
@@ -165,9 +167,11 @@ OUTPUT_RULES: Mapping[str, OutputRule] = MappingProxyType(
         ),
         "cpio": OutputRule(always=True, modes=("-t", "--list")),
         # the first operand is the command: l(ist), t(est), i(nfo), h(ash), b(enchmark) write nothing
-        "7z": OutputRule(operands="first", harmless=frozenset({"l", "t", "i", "h", "b"})),
+        "7z": OutputRule(operands="first", harmless=frozenset({"l", "t", "i", "h", "b"}), command_first=True),
         "unrar": OutputRule(
-            operands="first", harmless=frozenset({"l", "lt", "lta", "lb", "v", "vt", "vta", "vb", "t", "p"})
+            operands="first",
+            harmless=frozenset({"l", "lt", "lta", "lb", "v", "vt", "vta", "vb", "t", "p"}),
+            command_first=True,
         ),
         "mogrify": OutputRule(operands="all"),
     }
@@ -314,7 +318,12 @@ def check_outputs(
     if rule.always and not reading.modes and not information and not pinned and untrusted:
         allowed = f" (only {', '.join(rule.modes)} write nothing)" if rule.modes else ""
         refuse(f"{program!r} writes files of its own{allowed}; pin the command with a pattern")
-    if reading.modes or information or pinned or (rule.when and not _present(rule.when, arguments)):
+    if (
+        reading.modes
+        or information
+        or (pinned and not rule.command_first)
+        or (rule.when and not _present(rule.when, arguments))
+    ):
         return
     operands = reading.operands
     if rule.operands == "all":
@@ -371,10 +380,14 @@ def check_tar_outputs(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
     """A bare-listed tar lists, compares, extracts to standard output (``-O``) or creates an
-    archive on standard output (``-cf -``); anything that writes a file needs a pattern."""
-    if pinned:
-        return
+    archive on standard output (``-cf -``); anything that writes a file needs a pattern.
+
+    Under a pattern without ``...`` the modes the pattern spells out are the administrator's;
+    a mode in a word a wildcard matched (``"tar * /srv/a.tar"`` given ``xf``: old-style
+    letters have no dash) is judged as for a bare entry.
+    """
     modes: set[str] = set()
+    untrusted_modes: set[str] = set()
     archives: list[str] = []
     position = 0
     while position < len(arguments):
@@ -387,6 +400,8 @@ def check_tar_outputs(
             values = iter(arguments[1:])
             for letter in word:
                 modes.add(letter)
+                if position not in trusted:
+                    untrusted_modes.add(letter)
                 if letter in _TAR_VALUE_LETTERS:
                     value = next(values, "")
                     position += 1
@@ -396,24 +411,29 @@ def check_tar_outputs(
             option = _long_match(word, tuple(_TAR_LONG))
             if option:
                 modes.add(_TAR_LONG[option])
+                if position not in trusted:
+                    untrusted_modes.add(_TAR_LONG[option])
                 if option == "--file":
                     archives.append(word.partition("=")[2] if "=" in word else following)
                     position += 0 if "=" in word else 1
         elif word.startswith("-") and word != "-":
             letters, value = _short_letters(word, _TAR_VALUE_LETTERS)
             modes.update(letters)
+            if position not in trusted:
+                untrusted_modes.update(letters)
             if value == "\0next":
                 value = following
                 position += 1
             if letters.endswith("f"):
                 archives.append(value)
         position += 1
-    if "x" in modes and "O" not in modes:
+    effective = untrusted_modes if pinned else modes
+    if "x" in effective and "O" not in modes:
         refuse(
             f"{program!r} extracts the archive's members as files; add -O (--to-stdout) to get them "
             "as output, or pin the command with a pattern"
         )
-    if modes & set("cruAD"):
+    if effective & set("cruAD"):
         written = [archive for archive in archives if archive not in _WITH_DASH]
         if written or not archives:
             refuse(

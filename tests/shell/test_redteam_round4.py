@@ -26,7 +26,8 @@ PROGRAMS = [
     "sysctl", "hostname", "date", "curl", "wget", "jq", "rsync", "psql", "mysql", "journalctl",
     "make", "dpkg", "npm", "pnpm", "yarn", "pip", "pip3", "gem", "cargo", "apt-get", "apt", "apt-cache",
     "dnf", "apk", "composer", "go", "mvn", "gradle", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg",
-    "logger", "identify", "magick",
+    "logger", "identify", "magick", "modprobe", "insmod", "iptables", "ip6tables", "nft", "mount", "umount",
+    "swapon", "losetup", "ifconfig", "route", "ssh-keygen", "useradd", "passwd", "setcap",
 ]  # fmt: skip
 
 
@@ -925,3 +926,65 @@ def test_a_mode_in_a_word_a_wildcard_matched_is_judged_as_for_a_bare_entry(
 )
 def test_the_same_patterns_allow_what_they_spell_out(command: str, pattern: str, search_path: str) -> None:
     assert not is_refused(command, [pattern], search_path)
+
+
+# --- 9. found while fixing: administration programs load kernel code or change the machine -------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "modprobe evil",
+        "modprobe -r ext4",
+        "insmod /tmp/x/evil.ko",
+        "iptables -F",
+        "iptables -A INPUT -j DROP",
+        "iptables -P INPUT DROP",
+        "ip6tables -t nat -F",
+        "nft flush ruleset",
+        "nft 'list ruleset; flush ruleset'",
+        "nft -f /tmp/x/rules",
+        "mount /dev/sdb1 /mnt",
+        "mount -o remount,rw /",
+        "umount /srv",
+        "losetup -f /tmp/x/disk.img",
+        "ifconfig eth0 down",
+        "route del default",
+        "ssh-keygen -t ed25519 -N '' -f /tmp/x/key",
+        "ssh-keygen",
+        "ssh-keygen -R github.com",
+        "ssh-keygen -H",
+        "ssh-keygen -Y sign -f key -n file data",
+        "useradd evil",
+        "passwd -d root",
+        "setcap cap_setuid+ep /tmp/x/sh",
+    ],
+)
+def test_administration_programs_that_change_the_machine_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "modprobe -n ext4",
+        "modprobe -c",
+        "iptables -L",
+        "iptables -nvL INPUT",
+        "iptables -t nat -L -n --line-numbers",
+        "ip6tables -S",
+        "nft list ruleset",
+        "mount",
+        "mount -t ext4",
+        "swapon --show",
+        "losetup -a",
+        "ifconfig",
+        "ifconfig eth0",
+        "route -n",
+        "ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub",
+        "ssh-keygen -F github.com",
+        "useradd --help",
+    ],
+)
+def test_administration_programs_that_only_show_state_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
+from celery_jobs_ext.shell.rules.admin import check_read_only, read_only_rule
 from celery_jobs_ext.shell.rules.awk import check_awk
 from celery_jobs_ext.shell.rules.clients import (
     check_mysql_statements,
@@ -140,6 +141,9 @@ def check_arguments(
         checker(program, arguments, frozenset(trusted), pinned)
     for name in sorted(names & TOOLS.keys()):
         check_systemd_tool(program, name, arguments, frozenset(trusted))
+    read_only = read_only_rule(names)
+    if read_only is not None:
+        check_read_only(program, read_only, arguments, frozenset(trusted))
     manager = manager_of(names)
     if manager is not None:
         check_package_manager(program, manager, arguments, frozenset(trusted))

@@ -834,6 +834,12 @@ def test_sql_that_runs_programs_or_moves_files_is_refused_under_a_pattern(
         "go mod edit -replace=example.org/dep=example.org/evil@v1.0.0",
         "mvn org.example:evil-maven-plugin:1.0:run",
         "mvn org.example:evil-maven-plugin:run",
+        "mvn -fpom.xml package",
+        "mvn --fi=/tmp/x/pom.xml package",
+        "mvn -Dexec.executable=touch exec:exec",
+        "pip install -r requirements.txt --python /usr/bin/touch",
+        "pip install -r requirements.txt --keyring-provider=subprocess",
+        "go work use /tmp/x",
     ],
 )
 def test_package_managers_fetching_or_running_what_the_message_names_are_refused(
@@ -878,6 +884,8 @@ def test_package_managers_fetching_or_running_what_the_message_names_are_refused
         "go version",
         "mvn -q package",
         "mvn dependency:tree",
+        "mvn -fae -B package",
+        "composer run-script test",
         "gradle build",
     ],
 )

@@ -17,6 +17,7 @@ subcommand); options anywhere are refused when their name holds a word of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -143,7 +144,8 @@ MANAGERS: Mapping[str, _Manager] = MappingProxyType(
         ),
         "composer": _Manager(
             verbs={
-                **_verbs("install run-script run", 0),
+                **_verbs("install", 0),
+                **_verbs("run-script run", 1),
                 **_verbs(
                     "show info depends why prohibits why-not outdated validate check-platform-reqs "
                     "licenses search suggests fund audit diagnose list help status", ANY,
@@ -172,7 +174,7 @@ _DANGEROUS_WORDS = (
     "registry", "index", "find-links", "trusted", "source", "config", "shell", "editor", "browser",
     "viewer", "node-options", "userconfig", "init", "prefix", "cache", "proxy", "cert", "cafile",
     "global", "target", "root", "report", "hook", "plugin", "exec", "script", "option", "setting",
-    "wrapper", "store", "home", "editable", "directory",
+    "wrapper", "store", "home", "editable", "directory", "python", "keyring", "interpreter",
 )  # fmt: skip
 # Short words count only as a whole part of the name (--ca, --git, --log-file; not --local,
 # --frozen-lockfile).
@@ -270,15 +272,36 @@ def check_package_manager(
         )
 
 
+# maven's options that read a build, settings or toolchains file, write a log, or set a
+# property (-Dexec.executable=...), in commons-cli's spellings: a short option glued to its
+# value (-fpom.xml, -Dx=y) and unambiguous prefixes of long ones; -fae, -ff, -fn and -llr are
+# other options.
+_MAVEN_SHORT = re.compile(r"-(?:f(?!ae\Z|f\Z|n\Z)|s|gs|t|gt|l(?!lr\Z)|D)")
+_MAVEN_LONG = (
+    "--file", "--settings", "--global-settings", "--toolchains", "--global-toolchains", "--log-file",
+    "--define",
+)  # fmt: skip
+
+
 def check_maven(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """Refuse a plugin goal named by its coordinates (``group:artifact[:version]:goal``).
+    """Refuse a plugin goal named by its coordinates (``group:artifact[:version]:goal``), and
+    options that read build files or set properties.
 
     maven downloads the plugin named and runs it; a prefix (``dependency:tree``) is looked up
     only in the configured plugin groups.
     """
     for position, word in enumerate(arguments):
+        name = word.split("=", 1)[0]
+        if position not in trusted and (
+            (not word.startswith("--") and _MAVEN_SHORT.match(word))
+            or (len(name) > 3 and any(option.startswith(name) for option in _MAVEN_LONG))
+        ):
+            refuse(
+                f"argument {word!r} of {program!r} reads a build, settings or toolchains file, "
+                "writes a log or sets a property the message chose; pin it with a pattern"
+            )
         if position not in trusted and not word.startswith("-") and word.count(":") >= 2:
             refuse(
                 f"argument {word!r} of {program!r} names a plugin by its coordinates, which maven "

@@ -191,10 +191,8 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-memprofile", "-blockprofile", "-mutexprofile", "-trace", "-outputdir",
             # go env -w writes GOFLAGS into go's own env file; go get and go mod/work edit
             # replace a dependency, whose init() the next go test runs
-            "-w", "get", "edit",
+            "-w", "get", "edit", "use",
         ),
-        "mvn": ("-f", "--file", "-s", "--settings", "-gs", "--global-settings", "-t", "--toolchains",
-                "-D", "--define", "-l", "--log-file"),
         "gradle": ("-I", "--init-script", "-b", "--build-file", "-c", "--settings-file", "-p",
                    "--project-dir", "-g", "--gradle-user-home", "-D", "--system-prop", "-P",
                    "--project-prop", "--include-build"),
@@ -327,7 +325,6 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "dmesg": "clears the kernel ring buffer or changes the console log level",
         "logger": "sends a local file to the system log (or a remote one with -n)",
         "go": "makes go run a program, write a file or read build configuration from a chosen place",
-        "mvn": "makes maven read a build or settings file, or properties, the message chose",
         "gradle": "makes gradle run an init script or build another directory",
     }
 )

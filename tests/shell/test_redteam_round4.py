@@ -462,6 +462,7 @@ def test_ordinary_operator_names_still_pass(name: str) -> None:
         "date -s '2020-01-01'",
         "date --set=2020-01-01",
         "date --se 2020-01-01",
+        "date --s 2020-01-01",
         "date 010101012025",
         "date -us now",
         "journalctl --vacuum-size=1",

@@ -105,7 +105,7 @@ def check_date(
             continue
         name = word.split("=", 1)[0]
         if word.startswith("--"):
-            if len(name) > 3 and "--set".startswith(name):
+            if len(name) > 2 and "--set".startswith(name):
                 refuse(f"argument {word!r} of {program!r} sets the system clock")
             skip = "=" not in word and any(
                 o.startswith(name) and o.startswith("--") for o in _DATE_VALUE_OPTIONS

@@ -82,7 +82,7 @@ _ARGUMENT_CHECKERS: Mapping[str, tuple[Checker, ...]] = MappingProxyType(
         "perl": (check_perl,),
         "mysql": (check_mysql_statements, check_sql_statements),
         "psql": (check_sql_statements,),
-        "tar": (check_tar_remote_archive,),
+        "tar": (check_tar_remote_archive, check_tar_outputs),
         "python": (check_python,),
         "node": (check_node,),
         "ruby": (check_ruby,),
@@ -122,16 +122,20 @@ def check_arguments(
 
     ``trusted`` are the positions of arguments an argument pattern spells out literally: the
     administrator wrote them, so no rule refuses them (a wildcard word still goes through
-    every rule). ``pinned`` says the command matched an argument pattern, so what the program
-    writes by default (wget's download) was meant.
+    every rule). ``pinned`` says the command matched an argument pattern without ``...``, so
+    what the program writes by default or where the pattern's wildcards point (wget's
+    download, tee's operand, a compiler's a.out) was meant.
+
+    Besides the per-name checkers: compilers, linkers and binutils are found by the shape of
+    their names (:mod:`.compilers`), and the systemd tools (:mod:`.systemd`), administration
+    programs (:mod:`.admin`), package managers (:mod:`.packages`) and programs that write the
+    files their options or operands name (:mod:`.outputs`) by their tables.
     """
     names = names_of(paths)
     check_process_files(program, arguments, frozenset(trusted))
     check_installed_scripts(program, names, arguments, frozenset(trusted))
     check_denied_arguments(program, names, arguments, configured, trusted=frozenset(trusted))
     checkers = {checker for name in names for checker in _ARGUMENT_CHECKERS.get(name, ())}
-    if "tar" in names:
-        checkers.add(check_tar_outputs)
     # Compilers, linkers and binutils by the shape of their name (gcc-12, x86_64-linux-gnu-ld).
     if is_compiler(names):
         checkers.add(check_compiler)

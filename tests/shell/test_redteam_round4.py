@@ -9,11 +9,16 @@ class are the ordinary uses that must still pass, and the three false refusals o
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell import check_environment, validate_command
 from celery_jobs_ext.shell.environment import checked_environment_names
+from celery_jobs_ext.shell.runner import run_command
 from tests.shell.helpers import make_programs
 
 PROGRAMS = [
@@ -997,3 +1002,39 @@ def test_administration_programs_that_change_the_machine_are_refused(command: st
 )
 def test_administration_programs_that_only_show_state_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, bare(command), search_path)
+
+
+# --- 10. the ordinary uses, run for real: they work and write nothing ----------------------------
+
+
+REAL_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("sort -o /dev/stdout in.txt", "a\nb\n"),
+        ("tar --list --file=x.tar", "in.txt\n"),
+        ("shuf -n 1 -o /dev/stdout in.txt", None),
+        ("uniq in.txt -", "b\na\n"),
+        ("gcc -fsyntax-only -Wall main.c", ""),
+        ("gcc -E -P main.c -o -", None),
+        ("gzip -c in.txt", None),
+    ],
+)
+def test_ordinary_uses_run_for_real_and_leave_the_directory_unchanged(
+    command: str, expected: str | None, tmp_path: Path
+) -> None:
+    if shutil.which(command.split()[0], path=REAL_PATH) is None:
+        pytest.skip(f"{command.split()[0]} is not installed")
+    work = tmp_path
+    (work / "in.txt").write_text("b\na\n")
+    (work / "main.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["tar", "-cf", "x.tar", "in.txt"], cwd=work, check=True)
+    before = sorted(path.name for path in work.iterdir())
+    argv = validate_command(command, [command.split()[0]], denied_arguments={}, search_path=REAL_PATH)
+    result = run_command(argv, cwd=str(work), env={}, timeout=60, search_path=REAL_PATH)
+    assert result["returncode"] == 0, result
+    if expected is not None:
+        assert result["stdout"] == expected
+    assert sorted(path.name for path in work.iterdir()) == before

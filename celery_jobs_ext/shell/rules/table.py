@@ -219,7 +219,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "rbash": "sh", "posh": "sh", "loksh": "sh",
         "ncat": "nc", "netcat": "nc", "nc.traditional": "nc", "nc.openbsd": "nc",
         "mariadb": "mysql", "sqlite": "sqlite3",
-        "mariadb-dump": "mysqldump", "gpg2": "gpg",
+        "mariadb-dump": "mysqldump", "gpg2": "gpg", "tofu": "terraform", "microk8s.kubectl": "kubectl",
         "rc": "sh", "es": "sh", "elvish": "sh", "xonsh": "sh", "ion": "sh", "scsh": "sh",
         "powershell": "pwsh", "perl6": "raku", "rakudo": "raku", "jruby": "ruby",
         "truffleruby": "ruby", "mongo": "mongosh", "runghc": "ghc", "runhaskell": "ghc", "iex": "elixir",

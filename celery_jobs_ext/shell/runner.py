@@ -81,10 +81,13 @@ class _CapturedStream:
         return self.tail.decode("utf-8", errors="replace")
 
 
+# How a denial reads in a program's error: EACCES, EPERM (a signal), EXDEV (a link or rename
+# that would carry a file into a writable place).
+_SANDBOX_DENIALS = ("Permission denied", "Operation not permitted", "Invalid cross-device link")
 _SANDBOX_NOTE = (
     f"\n[jobs.shell: the command ran in the kernel sandbox ({SANDBOX_SETTING}): writing outside its "
     f"TMPDIR, /dev/null and {WRITABLE_SETTING}, and running programs other than the command's own and "
-    f"{EXECUTABLES_SETTING}, fail with 'Permission denied' / 'Operation not permitted']"
+    f"{EXECUTABLES_SETTING}, fail with 'Permission denied' (signals: 'Operation not permitted')]"
 )
 
 
@@ -344,7 +347,7 @@ def _run(
 
     def failure(code: int, tail: str) -> ShellCommandFailed:
         tail = masked(tail)
-        if plan is not None and ("Permission denied" in tail or "Operation not permitted" in tail):
+        if plan is not None and any(sign in tail for sign in _SANDBOX_DENIALS):
             tail = tail.rstrip("\n") + _SANDBOX_NOTE
         return ShellCommandFailed([masked(argument) for argument in arguments], code, tail)
 

@@ -167,6 +167,26 @@ def startup_report(mode: str) -> tuple[bool, str]:
     )
 
 
+# Programs that run any code given as an argument: a listed directory holding one lets every
+# sandboxed command that can execute a path run it.
+_CODE_RUNNERS = ("sh", "bash", "dash", "zsh", "ksh", "busybox", "env", "python3", "perl", "ruby", "node")
+
+
+def executables_warnings(executables: Sequence[str]) -> list[str]:
+    """Start-up warnings for listed directories that hold a shell or an interpreter."""
+    warnings = []
+    for entry in executables:
+        if not os.path.isdir(entry):
+            continue
+        found = [name for name in _CODE_RUNNERS if os.path.isfile(os.path.join(entry, name))]
+        if found:
+            warnings.append(
+                f"{EXECUTABLES_SETTING} lists the directory {entry!r}, which holds {', '.join(found)}: "
+                "every sandboxed command may execute them; list the programs it needs as files instead"
+            )
+    return warnings
+
+
 # -- what one command may execute -------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from celery_jobs_ext.shell.advice import startup_warnings
 from celery_jobs_ext.shell.environment import check_environment
 from celery_jobs_ext.shell.policy import validate_command
 from celery_jobs_ext.shell.runner import finite, run_command
-from celery_jobs_ext.shell.sandbox import startup_report
+from celery_jobs_ext.shell.sandbox import executables_warnings, startup_report
 from celery_jobs_ext.shell.workdir import check_cwd
 from celery_jobs_ext.task import GuardedTask
 
@@ -120,6 +120,9 @@ class ShellPolicyCheck(bootsteps.StartStopStep):
         if config.allowed_shell_commands:
             is_warning, message = startup_report(config.shell_sandbox)
             (logger.warning if is_warning else logger.info)("jobs.shell: %s", message)
+            if config.shell_sandbox != "off":
+                for warning in executables_warnings(config.shell_sandbox_executables):
+                    logger.warning("jobs.shell: %s", warning)
 
 
 def register_shell_task(app: Any) -> None:

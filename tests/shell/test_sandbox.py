@@ -411,3 +411,18 @@ def test_a_path_both_writable_and_executable_is_refused(make_app: Callable[..., 
         ConfigCache.get(app)
     config = ConfigCache.get(make_app(jobs_shell_sandbox="required", jobs_shell_writable_paths=["/srv/out"]))
     assert (config.shell_sandbox, config.shell_writable_paths) == ("required", ("/srv/out",))
+
+
+def test_worker_warns_at_start_up_about_a_listed_directory_that_holds_a_shell(
+    make_app: Callable[..., Celery], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(
+        jobs_allowed_shell_commands=["echo"], jobs_shell_sandbox_executables=["/bin", "/usr/bin/gzip"]
+    )
+    shell_task(app)
+    with caplog.at_level(logging.WARNING, logger="celery_jobs_ext.shell"), in_process_worker(app):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if "jobs_shell_sandbox_executables" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'/bin'" in warnings[0]
+    assert "sh" in warnings[0]

@@ -3,8 +3,8 @@
 The program runs under a small helper process (:mod:`.reaper`) that, on Linux, is a child
 subreaper: when the program exits or the timeout passes, every process it started is killed
 and reaped, including ones that called ``setsid`` or double-forked. Where the kernel has
-Landlock, the helper first confines itself and the program to the plan of :mod:`.sandbox`
-(what may be executed and written), with a private ``TMPDIR`` made here and removed after.
+Landlock, the helper confines the program to the plan of :mod:`.sandbox` (what it may
+execute, write and signal), with a private ``TMPDIR`` made here and removed after.
 Imports nothing from Celery.
 """
 
@@ -178,15 +178,20 @@ def _final_status(fd: int) -> str:
 
 
 def _remove_tree(path: str) -> None:
-    """Remove the command's temporary directory, also parts it made unreadable (chmod 000)."""
+    """Remove the command's temporary directory, also parts it made unreadable (chmod 000).
 
-    def retry(function: Callable[..., object], failed: str, _info: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), stat.S_IRWXU)
-            os.chmod(failed, stat.S_IRWXU)
-            function(failed)
-
-    shutil.rmtree(path, onerror=retry)
+    Directories are made accessible before they are entered; symbolic links are never
+    followed (the command may have left one pointing anywhere). Runs once the helper has
+    killed everything the command started.
+    """
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+    for root, directories, _files in os.walk(path):
+        for name in directories:
+            inner = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(inner).st_mode):
+                    os.chmod(inner, stat.S_IRWXU)
     shutil.rmtree(path, ignore_errors=True)
 
 

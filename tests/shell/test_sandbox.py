@@ -426,3 +426,22 @@ def test_worker_warns_at_start_up_about_a_listed_directory_that_holds_a_shell(
     assert len(warnings) == 1
     assert "'/bin'" in warnings[0]
     assert "sh" in warnings[0]
+
+
+@needs_landlock
+def test_removing_the_tmpdir_never_follows_a_link_the_command_left(places: dict[str, Path]) -> None:
+    outside = places["elsewhere"] / "keep"
+    outside.mkdir()
+    (outside / "file").write_text("kept\n")
+    outside.chmod(0o755)
+    code = (
+        "import os\n"
+        "d = os.environ['TMPDIR']\n"
+        f"os.symlink({str(outside)!r}, d + '/link')\n"
+        "os.makedirs(d + '/locked/inner'); os.chmod(d + '/locked/inner', 0); os.chmod(d + '/locked', 0)\n"
+        "print(d)\n"
+    )
+    private = str(run([which("python3"), "-c", code])["stdout"]).strip()
+    assert not os.path.lexists(private)
+    assert (outside / "file").read_text() == "kept\n"
+    assert outside.stat().st_mode & 0o777 == 0o755

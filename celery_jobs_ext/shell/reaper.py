@@ -113,7 +113,11 @@ def _prepare_sandbox(plan_json: str) -> Callable[[], None]:
     os.set_inheritable(ruleset, False)
 
     def enter() -> None:
-        landlock.enforce(ruleset)
+        try:
+            landlock.enforce(ruleset)
+        except OSError as error:  # Popen reports only "Exception occurred in preexec_fn"
+            os.write(2, f"jobs.shell: {error}\n".encode(errors="replace"))
+            raise
 
     return enter
 

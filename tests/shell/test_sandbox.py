@@ -445,3 +445,24 @@ def test_removing_the_tmpdir_never_follows_a_link_the_command_left(places: dict[
     assert not os.path.lexists(private)
     assert (outside / "file").read_text() == "kept\n"
     assert outside.stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("plan", ["not json", '{"abi": 0, "exec": [], "write": []}', '{"abi": 7}'])
+def test_the_helper_runs_nothing_when_the_sandbox_cannot_be_set_up(tmp_path: Path, plan: str) -> None:
+    from celery_jobs_ext.shell.runner import REAPER_SCRIPT
+
+    marker = tmp_path / "ran"
+    status_read, status_write = os.pipe()
+    env_read, env_write = os.pipe()
+    os.close(env_write)
+    helper = subprocess.run(
+        [sys.executable, "-I", "-S", REAPER_SCRIPT, str(status_write), str(env_read), str(os.getpid()), plan,
+         "--", which("touch"), str(marker)],
+        pass_fds=(status_write, env_read), capture_output=True, timeout=60,
+    )  # fmt: skip
+    os.close(status_write)
+    os.close(env_read)
+    with os.fdopen(status_read) as status:
+        assert status.read().startswith("sandbox ")
+    assert helper.returncode == 0
+    assert not marker.exists()

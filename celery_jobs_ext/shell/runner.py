@@ -328,7 +328,13 @@ def run_command(
         child_env = dict(child_environment(env, checked_search_path(path), allowed_env))
     else:
         child_env = dict(os.environ)
-    plan, private = _sandbox_plan(arguments[0], cwd, child_env, sandbox, sandbox_executables, writable_paths)
+    try:
+        plan, private = _sandbox_plan(
+            arguments[0], cwd, child_env, sandbox, sandbox_executables, writable_paths
+        )
+    except OSError as error:  # no temporary directory (disk full, TMPDIR of the worker gone)
+        shown = [mask(argument) if mask else argument for argument in arguments]
+        raise ShellCommandFailed(shown, 126, f"could not start: no temporary directory: {error}") from error
     try:
         return _run(arguments, cwd, child_env, timeout, max_output, mask, plan)
     finally:

@@ -466,3 +466,15 @@ def test_the_helper_runs_nothing_when_the_sandbox_cannot_be_set_up(tmp_path: Pat
         assert status.read().startswith("sandbox ")
     assert helper.returncode == 0
     assert not marker.exists()
+
+
+@needs_landlock
+def test_without_a_temporary_directory_the_command_fails_clearly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))  # the worker's TMPDIR, removed
+    with pytest.raises(ShellCommandFailed, match="no temporary directory") as caught:
+        run([which("true")])
+    assert caught.value.returncode == 126

@@ -478,3 +478,15 @@ def test_without_a_temporary_directory_the_command_fails_clearly(
     with pytest.raises(ShellCommandFailed, match="no temporary directory") as caught:
         run([which("true")])
     assert caught.value.returncode == 126
+
+
+@needs_landlock
+def test_a_listed_file_is_writable_and_its_siblings_are_not(places: dict[str, Path]) -> None:
+    listed = places["elsewhere"] / "existing"
+    run([which("sort"), "-o", str(listed), str(listed)], writable_paths=[str(listed)])
+    assert listed.read_text() == "original\n"
+    run([which("cp"), "/dev/null", str(listed)], writable_paths=[str(listed)])  # truncates it
+    assert listed.read_text() == ""
+    with pytest.raises(ShellCommandFailed, match="Permission denied"):
+        run([which("touch"), str(places["elsewhere"] / "sibling")], writable_paths=[str(listed)])
+    assert not (places["elsewhere"] / "sibling").exists()

@@ -24,7 +24,7 @@ from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandFailed, She
 from celery_jobs_ext.shell import run_command, shell_task
 from celery_jobs_ext.shell.sandbox import ABI_LIMIT_VARIABLE, elf_interpreter, kernel_abi, shebang
 from tests.harness import in_process_worker
-from tests.shell.helpers import assert_dead, is_dead, program_paths
+from tests.shell.helpers import assert_dead, is_dead, program_paths, read_pid
 
 ABI = kernel_abi()
 needs_landlock = pytest.mark.skipif(ABI < 1, reason="this kernel has no Landlock")
@@ -490,3 +490,35 @@ def test_a_listed_file_is_writable_and_its_siblings_are_not(places: dict[str, Pa
     with pytest.raises(ShellCommandFailed, match="Permission denied"):
         run([which("touch"), str(places["elsewhere"] / "sibling")], writable_paths=[str(listed)])
     assert not (places["elsewhere"] / "sibling").exists()
+
+
+@needs_signal_scope
+def test_one_job_cannot_signal_another_jobs_command(tmp_path: Path) -> None:
+    import threading
+
+    pid_file, stop = tmp_path / "pid", tmp_path / "stop"
+    waiter = (
+        "import os, sys, time\n"
+        "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+    )
+    first: dict[str, object] = {}
+
+    def first_job() -> None:
+        first.update(
+            run([which("python3"), "-c", waiter, str(pid_file), str(stop)], writable_paths=[str(tmp_path)])
+        )
+
+    thread = threading.Thread(target=first_job)
+    thread.start()
+    try:
+        pid = read_pid(pid_file)
+        with pytest.raises(ShellCommandFailed, match="Operation not permitted"):
+            run([which("python3"), "-c", f"import os\nos.kill({pid}, {int(signal.SIGKILL)})\n"])
+        assert not is_dead(pid)
+    finally:
+        stop.write_text("")
+        thread.join(timeout=60)
+    assert first["returncode"] == 0

@@ -10,6 +10,9 @@ device ioctls are not handled, so they stay as the user's permissions allow.
 
 It also sets ``PR_SET_NO_NEW_PRIVS`` (Landlock requires it of an unprivileged caller, and we
 want it anyway): setuid and file-capability programs gain nothing when executed.
+
+Why not a PyPI package (``landlock``, ``landlockpy``): the helper runs as ``python -I -S``,
+without site-packages, and the three system calls and two structures below are all it needs.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ PROGRAMS = [
     "dnf", "apk", "composer", "go", "mvn", "gradle", "7z", "unrar", "cpio", "m4", "zstdcat", "dmesg",
     "logger", "identify", "magick", "modprobe", "insmod", "iptables", "ip6tables", "nft", "mount", "umount",
     "swapon", "losetup", "ifconfig", "route", "ssh-keygen", "useradd", "passwd", "setcap", "ansible",
-    "ansible-playbook", "ansible-pull", "ansible-galaxy", "kubectl", "helm", "terraform",
+    "ansible-playbook", "ansible-pull", "ansible-galaxy", "kubectl", "helm", "terraform", "tc", "iw",
+    "ethtool",
 ]  # fmt: skip
 
 
@@ -973,6 +974,18 @@ def test_the_same_patterns_allow_what_they_spell_out(command: str, pattern: str,
         "useradd evil",
         "passwd -d root",
         "setcap cap_setuid+ep /tmp/x/sh",
+        "tc qdisc add dev eth0 root netem loss 100%",
+        "tc q a dev eth0 root netem loss 100%",
+        "tc -b /tmp/x/cmds",
+        "tc -force -batch /tmp/x/cmds",
+        "tc exec bpf import x",
+        "tc filter del dev eth0",
+        "iw dev wlan0 set type monitor",
+        "iw dev wlan0 disconnect",
+        "iw reg set US",
+        "ethtool -s eth0 speed 10",
+        "ethtool -K eth0 tso off",
+        "ethtool -w eth0 data /tmp/x/pwned",
     ],
 )
 def test_administration_programs_that_change_the_machine_are_refused(command: str, search_path: str) -> None:
@@ -999,6 +1012,15 @@ def test_administration_programs_that_change_the_machine_are_refused(command: st
         "ssh-keygen -l -f /etc/ssh/ssh_host_ed25519_key.pub",
         "ssh-keygen -F github.com",
         "useradd --help",
+        "tc -s qdisc show dev eth0",
+        "tc qdisc",
+        "tc class ls dev eth0",
+        "iw dev",
+        "iw dev wlan0 link",
+        "iw dev wlan0 scan dump",
+        "ethtool eth0",
+        "ethtool -S eth0",
+        "ethtool --show-features eth0",
     ],
 )
 def test_administration_programs_that_only_show_state_pass(command: str, search_path: str) -> None:

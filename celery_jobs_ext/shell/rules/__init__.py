@@ -39,7 +39,7 @@ from celery_jobs_ext.shell.rules.interpreters import (
 )
 from celery_jobs_ext.shell.rules.launchers import LAUNCHING_SUBCOMMANDS, check_launcher
 from celery_jobs_ext.shell.rules.make import check_make
-from celery_jobs_ext.shell.rules.network import check_ip, check_nmcli
+from celery_jobs_ext.shell.rules.network import check_ip, check_iw, check_nmcli, check_tc
 from celery_jobs_ext.shell.rules.openssl import check_openssl
 from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.outputs import check_outputs, check_tar_outputs, output_rule
@@ -95,6 +95,8 @@ _ARGUMENT_CHECKERS: Mapping[str, tuple[Checker, ...]] = MappingProxyType(
         "podman": (check_docker,),
         "ip": (check_ip,),
         "nmcli": (check_nmcli,),
+        "tc": (check_tc,),
+        "iw": (check_iw,),
         "openssl": (check_openssl,),
         "jq": (check_jq,),
         "gojq": (check_jq,),

@@ -98,6 +98,17 @@ READ_ONLY: Mapping[str, _ReadOnly] = MappingProxyType(
             value_letters="fFEm",
             required=("-l", "-y", "-F", "-B", "-L", "-Q", "-e", "-i"),
         ),
+        "ethtool": _ReadOnly(
+            letters="ikacglSTmPnuxdeI",
+            long=_words(
+                "--driver --statistics --module-info --register-dump --eeprom-dump --json --debug "
+                "--include-statistics --dump-module-eeprom --show-features --show-offload --show-pause "
+                "--show-coalesce --show-ring --show-channels --show-time-stamping --show-permaddr "
+                "--show-nfc --show-rxfh --show-rxfh-indir --show-eee --show-fec --show-priv-flags "
+                "--show-tunnels --show-ntuple --show-module --show-pse"
+            ),
+            operands=4,
+        ),
         "setcap": _NOTHING,
         "setenforce": _NOTHING,
         **dict.fromkeys(_USER_TOOLS.split(), _NOTHING),

@@ -1,4 +1,4 @@
-"""ip and nmcli listed by bare name: only the commands that show state.
+"""ip, nmcli, tc and iw listed by bare name: only the commands that show state.
 
 ``ip link set eth0 down``, ``ip addr add``, ``ip route del``, ``ip netns exec``, ``nmcli
 radio wifi off``, ``nmcli connection up`` change the machine's network (or run a command). A
@@ -205,3 +205,61 @@ def check_nmcli(
         and not _read_only(words[2], _NMCLI_SECOND[full], ("rescan", "connect", "hotspot"))
     ):
         refuse(f"'nmcli {obj} {full} {words[2]}' changes state; pin it with a pattern")
+
+
+# tc (iproute2): objects and commands with the same prefix rules as ip; -batch runs a file.
+_TC_OBJECTS = ("qdisc", "class", "filter", "chain", "actions", "action", "monitor", "exec", "help")
+_TC_OPTIONS: tuple[tuple[str, bool, bool], ...] = (
+    ("-stats", False, False), ("-statistics", False, False), ("-details", False, False),
+    ("-raw", False, False), ("-pretty", False, False), ("-iec", False, False), ("-json", False, False),
+    ("-Numeric", False, False), ("-timestamp", False, False), ("-tshort", False, False),
+    ("-color", False, False), ("-name", False, False), ("-netns", True, False), ("-help", False, False),
+    ("-Version", False, False),
+)  # fmt: skip
+_TC_WRITE = ("add", "del", "delete", "change", "replace", "link", "flush", "exec", "append")
+
+
+def check_tc(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse tc commands that change traffic control, -batch and exec (options by allow list)."""
+    position = 0
+    while position < len(arguments) and arguments[position].startswith("-"):
+        word = arguments[position]
+        name = word[1:] if word.startswith("--") else word
+        found = next(
+            (option for option in _TC_OPTIONS if name == option[0] or option[0].startswith(name)), None
+        )
+        if found is None and position not in trusted:
+            refuse(
+                f"argument {word!r} of {program!r} is not a tc option jobs.shell allows (-batch, -force ...)"
+            )
+        position += 2 if found and found[1] else 1
+    words = list(arguments[position:])
+    if not words or position in trusted:
+        return
+    obj = next((name for name in _TC_OBJECTS if name.startswith(words[0])), None)
+    if obj is None or obj == "exec":
+        refuse(f"'tc {words[0]}' is not a tc object jobs.shell runs for a bare-listed tc")
+    command = words[1] if len(words) > 1 and (position + 1) not in trusted and obj != "monitor" else ""
+    if command and not _read_only(command, ("show", "list", "ls", "get", "help"), _TC_WRITE):
+        refuse(f"'tc {obj} {command}' changes traffic control; pin it with a pattern")
+
+
+# iw: a bare-listed iw only shows (dev, list, phy, info, link, station dump, reg get ...).
+_IW_WRITE = frozenset(
+    {"set", "connect", "disconnect", "del", "add", "join", "leave", "reload", "start", "stop",
+     "trigger", "enable", "disable", "switch", "vendor", "offchannel", "abort", "flush", "new"}
+)  # fmt: skip
+
+
+def check_iw(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse iw commands that change the wireless state (set, connect, scan without dump ...)."""
+    for position, word in enumerate(arguments):
+        if position in trusted:
+            continue
+        following = arguments[position + 1] if position + 1 < len(arguments) else ""
+        if word in _IW_WRITE or (word == "scan" and following != "dump") or word.startswith("-"):
+            refuse(f"argument {word!r} of {program!r} changes the wireless state; pin it with a pattern")

@@ -5,8 +5,11 @@
 (``perl -x``, ``python3 -x``, ``curl -T``, ``xxd -r``) turns them into code or file contents.
 So under ``/proc`` only the system-wide read-only files of :data:`ALLOWED_PROC_FILES` may be
 named, and ``/dev/fd``, ``/dev/stdin`` not at all; every path inside an argument counts
-(``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``, ``-x/proc/...``). Applies
-to every program.
+(``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``, ``-x/proc/...``). The
+kernel follows ``/proc/thread-self``, ``/proc/self`` and ``/dev/fd`` before the ``..`` after
+them, so a path with both a ``..`` and a ``proc`` or ``dev`` component is refused whatever it
+normalises to, and an absolute path is also judged where the links on disk lead
+(``os.path.realpath``). Applies to every program.
 
 Also here, for interpreters only: a script among the installed programs
 (:data:`PROGRAM_DIRECTORIES`) runs that program, listed or not, wrapper or not.
@@ -14,6 +17,7 @@ Also here, for interpreters only: a script among the installed programs
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Sequence
@@ -44,16 +48,58 @@ def _paths_in(argument: str) -> list[str]:
             start = argument.find(marker, start + 1)
     if argument.lower().startswith("file:"):
         pieces.append(argument[5:])
-    return [piece for piece in pieces if "proc" in piece or "dev" in piece]
+    return [piece for piece in pieces if piece]
 
 
-def _refused(path: str) -> bool:
+# The kernel follows a symbolic link before the '..' after it, so a lexical '..' under /proc or
+# /dev goes elsewhere than it reads: /proc/thread-self/../.. is /proc/<pid>, /dev/fd/.. is
+# /proc/self. Such a path is refused whatever it normalises to.
+_LINK_DIRECTORIES = frozenset({"proc", "dev"})
+# What /etc/mtab (and /proc/mounts) point to: the mount table, which /proc/mounts also shows.
+_ALLOWED_PROCESS_LINK_TARGET = re.compile(r"[0-9]+/(?:task/[0-9]+/)?mounts\Z")
+
+
+def _refused_lexically(path: str) -> bool:
+    components = path.split("/")
+    if ".." in components and _LINK_DIRECTORIES.intersection(components):
+        return True
     normal = posixpath.normpath(path).lstrip("/")
     while normal.startswith("../"):
         normal = normal[3:]
     if normal == "proc" or normal.startswith("proc/"):
         return normal[len("proc/") :] not in ALLOWED_PROC_FILES
     return any(normal == device or normal.startswith(device + "/") for device in _REFUSED_DEVICES)
+
+
+def _under_proc(resolved: str) -> bool:
+    if resolved == "/proc" or resolved.startswith("/proc/"):
+        rest = resolved[len("/proc/") :]
+        return rest not in ALLOWED_PROC_FILES and not _ALLOWED_PROCESS_LINK_TARGET.match(rest)
+    return _refused_lexically(resolved)
+
+
+def _refused_resolved(path: str) -> bool:
+    """Whether an absolute path leads, through the links on disk, under /proc (or /dev/fd).
+
+    Its directory is resolved too: ``/proc/self/fd/0`` itself resolves to the terminal or a
+    pipe it stands for, but is read through ``/proc/<pid>/fd``.
+    """
+    try:
+        resolved = os.path.realpath(path)
+        directory = os.path.realpath(posixpath.dirname(path.rstrip("/")) or "/")
+    except (OSError, ValueError):
+        return False  # an unresolvable path (NUL byte, loop) names nothing the kernel opens
+    if _under_proc(resolved):
+        return True
+    # the last component was a link that led elsewhere: where it was read from counts
+    return directory != posixpath.dirname(resolved) and _under_proc(directory)
+
+
+def _refused(path: str) -> bool:
+    named = ("/" in path or path.startswith("proc")) and ("proc" in path or "dev" in path)
+    if named and _refused_lexically(path):
+        return True
+    return path.startswith("/") and _refused_resolved(path)
 
 
 # Where installed programs live: an interpreter given a script there runs that program
@@ -153,7 +199,7 @@ def check_process_files(program: str, arguments: Sequence[str], trusted: frozens
         if position in trusted:
             continue
         for path in _paths_in(argument):
-            if ("/" in path or path.startswith("proc")) and _refused(path):
+            if _refused(path):
                 refuse(
                     f"argument {argument!r} of {program!r} names a process's own memory, "
                     "environment or open files (/proc/<pid>/..., /dev/fd), which a program can "

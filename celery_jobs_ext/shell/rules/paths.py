@@ -12,7 +12,9 @@ normalises to, and an absolute path is also judged where the links on disk lead
 (``os.path.realpath``). Applies to every program.
 
 Also here, for interpreters only: a script among the installed programs
-(:data:`PROGRAM_DIRECTORIES`) runs that program, listed or not, wrapper or not.
+(:data:`PROGRAM_DIRECTORIES`, any ``bin/``, ``sbin/`` or ``Scripts/`` directory, a package
+tree, a virtualenv: a directory above holds ``pyvenv.cfg``) runs that program, listed or not,
+wrapper or not.
 """
 
 from __future__ import annotations
@@ -138,13 +140,35 @@ _ARCHIVE_COMPONENT = re.compile(r"\.(?:whl|zip|egg|pyz|pyzw|jar|tgz|gem|phar)\Z"
 _SEARCHING_INTERPRETERS = {"perl": frozenset("eEIiMmdDxFlC0V"), "ruby": frozenset("eIrCxEFKWT0il")}
 
 
+# Round 5: a virtualenv's bin/ (``python3 /srv/venv/bin/pip3 config --global set ...`` wrote
+# /etc/pip.conf with the sandbox off) is installed software too, and so is any other bin/,
+# sbin/ or Scripts/ directory (a project's or a user's ~/.local/bin): the programs there are
+# installed with their own names, which the allowed list judges, not an interpreter's.
+PROGRAM_DIRECTORY_NAMES = frozenset({"bin", "sbin", "Scripts"})
+_VIRTUALENV_MARKER = "pyvenv.cfg"
+
+
+def _in_virtualenv(path: str) -> bool:
+    """Whether a directory above ``path`` (absolute) holds ``pyvenv.cfg``: inside a virtualenv."""
+    directory = posixpath.dirname(path)
+    while directory not in ("/", ""):
+        if os.path.isfile(posixpath.join(directory, _VIRTUALENV_MARKER)):
+            return True
+        directory = posixpath.dirname(directory)
+    return False
+
+
 def _is_installed(path: str) -> bool:
     if any(path == directory or path.startswith(directory + "/") for directory in PROGRAM_DIRECTORIES):
         return True
     lowered = path.lower()
     parts = [part for part in lowered.split("/") if part]
+    if PROGRAM_DIRECTORY_NAMES.intersection(path.split("/")[:-1]):
+        return True
     joined = "/" + "/".join(parts) + "/"
     if any("/" + tree + "/" in joined for tree in PACKAGE_TREES):
+        return True
+    if path.startswith("/") and _in_virtualenv(path):
         return True
     return any(_ARCHIVE_COMPONENT.search(part) for part in parts)
 

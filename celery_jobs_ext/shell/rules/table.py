@@ -62,7 +62,10 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "+", "-k", "--lesskey-file", "--lesskey-src", "--lesskey-content",
             "-o", "--log-file", "-O", "--LOG-FILE",
         ),
-        "man": ("-P", "--pager", "-H", "--html", "-X", "--gxditview", "-C", "--config-file"),
+        "man": (
+            "-P", "--pager", "-H", "--html", "-X", "--gxditview", "-C", "--config-file", "-l",
+            "--local-file",
+        ),
         "vim": (
             "+", "-c", "--cmd", "-S", "-u", "-U", "-s", "-w", "-W", "-i", "-V", "--startuptime",
             "--remote", "--remote-silent", "--remote-wait", "--remote-wait-silent", "--remote-tab",
@@ -299,7 +302,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "curl": "makes curl write files (also by uploading to a file:// URL) or read a config file",
         "wget": "makes wget write files, read a config file or run a program",
         "less": "makes less run commands or write files",
-        "man": "makes man run another program or read a config file",
+        "man": "makes man run another program, read a config file or format a chosen local file",
         "vim": "runs editor commands or scripts",
         "emacs": "runs Lisp code",
         "zip": "makes zip run another program",

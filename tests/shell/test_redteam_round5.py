@@ -25,6 +25,7 @@ import pytest
 from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandNotAllowed
 from celery_jobs_ext.shell import validate_command
 from celery_jobs_ext.shell.runner import run_command
+from celery_jobs_ext.shell.sandbox import companion_programs, kernel_abi, program_executables
 from tests.shell.helpers import make_programs
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -472,3 +473,97 @@ def test_without_the_sandbox_the_rules_leave_the_directory_unchanged(
     with contextlib.suppress(ShellCommandFailed):  # it may fail; only what it left counts
         unsandboxed_run(command.format(cwd=tmp_path), allowed, tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+# --- 5. the sandbox: a wrapper's real program runs, and a denial is never a silent success --------
+
+needs_landlock = pytest.mark.skipif(kernel_abi() < 1, reason="this kernel has no Landlock")
+
+
+def sandboxed(argv: list[str], **options: object) -> dict[str, object]:
+    options.setdefault("env", {})
+    options.setdefault("search_path", SYSTEM_PATH)
+    options.setdefault("timeout", 60)
+    return run_command(argv, sandbox="required", **options)  # type: ignore[arg-type]
+
+
+def installed(name: str) -> str:
+    path = shutil.which(name, path=SYSTEM_PATH)
+    if path is None:
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@needs_landlock
+@pytest.mark.parametrize("name", ["psql", "pg_dump"])
+def test_debian_postgresql_wrappers_run_their_real_program(name: str) -> None:
+    """pg_wrapper execs /usr/lib/postgresql/<version>/bin/<name>: it printed nothing and exited 0."""
+    program = installed(name)
+    if os.path.basename(os.path.realpath(program)) != "pg_wrapper":
+        pytest.skip(f"{name} is not Debian's pg_wrapper here")
+    result = sandboxed([program, "--version"])
+    assert str(result["stdout"]).startswith(f"{name} (PostgreSQL)")
+    assert "Permission denied" not in str(result["stderr"])
+
+
+@needs_landlock
+@pytest.mark.parametrize(("option", "compressor"), [("-z", "gzip"), ("-j", "bzip2"), ("-J", "xz")])
+def test_tar_runs_its_compressors_and_writes_only_the_writable_paths(
+    option: str, compressor: str, tmp_path: Path
+) -> None:
+    installed(compressor)
+    (tmp_path / "in.txt").write_text("round 5\n")
+    (tmp_path / "out").mkdir()
+    tar = installed("tar")
+    sandboxed(
+        [tar, f"-c{option[1]}f", "out/a.tar", "in.txt"],
+        cwd=str(tmp_path),
+        writable_paths=[str(tmp_path / "out")],
+    )
+    listed = sandboxed([tar, f"-t{option[1]}f", "out/a.tar"], cwd=str(tmp_path))
+    assert listed["stdout"] == "in.txt\n"
+    with pytest.raises(ShellCommandFailed, match="Permission denied"):
+        sandboxed([tar, f"-c{option[1]}f", "a.tar", "in.txt"], cwd=str(tmp_path))
+    assert not (tmp_path / "a.tar").exists()
+
+
+def test_only_elf_companions_are_allowed_never_a_script(tmp_path: Path) -> None:
+    """A compressor that is a script would make its interpreter executable: never added."""
+    make_programs(tmp_path / "bin", ["gzip"], body="#!/bin/sh\nexec /bin/sh\n")
+    tar = installed("tar")
+    assert companion_programs(tar, str(tmp_path / "bin")) == []
+    assert "/bin/sh" not in program_executables(tar, str(tmp_path / "bin"))
+    names = {os.path.basename(path) for path in companion_programs(tar, SYSTEM_PATH)}
+    assert names <= {"gzip", "bzip2", "xz", "zstd", "lzip", "lzop", "lz4", "sh"}
+    assert companion_programs(installed("grep"), SYSTEM_PATH) == []
+
+
+@needs_landlock
+def test_the_shell_tar_runs_its_compressor_with_still_executes_nothing_else(tmp_path: Path) -> None:
+    """GNU tar runs "/bin/sh -c gzip"; that shell is in the same sandbox (run unvalidated here:
+    --to-command is refused by the rules)."""
+    tar = installed("tar")
+    installed("gzip")
+    (tmp_path / "in.txt").write_text("x\n")
+    (tmp_path / "out").mkdir()
+    sandboxed([tar, "-czf", "out/a.tgz", "in.txt"], cwd=str(tmp_path), writable_paths=[str(tmp_path / "out")])
+    marker = tmp_path / "out" / "ran"
+    with pytest.raises(ShellCommandFailed, match="Permission denied"):
+        sandboxed(
+            [tar, "-xzf", "out/a.tgz", f"--to-command=/usr/bin/touch {marker}"],
+            cwd=str(tmp_path),
+            writable_paths=[str(tmp_path / "out")],
+        )
+    assert not marker.exists()
+
+
+@needs_landlock
+def test_a_denied_exec_the_program_ignores_is_noted_in_a_successful_result(tmp_path: Path) -> None:
+    """A wrapper that ignores its failed exec and exits 0 (pg_wrapper did) says so in stderr."""
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text("#!/bin/sh\n/bin/ls /\nexit 0\n")
+    wrapper.chmod(0o755)
+    result = sandboxed([str(wrapper)])
+    assert result["returncode"] == 0
+    assert "Permission denied" in str(result["stderr"])
+    assert "[jobs.shell: the command ran in the kernel sandbox" in str(result["stderr"])

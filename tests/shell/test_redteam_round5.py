@@ -567,3 +567,60 @@ def test_a_denied_exec_the_program_ignores_is_noted_in_a_successful_result(tmp_p
     assert result["returncode"] == 0
     assert "Permission denied" in str(result["stderr"])
     assert "[jobs.shell: the command ran in the kernel sandbox" in str(result["stderr"])
+
+
+# --- 6. the round's false refusals by the rules ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("mysqldump -uroot -h db shop", ["mysqldump"]),
+        ("mysqldump -hdb -uroot -psecret shop", ["mysqldump"]),
+        ("git clone -q /srv/src/app clone1", ["git"]),
+        ("git clone /srv/src/app", ["git"]),
+        ("git clone --depth 1 -b main https://github.com/celery/celery", ["git"]),
+        ("curl -s -o /dev/null -w %{http_code} https://example.com/", ["curl"]),
+        ("curl -sS -w %{time_total}\\n https://example.com/", ["curl"]),
+        ("git log -1 HEAD@{1}", ["git"]),
+        ("docker --version", ["docker"]),
+        ("docker -v", ["docker"]),
+        ("python3 app.py -c config.yml", ["python3"]),
+        ("python3 -u app.py -m fast --output=-", ["python3"]),
+        ("python3 -W ignore tools/report.py -c x -X y", ["python3"]),
+    ],
+)
+def test_the_round_s_false_refusals_now_pass(command: str, allowed: list[str], search_path: str) -> None:
+    assert not is_refused(command, allowed, search_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        # the same classes, where the refusal is right
+        ("mysqldump -uroot -r /tmp/x/out.sql shop", ["mysqldump"]),
+        ("mysqldump -Bvr /tmp/x/out.sql shop", ["mysqldump"]),
+        ("mysqldump -uroot -T/tmp/x shop", ["mysqldump"]),
+        ("git clone -q /srv/src/app /tmp/x/clone", ["git"]),
+        ("git clone --shared /srv/src/app /tmp/x/clone", ["git"]),
+        ("git clone -b main /srv/src/app ../clone", ["git"]),
+        ("git clone -- /srv/src/app /tmp/x/clone", ["git"]),
+        ("git init /tmp/x/repo", ["git"]),
+        ("curl -w %{a,b} https://example.com/", ["curl"]),
+        ("curl -w x{1..3} https://example.com/", ["curl"]),
+        ("curl -w {a} https://example.com/", ["curl"]),
+        ("curl -w x{a}{b,c} https://example.com/", ["curl"]),
+        ("curl -w x}y https://example.com/", ["curl"]),
+        ("docker --config /tmp/x ps", ["docker"]),
+        ("docker --version run alpine", ["docker"]),
+        ("python3 -c 'print(1)'", ["python3"]),
+        ("python3 -u -c x", ["python3"]),
+        ("python3 -Wignore -c x", ["python3"]),
+        ("python3 -m http.server", ["python3"]),
+        ("python3 -X pycache_prefix=/tmp/x app.py", ["python3"]),
+    ],
+)
+def test_the_same_classes_still_refuse_what_they_should(
+    command: str, allowed: list[str], search_path: str
+) -> None:
+    assert is_refused(command, allowed, search_path)

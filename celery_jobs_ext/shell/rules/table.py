@@ -264,6 +264,8 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "sort": "kotST",
         "psql": "cdfhLopPRTUvF",
         "mysql": "eDhPpSu",
+        # round 5: -uroot is -u root, not -r (mysqldump --help: these take a value)
+        "mysqldump": "hPpSurTw#",
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
         "journalctl": "cDFgiMnopSUtu",

@@ -16,6 +16,7 @@ riding along with it share the single round trip the hot path is allowed.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -65,27 +66,29 @@ class Transaction(Protocol):
 
 @functools.cache
 def digest(source: str) -> str:
-    """A script's id on Redis (its SHA-1), computed once per source."""
+    """A script's id on Redis: its SHA-1."""
     return hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
 
-class Script(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Script:
     """An atomic read-and-write algorithm, owned by the feature that uses it.
 
     ``lua`` runs on Redis as one script (``KEYS`` are the prefixed keys, ``ARGV`` the
     arguments); its raw reply goes through ``from_reply``. ``python`` runs the same
     algorithm inside one SQLite transaction and returns the result directly. Both must
-    agree: the backends' contract tests run each feature's scripts on both.
+    agree: the backends' contract tests run a script on both, and each feature tests its own.
     """
 
     name: str
     lua: str
     python: Callable[[Transaction, Sequence[str], Sequence[Any]], Any]
     from_reply: Callable[[Any], Any]
+    #: The script's id on Redis, computed once.
+    sha: str = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def sha(self) -> str:
-        return digest(self.lua)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", digest(self.lua))
 
 
 class Batch:

@@ -198,7 +198,7 @@ class RedisState(StateBackend):
                 raise reply
         return replies
 
-    def _evalsha(self, commands: list[Any], sha: str, *keys_then_args: Any, keys: int = 1) -> None:
+    def _evalsha(self, commands: list[Any], sha: str, keys: int, *keys_then_args: Any) -> None:
         """Append a script call; the first time this process sends a script, load it in the same trip.
 
         Loading ahead keeps a fresh process from meeting NOSCRIPT (and its re-sent reads);
@@ -213,7 +213,7 @@ class RedisState(StateBackend):
     # Each _queue_* appends its commands and returns how to read their replies (the last one's).
 
     def _queue_incr(self, commands: list[Any], key: str, amount: int, ttl: float | None) -> Any:
-        self._evalsha(commands, self._incr, self.prefix + key, amount, _ms(ttl))
+        self._evalsha(commands, self._incr, 1, self.prefix + key, amount, _ms(ttl))
         return lambda raw: int(raw[-1])
 
     def _queue_get_counters(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
@@ -226,7 +226,7 @@ class RedisState(StateBackend):
         args: list[Any] = [_ms(ttl)]
         for name, amount in fields.items():
             args += [name, repr(float(amount)) if isinstance(amount, float) else int(amount)]
-        self._evalsha(commands, self._hincr, self.prefix + key, *args)
+        self._evalsha(commands, self._hincr, 1, self.prefix + key, *args)
         return lambda raw: None
 
     def _queue_hgetall(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
@@ -240,7 +240,8 @@ class RedisState(StateBackend):
         sha = script.sha
         if sha not in self._scripts:
             self._scripts[sha] = script.lua
-        self._evalsha(commands, sha, *[self.prefix + key for key in keys], *args, keys=len(keys))
+        prefix = self.prefix
+        self._evalsha(commands, sha, len(keys), *[prefix + key for key in keys], *args)
         return lambda raw: script.from_reply(raw[-1])
 
     def _queue_hset(self, commands: list[Any], key: str, fields: dict[str, str]) -> Any:
@@ -264,11 +265,11 @@ class RedisState(StateBackend):
         return lambda raw: None
 
     def _queue_put_expiring(self, commands: list[Any], key: str, field: str, value: str, ttl: float) -> Any:
-        self._evalsha(commands, self._put_expiring, self.prefix + key, field, value, repr(float(ttl)))
+        self._evalsha(commands, self._put_expiring, 1, self.prefix + key, field, value, repr(float(ttl)))
         return lambda raw: None
 
     def _queue_get_expiring(self, commands: list[Any], key: str) -> Any:
-        self._evalsha(commands, self._get_expiring, self.prefix + key)
+        self._evalsha(commands, self._get_expiring, 1, self.prefix + key)
 
         def read(raw: list[Any]) -> dict[str, str]:
             flat = raw[-1]

@@ -16,6 +16,8 @@ import http.server
 import os
 import shlex
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +109,22 @@ def test_a_link_on_disk_into_proc_is_judged_where_it_leads(tmp_path: Path, searc
 )
 def test_ordinary_paths_with_dot_dot_or_links_still_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, bare(command), search_path)
+
+
+def test_judging_links_does_not_depend_on_the_validating_process_s_descriptors(search_path: str) -> None:
+    """/dev/stdout is /proc/self/fd/1: where the worker's own fd 1 points (a pipe, a file)
+    must not decide whether ``sort -o /dev/stdout`` passes, so links under /proc are not followed."""
+    script = (
+        "from celery_jobs_ext.shell import validate_command\n"
+        "validate_command('sort -o /dev/stdout x', ['sort'], denied_arguments={},\n"
+        f"                 search_path={search_path!r})\n"
+        "print('passed')\n"
+    )
+    for stdout in (subprocess.PIPE, subprocess.DEVNULL):
+        result = subprocess.run(
+            [sys.executable, "-c", script], stdout=stdout, stderr=subprocess.PIPE, check=False
+        )
+        assert result.returncode == 0, result.stderr.decode()
 
 
 def validated_run(command: str, allowed: list[str], cwd: Path | None = None) -> dict[str, object] | None:

@@ -8,8 +8,9 @@ named, and ``/dev/fd``, ``/dev/stdin`` not at all; every path inside an argument
 (``--config=/proc/...``, ``-d @/proc/...``, ``file:///proc/...``, ``-x/proc/...``). The
 kernel follows ``/proc/thread-self``, ``/proc/self`` and ``/dev/fd`` before the ``..`` after
 them, so a path with both a ``..`` and a ``proc`` or ``dev`` component is refused whatever it
-normalises to, and an absolute path is also judged where the links on disk lead
-(``os.path.realpath``). Applies to every program.
+normalises to, and an absolute path is also judged where the links on disk lead, followed
+until they reach ``/proc`` (whose own links depend on the process that reads them). Applies
+to every program.
 
 Also here, for interpreters only: a script among the installed programs
 (:data:`PROGRAM_DIRECTORIES`, any ``bin/``, ``sbin/`` or ``Scripts/`` directory, a package
@@ -57,8 +58,11 @@ def _paths_in(argument: str) -> list[str]:
 # /dev goes elsewhere than it reads: /proc/thread-self/../.. is /proc/<pid>, /dev/fd/.. is
 # /proc/self. Such a path is refused whatever it normalises to.
 _LINK_DIRECTORIES = frozenset({"proc", "dev"})
-# What /etc/mtab (and /proc/mounts) point to: the mount table, which /proc/mounts also shows.
-_ALLOWED_PROCESS_LINK_TARGET = re.compile(r"[0-9]+/(?:task/[0-9]+/)?mounts\Z")
+# What /etc/mtab points to (/proc/mounts or ../proc/self/mounts): the mount table.
+_ALLOWED_PROCESS_LINK_TARGET = re.compile(r"(?:(?:self|thread-self|[0-9]+)/(?:task/[0-9]+/)?)?mounts\Z")
+# The command's own output pipes: links to /proc/self/fd/1 and 2 (sort -o /dev/stdout).
+_OUTPUT_DEVICES = frozenset({"/dev/stdout", "/dev/stderr"})
+_MAX_LINKS = 40
 
 
 def _refused_lexically(path: str) -> bool:
@@ -73,28 +77,51 @@ def _refused_lexically(path: str) -> bool:
     return any(normal == device or normal.startswith(device + "/") for device in _REFUSED_DEVICES)
 
 
-def _under_proc(resolved: str) -> bool:
+def _resolved_until_proc(path: str) -> str | None:
+    """``path`` (absolute) with the links on disk followed until it reaches ``/proc``.
+
+    Links under ``/proc`` are not followed: ``/proc/self/fd/1`` leads wherever the validating
+    process's descriptor does, which says nothing about the command. None when a link cannot
+    be read or the chain is too long (the kernel refuses such a path too).
+    """
+    done = "/"
+    pending = [part for part in path.split("/") if part][::-1]
+    links = 0
+    while pending:
+        if done == "/proc" or done.startswith("/proc/"):
+            return posixpath.normpath(posixpath.join(done, *pending[::-1]))
+        part = pending.pop()
+        if part in (".", ""):
+            continue
+        if part == "..":
+            done = posixpath.dirname(done)
+            continue
+        candidate = posixpath.join(done, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:
+            done = candidate  # not a link (or missing): taken as written
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            return None
+        if target.startswith("/"):
+            done = "/"
+        pending.extend(part for part in target.split("/")[::-1] if part)
+    return done
+
+
+def _refused_resolved(path: str) -> bool:
+    """Whether an absolute path leads, through the links on disk, under /proc (or /dev/fd)."""
+    if posixpath.normpath(path) in _OUTPUT_DEVICES or "\x00" in path:
+        return False
+    resolved = _resolved_until_proc(path)
+    if resolved is None:
+        return False
     if resolved == "/proc" or resolved.startswith("/proc/"):
         rest = resolved[len("/proc/") :]
         return rest not in ALLOWED_PROC_FILES and not _ALLOWED_PROCESS_LINK_TARGET.match(rest)
     return _refused_lexically(resolved)
-
-
-def _refused_resolved(path: str) -> bool:
-    """Whether an absolute path leads, through the links on disk, under /proc (or /dev/fd).
-
-    Its directory is resolved too: ``/proc/self/fd/0`` itself resolves to the terminal or a
-    pipe it stands for, but is read through ``/proc/<pid>/fd``.
-    """
-    try:
-        resolved = os.path.realpath(path)
-        directory = os.path.realpath(posixpath.dirname(path.rstrip("/")) or "/")
-    except (OSError, ValueError):
-        return False  # an unresolvable path (NUL byte, loop) names nothing the kernel opens
-    if _under_proc(resolved):
-        return True
-    # the last component was a link that led elsewhere: where it was read from counts
-    return directory != posixpath.dirname(resolved) and _under_proc(directory)
 
 
 def _refused(path: str) -> bool:

@@ -35,7 +35,7 @@ PROGRAMS = [
     "grep", "sort", "cat", "ls", "sed", "head", "curl", "wget", "redis-cli", "python3", "perl",
     "ruby", "node", "tic", "pydoc3", "pydoc", "zipnote", "debconf-set-selections", "dpkg",
     "update-alternatives", "kubectl", "man", "sqlite3", "mysqldump", "mysql", "git", "docker",
-    "tar", "psql", "pg_dump",
+    "tar", "psql", "pg_dump", "scp", "ssh-copy-id", "debugpy", "gpgtar",
 ]  # fmt: skip
 
 
@@ -642,3 +642,44 @@ def test_the_same_classes_still_refuse_what_they_should(
     command: str, allowed: list[str], search_path: str
 ) -> None:
     assert is_refused(command, allowed, search_path)
+
+
+# --- found while fixing: the other writers the sandbox alone stopped ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("scp a.txt b.txt", ["scp"]),
+        ("scp /etc/hostname /tmp/x/copy", ["scp"]),
+        ("scp host:a .", ["scp"]),
+        ("scp -P 22 -i key host:a b", ["scp"]),
+        ("scp -- a b", ["scp"]),
+        ("ssh-copy-id user@host", ["ssh-copy-id"]),
+        ("ssh-copy-id -i k.pub host", ["ssh-copy-id"]),
+        ("debugpy --listen 127.0.0.1:5998 -c 'print(1)'", ["debugpy"]),
+        ("debugpy -m http.server", ["debugpy"]),
+        ("debugpy --log-to /tmp/x app.py", ["debugpy"]),
+        ("debugpy /usr/bin/pip3 install x", ["debugpy"]),
+        ("gpgtar -d a.tar.gpg", ["gpgtar"]),
+        ("gpgtar -c -o /tmp/x/a.tar.gpg dir", ["gpgtar"]),
+    ],
+)
+def test_writers_the_sandbox_alone_stopped_are_refused(
+    command: str, allowed: list[str], search_path: str
+) -> None:
+    assert is_refused(command, allowed, search_path)
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("scp a.txt host:b", ["scp"]),
+        ("scp -P 2222 -r dir user@host:/srv/in/", ["scp"]),
+        ("scp backup:/x/a.tgz /srv/in/a.tgz", ["scp backup:/x/* /srv/in/*"]),
+        ("debugpy app.py", ["debugpy"]),
+        ("gpgtar --list-archive a.tar.gpg", ["gpgtar"]),
+    ],
+)
+def test_their_ordinary_uses_pass(command: str, allowed: list[str], search_path: str) -> None:
+    assert not is_refused(command, allowed, search_path)

@@ -141,6 +141,8 @@ READ_ONLY: Mapping[str, _ReadOnly] = MappingProxyType(
         "debconf-communicate": _NOTHING,
         "debconf-apt-progress": _NOTHING,
         "dpkg-reconfigure": _NOTHING,
+        # installs a key in a remote host's authorized_keys (and runs ssh through a shell)
+        "ssh-copy-id": _NOTHING,
         "tic": _ReadOnly(
             letters="1aCcDeIfGgKLNqQrsTtUVvWwx0123456789",
             value_letters="eR",

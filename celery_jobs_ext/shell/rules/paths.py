@@ -147,7 +147,7 @@ INTERPRETERS = frozenset(
         "python", "perl", "ruby", "node", "php", "lua", "sh", "nu", "pwsh", "julia", "Rscript",
         "R", "guile", "racket", "sbcl", "clisp", "ghc", "groovy", "scala", "elixir", "erl", "raku",
         "gnuplot", "octave", "bun", "osascript", "mongosh", "tclsh", "wish", "expect", "deno",
-        "pypy",
+        "pypy", "debugpy",
     }
 )  # fmt: skip
 

@@ -105,6 +105,9 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-c", "--php-ini", "-z", "--zend-extension", "-S", "--server",
         ),
         "lua": ("-e", "-l"),
+        # round 5: a listed debugpy ran -c code; --listen/--connect open a debugger to the
+        # network, --log-to writes files, --pid attaches to another process
+        "debugpy": ("-c", "-m", "--listen", "--connect", "--log-to", "--pid"),
         "sh": ("-c", "--command", "--commands", "-C", "--init-command", "--rcfile", "--init-file"),
         "nu": (
             "-c", "--commands", "-e", "--execute", "--config", "--env-config", "--plugin-config",
@@ -316,6 +319,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "nmap": "runs scripts or writes files",
         "nc": "runs a program or writes a file",
         "python": "runs code given on the command line",
+        "debugpy": "runs code, opens a debugger to the network, attaches to a process or writes a log",
         "perl": "runs code given on the command line or edits files in place",
         "ruby": "runs code given on the command line or edits files in place",
         "node": "runs code given on the command line or opens a debugger",

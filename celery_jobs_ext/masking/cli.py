@@ -78,8 +78,8 @@ def _option_replacer(matcher: KeyMatcher) -> Replace:
             found = _OPTION_VALUE_END.search(text, start, end)
             value_end = end = found.start() if found else end
         value = text[value_start:value_end]
-        if value.startswith("-") or not value:
-            return match.end("name")
+        if not value or value.startswith(("-", "<<<")):
+            return match.end("name")  # another option, or a here-string: the stdin rule's
         lowered_value = value.lower()
         if lowered_value.startswith("pass:"):
             value_start += 5

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
+from celery_jobs_ext.masking.commands import command_rules
 from celery_jobs_ext.masking.engine import RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
@@ -65,6 +66,7 @@ class Masker:
                 named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
+                *command_rules(self.keys),
             )
         )
         self.hex = RuleSet(HEX_VENDOR_RULES)

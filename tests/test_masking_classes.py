@@ -1,0 +1,94 @@
+"""The classes the first red-team round left open (docs/security.md, "Red-team rounds"), one test
+each: the secret disappears whole behind its mask, the text around it stays as it was, and the
+look-alikes of the class are left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from celery_jobs_ext.masking import mask_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("xfreerdp /v:h /u:admin /p:Xk9-pQ2mzL /f", "xfreerdp /v:h /u:admin /p:***PASSWORD*** /f"),
+        ('xfreerdp /p:"Xk9 pQ2" /v:h', 'xfreerdp /p:"***PASSWORD***" /v:h'),
+        (
+            "xfreerdp /gateway:g:gw,u:bob,p:Gw4yP4ss9 /v:h",
+            "xfreerdp /gateway:g:gw,u:bob,p:***PASSWORD*** /v:h",
+        ),
+        ("net use \\\\fs\\s Zq8wRt5 /user:bob", "net use \\\\fs\\s ***PASSWORD*** /user:bob"),
+        ("net use Z: \\\\fs\\s /user:bob Zq8wRt5", "net use Z: \\\\fs\\s /user:bob ***PASSWORD***"),
+        ("net user svc Wint3r!24 /add", "net user svc ***PASSWORD*** /add"),
+        (
+            "mc alias set m https://m:9000 minio Sup3rS3cret",
+            "mc alias set m https://m:9000 minio ***SECRET***",
+        ),
+        (
+            "npm config set //r.example/:_password QmFzcw==",
+            "npm config set //r.example/:_password ***PASSWORD***",
+        ),
+        ("poetry config http-basic.repo ci Pw-f0r-Repo", "poetry config http-basic.repo ci ***PASSWORD***"),
+        ("gh secret set K --body 'r4nd0m-v4l'", "gh secret set K --body '***SECRET***'"),
+    ],
+)
+def test_command_line_passwords_outside_the_dash_grammar_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sqlplus scott/Tiger123@orcl", "sqlplus scott/***PASSWORD***@orcl"),
+        ("sqlplus -s sys/Pw1@//db:1521/X @r.sql", "sqlplus -s sys/***PASSWORD***@//db:1521/X @r.sql"),
+        (
+            "rman target sys/Rm4n@p catalog rc/C4t@r",
+            "rman target sys/***PASSWORD***@p catalog rc/***PASSWORD***@r",
+        ),
+        ("SQL> connect app/S3cr3t_Own@pdb2", "SQL> connect app/***PASSWORD***@pdb2"),
+    ],
+)
+def test_oracle_logon_loses_its_password_and_keeps_user_and_database(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "docker login -u b --password-stdin <<< Hx7vPq2",
+            "docker login -u b --password-stdin <<< ***PASSWORD***",
+        ),
+        ("mysql -u root --password <<< 'Hunter2Pw'", "mysql -u root --password <<< '***PASSWORD***'"),
+        (
+            "echo 'Hx7vPq2' | docker login --password-stdin",
+            "echo '***PASSWORD***' | docker login --password-stdin",
+        ),
+        (
+            "printf '%s' Qz8-pLm | gh auth login --with-token",
+            "printf '%s' ***PASSWORD*** | gh auth login --with-token",
+        ),
+        ("echo 'deploy:Ch4ng3d!' | chpasswd", "echo 'deploy:***PASSWORD***' | chpasswd"),
+    ],
+)
+def test_a_secret_fed_on_standard_input_is_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "net use Z: \\\\fs\\share /persistent:yes",
+        "git config --global credential.helper store",
+        "echo $PW | docker login --password-stdin",
+        "echo hello | grep x",
+        "grep -c ERROR <<< hello",
+        "sqlplus / as sysdba",
+        "Failed to connect app/api after 3 attempts",
+        "gh secret set NAME < secret.txt",
+        "xfreerdp /v:host /u:bob /cert:ignore",
+    ],
+)
+def test_command_lines_without_a_secret_are_left_alone(text: str) -> None:
+    assert mask_text(text) is text

@@ -41,6 +41,7 @@ def _line_end(text: str, start: int, limit: int) -> int:
             limit = found
     return limit
 
+
 Word = tuple[int, int, str]  # start, end, text
 #: The words of one command -> the spans to mask and their labels.
 Masker = Callable[[list[Word], KeyMatcher], list[tuple[int, int, str]]]
@@ -48,7 +49,7 @@ Masker = Callable[[list[Word], KeyMatcher], list[tuple[int, int, str]]]
 
 def _words(text: str, start: int, end: int, most: int = 64) -> list[Word]:
     """The first ``most`` words of the command in ``text[start:end]`` (it ends at a redirection)."""
-    words = []
+    words: list[Word] = []
     for found in _WORD.finditer(text, start, end):
         if found.group()[0] in ";|&<>" or len(words) == most:
             break

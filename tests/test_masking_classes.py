@@ -92,3 +92,17 @@ def test_a_secret_fed_on_standard_input_is_masked(text: str, expected: str) -> N
 )
 def test_command_lines_without_a_secret_are_left_alone(text: str) -> None:
     assert mask_text(text) is text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password=pa;ss=word9", "password=***PASSWORD***"),
+        ("x=1 password=pa,ss=w0 y=2", "x=1 password=***PASSWORD*** y=2"),
+        ("Server=db;Password=Pa;ss;Timeout=3", "Server=db;Password=***PASSWORD***;Timeout=3"),
+        ("f(user=1,password=ab;c,c=2)", "f(user=1,password=***PASSWORD***,c=2)"),
+        ("password=Tr0ub4dor&3x&user=bob", "password=***PASSWORD***&user=bob"),
+    ],
+)
+def test_a_bare_value_runs_to_the_separator_of_the_list_its_key_is_in(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

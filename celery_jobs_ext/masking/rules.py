@@ -52,19 +52,40 @@ PEM = literal_rule(
 # ---------------------------------------------------------------------------------------------
 
 #: What may end a bare value early, found in one search: the next parameter (``&name=``), a
-#: field separator (``;`` or ``,`` before a space or another ``name=``), a closing quote (one
-#: followed by a delimiter), an escaped newline or quote in a repr, an end tag, and brackets,
-#: which are counted so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``.
-_FIELD_END = re.compile(
+#: field separator (``;`` or ``,`` before a space or the end), a closing quote (one followed by a
+#: delimiter), an escaped newline or quote in a repr, an end tag, and brackets, which are counted
+#: so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``. ``;`` or ``,``
+#: before another ``name=`` ends the value only inside a list of that separator (see
+#: :func:`list_separator`): ``Server=db;Password=pa;ss;Timeout=3`` keeps ``;Timeout=3``, while
+#: ``password=pa;ss=word9`` alone on its line is one value.
+_FIELD_END_TEMPLATE = (
     r"\s"
-    r"|&(?=[\w.\[\]%-]{1,64}=)"
-    r"|;(?=[ \t]|[\w.-]{1,64}=|$)"
-    r"|,(?=[ \t]|[\w.-]{1,64}[=:]|$)"
-    r"|[\"'`](?=[\s,;:)\]}>]|$)"
+    r"|&(?=[\w.\[\]%-]{{1,64}}=)"
+    r"|;(?=[ \t]|$){semicolon}"
+    r"|,(?=[ \t]|$){comma}"
+    r"|[\"'`](?=[\s,;:)\]}}>]|$)"
     r"|\\[nrt\"']"
     r"|</"
-    r"|[()\[\]{}]"
+    r"|[()\[\]{{}}]"
 )
+_FIELD_ENDS: Final = {
+    separator: re.compile(
+        _FIELD_END_TEMPLATE.format(
+            semicolon=r"|;(?=[\w.-]{1,64}=)" if separator == ";" else "",
+            comma=r"|,(?=[\w.-]{1,64}[=:])" if separator == "," else "",
+        )
+    )
+    for separator in ("", ";", ",")
+}
+#: The character before a key that opens or continues a list, and the list's separator.
+_LIST_SEPARATORS: Final = {";": ";", ",": ",", "(": ",", "[": ",", "{": ","}
+
+
+def list_separator(text: str, key_start: int) -> str:
+    """The separator of the list the key at ``key_start`` is in (``;``, ``,``), or ``""``."""
+    return _LIST_SEPARATORS.get(text[key_start - 1 : key_start], "") if key_start else ""
+
+
 _QUERY_END = re.compile(r"[&#]")
 _NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
 _OPENERS: Final = "([{"
@@ -72,14 +93,17 @@ _OPENERS: Final = "([{"
 _AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
 
 
-def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces: bool = False) -> int:
+def bare_value_end(
+    text: str, start: int, end: int, query: bool = False, spaces: bool = False, separator: str = ""
+) -> int:
     """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
 
     A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
     so each is taken as the end of the value only where the syntax around says so. In a query
     string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
     With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
-    line, a field separator or the next ``name=`` does.
+    line, a field separator or the next ``name=`` does. ``separator`` is the list the value is
+    in (:func:`list_separator`): that character before another ``name=`` ends it too.
     """
     if query:
         found = _QUERY_END.search(text, start, end)
@@ -88,7 +112,7 @@ def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces:
     if end <= start:
         return start
     depth = 0
-    for found in _FIELD_END.finditer(text, start, end):
+    for found in _FIELD_ENDS[separator].finditer(text, start, end):
         char = found.group()
         if char in _OPENERS:
             depth += 1
@@ -348,7 +372,9 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     and (match.group("separator") == ":" or _ini_line(text, key_start, match))
                 )
                 limit = min(len(text), value_start + _MAX_VALUE)
-                value_end = bare_value_end(text, value_start, limit, query, spaces)
+                value_end = bare_value_end(
+                    text, value_start, limit, query, spaces, list_separator(text, key_start)
+                )
                 if spaces:
                     value_end = value_start + len(text[value_start:value_end].rstrip())
                     first = text[value_start:value_end].split(None, 1)[0]

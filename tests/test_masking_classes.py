@@ -106,3 +106,20 @@ def test_command_lines_without_a_secret_are_left_alone(text: str) -> None:
 )
 def test_a_bare_value_runs_to_the_separator_of_the_list_its_key_is_in(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("secret: prod/abcdefghjk-lmnpqrstuv", "secret: ***SECRET***"),
+        ("token=https://hooks.example.com/hook/8f3kQ2mZx9Lp", "token=***TOKEN***"),
+        ("token=https://hooks.slack.com/services/T0/B0/XXXXXXXXXXXXXXXX", "token=***TOKEN***"),
+        ("secret: prod/db-credentials", "secret: prod/db-credentials"),
+        (
+            "token_url=https://auth.example.com/oauth2/token",
+            "token_url=https://auth.example.com/oauth2/token",
+        ),
+    ],
+)
+def test_a_generated_part_beats_a_resource_or_url_shape_under_a_secret_key(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -533,8 +533,40 @@ def _hides_nothing_other(stripped: str, label: str) -> bool:
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:
+        # A capability URL (a webhook) is the credential itself: its path holds a random part.
+        return not _has_random_part(stripped[stripped.find("/", 8) + 1 :] if "/" in stripped[8:] else "")
+    return (
+        _RESOURCE.fullmatch(stripped) is not None
+        and len(_LETTER_DIGIT.findall(stripped)) <= 2
+        and not _has_random_part(stripped)
+    )
+
+
+_PARTS = re.compile(r"[/:_.\-?=&#+]")
+_CONSONANT_RUN = re.compile(r"(?!ngths)[bcdfghjklmnpqrstvwxz]{5}")  # but "strengths"
+_MIN_RANDOM_PART: Final = 8
+_MIN_TRANSITIONS: Final = 3
+_MIN_HEX_PART: Final = 16
+
+
+def _has_random_part(value: str) -> bool:
+    """Whether a name or a URL path holds a generated part: a run of letters no language
+    writes (five consonants in a row), letters and digits interleaved again and again, a long
+    hex string, or a mask. Resource names are made of words, numbers and versions."""
+    if "***" in value:
         return True
-    return _RESOURCE.fullmatch(stripped) is not None and len(_LETTER_DIGIT.findall(stripped)) <= 2
+    for part in _PARTS.split(value):
+        if len(part) < _MIN_RANDOM_PART:
+            continue
+        lowered = part.lower()
+        if _CONSONANT_RUN.search(lowered) or len(_LETTER_DIGIT.findall(lowered)) >= _MIN_TRANSITIONS:
+            return True
+        if len(part) >= _MIN_HEX_PART and _HEX.fullmatch(part) is not None:
+            return True
+    return False
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 #: Values repeat (the same status words, the same placeholders): judge short ones once.

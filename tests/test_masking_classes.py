@@ -123,3 +123,19 @@ def test_a_bare_value_runs_to_the_separator_of_the_list_its_key_is_in(text: str,
 )
 def test_a_generated_part_beats_a_resource_or_url_shape_under_a_secret_key(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the password is Tr0ub4dor3x.", "the password is ***PASSWORD***."),
+        ('your password is "Blue Mango 42"', 'your password is "***PASSWORD***"'),
+        ("the api key was AbCdEfGhIjKlMnOp", "the api key was ***API_KEY***"),
+        ("signing key " + "9f86d0" * 8, "signing key ***SECRET***"),
+        ("The password is incorrect", "The password is incorrect"),
+        ("if token is None:", "if token is None:"),
+        ("cache key " + "3f9c2a" * 6, "cache key " + "3f9c2a" * 6),
+    ],
+)
+def test_a_secret_in_prose_is_masked_and_prose_about_secrets_is_kept(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -18,6 +18,7 @@ from celery_jobs_ext.masking.generic import (
 )
 from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher
 from celery_jobs_ext.masking.password_files import HASH_RULES
+from celery_jobs_ext.masking.prose import prose_rules
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
     JWT_PATTERN,
@@ -67,6 +68,7 @@ class Masker:
                 option_rule(self.keys),
                 tool_rule(),
                 *command_rules(self.keys),
+                *prose_rules(self.keys),
             )
         )
         self.hex = RuleSet(HEX_VENDOR_RULES)

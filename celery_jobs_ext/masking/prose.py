@@ -1,0 +1,96 @@
+"""Secrets written in prose: ``the password is X``, ``API key was X``, ``signing key 3f9c…``.
+
+Prose has no ``=`` or ``:`` to say where a value is, so the rule asks more of the value than a
+``key=value`` assignment does:
+
+- after a verb (``is``, ``was``, ``has been``, ``set to``, ``changed to``, ``reset to``,
+  ``now``): a quoted value, or an unquoted one that holds a digit or a symbol, or is long and
+  mixes cases. A word of prose (``the password is incorrect``), a status word, a placeholder or
+  code (``if token is None``, ``key is self._key``) is left;
+- right after the name, with no verb: only 32 to 128 hex digits (``signing key 9f86d0…``), the
+  shape of a generated key that the generic rule, which never masks hex, leaves to its key.
+
+The name is judged with the word before it (``cache key`` is not secret, ``api key`` is), or
+alone after an article (``the key is …``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from celery_jobs_ext.masking.engine import Replace, Rule, lowercase_rule
+from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing
+
+_VERBS = r"(?:is|was|will[ \t]+be|has[ \t]+been|is[ \t]+now|now|set[ \t]+to|changed[ \t]+to|reset[ \t]+to)"
+_PROSE = (
+    r"{name}s?(?![a-z0-9_])"
+    r"(?:(?P<verb>(?:[ \t]+" + _VERBS + r")+)[ \t]*:?[ \t]+"
+    r"(?P<value>\\\"[^\"\\\n]{{1,256}}\\\"|\\'[^'\\\n]{{1,256}}\\'|\"[^\"\n]{{1,256}}\"|'[^'\n]{{1,256}}'|`[^`\n]{{1,256}}`|[^\s\"'`]{{1,256}})"
+    r"|[ \t]+(?P<hex>[0-9a-f]{{32,128}})(?![0-9a-z_-]))"
+)
+_NAMES: Final = ("password", "passwd", "passphrase", "passcode", "token", "secret", "key")
+_KEY_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+_ARTICLES: Final = frozenset(
+    {"the", "a", "an", "my", "your", "our", "their", "its", "this", "that", "new", "old"}
+)
+_TRAILING: Final = ".,;:!?)"
+_SYMBOL = re.compile(r"[^A-Za-z_.]")
+_MIN_PASSWORD: Final = 4
+_MIN_SECRET: Final = 6
+_MIN_MIXED_WORD: Final = 12
+
+
+def _label(matcher: KeyMatcher, text: str, start: int, end: int) -> str | None:
+    """The mask for the name at ``text[start:end]``, judged with the word before it."""
+    before = text[max(0, start - 64) : start]
+    key_start = start - (len(before) - len(before.rstrip(_KEY_CHARS)))
+    key = text[key_start:end]
+    previous = text[max(0, key_start - 32) : key_start].rstrip(" \t").rsplit(None, 1)
+    word = previous[-1] if previous and text[key_start - 1 : key_start] in " \t" else ""
+    if word.isalpha() and word.lower() not in _ARTICLES:
+        return matcher.label_for(f"{word}_{key}")
+    return matcher.label_for(key)
+
+
+def _credential(value: str, label: str) -> bool:
+    """Whether an unquoted word after ``is`` is a credential rather than prose or code."""
+    minimum = _MIN_PASSWORD if label == PASSWORD else _MIN_SECRET
+    if len(value) < minimum or hides_nothing(value, label):
+        return False
+    if _SYMBOL.search(value):  # a digit or a symbol: Tr0ub4dor, P@ss, 12345678
+        return True
+    return len(value) >= _MIN_MIXED_WORD and value[1:].lower() != value[1:] and value.upper() != value
+
+
+def _replacer(matcher: KeyMatcher) -> Replace:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        name_end = match.start("verb") if match.group("hex") is None else match.start("hex")
+        label = _label(matcher, text, match.start(), len(text[:name_end].rstrip()))
+        if label is None:
+            return None
+        if match.group("hex") is not None:
+            return text[match.start() : match.start("hex")] + label, match.end("hex")
+        start, end = match.start("value"), match.end("value")
+        value = text[start:end]
+        if value[0] in "\"'`\\":
+            quote = 2 if value[0] == "\\" else 1  # an escaped quote, in a repr or JSON
+            start, end, value = start + quote, end - quote, value[quote:-quote]
+            if hides_nothing(value, label, structured=True):
+                return None
+        else:
+            value = value.rstrip(_TRAILING)
+            end = start + len(value)
+            if not _credential(value, label):
+                return None
+        return text[match.start() : start] + label, end
+
+    return replace
+
+
+def prose_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
+    replace = _replacer(matcher)
+    return tuple(
+        lowercase_rule(f"prose:{name}", frozenset({name[:5]}), _PROSE.format(name=name), replace)
+        for name in _NAMES
+    )

@@ -65,8 +65,11 @@ def _credential(value: str, label: str) -> bool:
 
 def _replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
-        name_end = match.start("verb") if match.group("hex") is None else match.start("hex")
-        label = _label(matcher, text, match.start(), len(text[:name_end].rstrip()))
+        if match.group("hex") is None:
+            name_end = match.start("verb")
+        else:
+            name_end = match.start() + len(text[match.start() : match.start("hex")].rstrip())
+        label = _label(matcher, text, match.start(), name_end)
         if label is None:
             return None
         if match.group("hex") is not None:

@@ -139,3 +139,18 @@ def test_a_generated_part_beats_a_resource_or_url_shape_under_a_secret_key(text:
 )
 def test_a_secret_in_prose_is_masked_and_prose_about_secrets_is_kept(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("?a=1&password%3DHx7vPq2%26b%3D2", "?a=1&password%3D***PASSWORD***%26b%3D2"),
+        ('"password\\u003dHx7vPq2\\u0026u\\u003db"', '"password\\u003d***PASSWORD***\\u0026u\\u003db"'),
+        ("%22token%22%3A%22Zk3mQ9pL2x%22%2C", "%22token%22%3A%22***TOKEN***%22%2C"),
+        ("?next=%2F%3Fpassword%3D%24%7BPW%7D", "?next=%2F%3Fpassword%3D%24%7BPW%7D"),
+    ],
+)
+def test_a_value_after_an_escaped_separator_is_masked_to_its_escaped_delimiter(
+    text: str, expected: str
+) -> None:
+    assert mask_text(text) == expected

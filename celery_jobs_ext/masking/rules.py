@@ -12,6 +12,7 @@ import binascii
 import json
 import re
 from typing import Final
+from urllib.parse import unquote
 
 from celery_jobs_ext.masking.engine import (
     Replace,
@@ -285,6 +286,8 @@ _ASSIGNMENT = r"""
         \\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
       # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
       | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
+      # escaped: percent-encoded (password%3DS, %22password%22%3A%22S%22), Gson's \u003d
+      | (?:%22)?%3[ad](?:%20)*(?:%22)? | \\u003d | (?:\\u0022)?\\u003a(?:\\u0022)?
     )[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
@@ -332,6 +335,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if separator[:1] in _ESCAPED_SEPARATORS:
+            return _replace_escaped(text, start, match.start(group), label, _ESCAPED_SEPARATORS[separator[0]])
         if group == "v0":
             return _replace_indented(text, start, key_start, match, label)
         if _NAME_FIELD_FOLLOWS.match(text, value_end + (text[value_end : value_end + 1] in "\"'")):
@@ -391,6 +396,24 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         return text[start:value_start] + label, value_end
 
     return replace
+
+
+#: Where a value after an escaped separator ends: at an encoded delimiter (``%26`` is ``&``,
+#: Gson writes ``&`` as ``\u0026``), a raw one, or a quote.
+_ESCAPED_SEPARATORS: Final = {
+    "%": re.compile(r"%(?:2[026c7]|3b|0[ad])|[&#\s\"'<>]", re.IGNORECASE),
+    "\\": re.compile(r"\\u00(?:2[026c7]|3b|0[ad])|\\[nrt\"']|[&\s\"'<>]", re.IGNORECASE),
+}
+
+
+def _replace_escaped(
+    text: str, start: int, value_start: int, label: str, value_end: re.Pattern[str]
+) -> tuple[str, int] | int:
+    found = value_end.search(text, value_start, value_start + _MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + _MAX_VALUE)
+    if end == value_start or hides_nothing(unquote(text[value_start:end]), label):
+        return max(end, value_start)
+    return text[start:value_start] + label, end
 
 
 #: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be
@@ -542,40 +565,3 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
         )
         for word in sorted(words)
     )
-
-
-#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
-_ELEMENT = (
-    r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>"
-    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>|(?P<value>[^<\n]{1,2048}))"
-    r"</(?P=key)>"
-)
-#: A name element then a value element: ``<key>password</key><value>S</value>`` (Java
-#: properties as XML, plist-like entries).
-_NAMED_ELEMENT = (
-    r"<(?P<tag>[Kk]ey|[Nn]ame)>(?P<key>[^<\n]{1,128})</(?P=tag)>\s{0,64}"
-    r"<(?P<vtag>[Vv]alue|string)>(?P<value>[^<]{1,2048})</(?P=vtag)>"
-)
-
-
-def element_rule(matcher: KeyMatcher) -> Rule:
-    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-        label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
-        group = "value" if match.group("value") is not None else "cdata"
-        value = match.group(group)
-        if label is None or hides_nothing(value, label, structured=group == "cdata"):
-            return None
-        return text[match.start() : match.start(group)] + label, match.end(group)
-
-    return literal_rule("xml-element", "</", _ELEMENT, replace)
-
-
-def named_element_rule(matcher: KeyMatcher) -> Rule:
-    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-        label = matcher.label_for(match.group("key").strip())
-        value = match.group("value")
-        if label is None or hides_nothing(value.strip(), label, structured=True):
-            return None
-        return text[match.start() : match.start("value")] + label, match.end("value")
-
-    return literal_rule("xml-named-element", "</", _NAMED_ELEMENT, replace)  # the element rule's trigger

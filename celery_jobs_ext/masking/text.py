@@ -8,6 +8,7 @@ from functools import lru_cache
 from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
 from celery_jobs_ext.masking.commands import command_rules
+from celery_jobs_ext.masking.elements import element_rule, named_element_rule
 from celery_jobs_ext.masking.engine import RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
@@ -24,8 +25,6 @@ from celery_jobs_ext.masking.rules import (
     JWT_PATTERN,
     PEM,
     assignment_rules,
-    element_rule,
-    named_element_rule,
     replace_jwt,
 )
 from celery_jobs_ext.masking.truncated import mask_truncated

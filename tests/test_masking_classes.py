@@ -154,3 +154,17 @@ def test_a_value_after_an_escaped_separator_is_masked_to_its_escaped_delimiter(
     text: str, expected: str
 ) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("user\tbob\npassword\tHx7 vPq2\nhost\tdb", "user\tbob\npassword\t***PASSWORD***\nhost\tdb"),
+        ("id\tpassword\temail", "id\tpassword\temail"),
+        ('password="Hx7v\nPq2mLs" next=1', 'password="***PASSWORD***" next=1'),
+        ("password=" + "Ab1x" * 700 + " tail", "password=***PASSWORD*** tail"),
+        ('token="' + "Zk9-" * 600 + '" ok', 'token="***TOKEN***" ok'),
+    ],
+)
+def test_tab_separated_long_and_multi_line_values_are_masked_whole(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -22,6 +22,7 @@ from celery_jobs_ext.masking.engine import (
     literal_rule,
     lowercase_rule,
 )
+from celery_jobs_ext.masking.fields import bare_value_end, list_separator, long_value_end
 from celery_jobs_ext.masking.keys import (
     API_KEY,
     AWS_KEY,
@@ -47,92 +48,6 @@ PEM = literal_rule(
     r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
     fixed(PRIVATE_KEY),
 )
-
-# ---------------------------------------------------------------------------------------------
-# Where a bare value ends
-# ---------------------------------------------------------------------------------------------
-
-#: What may end a bare value early, found in one search: the next parameter (``&name=``), a
-#: field separator (``;`` or ``,`` before a space or the end), a closing quote (one followed by a
-#: delimiter), an escaped newline or quote in a repr, an end tag, and brackets, which are counted
-#: so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``. ``;`` or ``,``
-#: before another ``name=`` ends the value only inside a list of that separator (see
-#: :func:`list_separator`): ``Server=db;Password=pa;ss;Timeout=3`` keeps ``;Timeout=3``, while
-#: ``password=pa;ss=word9`` alone on its line is one value.
-_FIELD_END_TEMPLATE = (
-    r"\s"
-    r"|&(?=[\w.\[\]%-]{{1,64}}=)"
-    r"|;(?=[ \t]|$){semicolon}"
-    r"|,(?=[ \t]|$){comma}"
-    r"|[\"'`](?=[\s,;:)\]}}>]|$)"
-    r"|\\[nrt\"']"
-    r"|</"
-    r"|[()\[\]{{}}]"
-)
-_FIELD_ENDS: Final = {
-    separator: re.compile(
-        _FIELD_END_TEMPLATE.format(
-            semicolon=r"|;(?=[\w.-]{1,64}=)" if separator == ";" else "",
-            comma=r"|,(?=[\w.-]{1,64}[=:])" if separator == "," else "",
-        )
-    )
-    for separator in ("", ";", ",")
-}
-#: The character before a key that opens or continues a list, and the list's separator.
-_LIST_SEPARATORS: Final = {";": ";", ",": ",", "(": ",", "[": ",", "{": ","}
-
-
-def list_separator(text: str, key_start: int) -> str:
-    """The separator of the list the key at ``key_start`` is in (``;``, ``,``), or ``""``."""
-    return _LIST_SEPARATORS.get(text[key_start - 1 : key_start], "") if key_start else ""
-
-
-_QUERY_END = re.compile(r"[&#]")
-_NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
-_OPENERS: Final = "([{"
-#: After an unmatched closing bracket, these say it closes something around the value.
-_AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
-
-
-def bare_value_end(
-    text: str, start: int, end: int, query: bool = False, spaces: bool = False, separator: str = ""
-) -> int:
-    """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
-
-    A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
-    so each is taken as the end of the value only where the syntax around says so. In a query
-    string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
-    With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
-    line, a field separator or the next ``name=`` does. ``separator`` is the list the value is
-    in (:func:`list_separator`): that character before another ``name=`` ends it too.
-    """
-    if query:
-        found = _QUERY_END.search(text, start, end)
-        if found is not None:
-            end = found.start()
-    if end <= start:
-        return start
-    depth = 0
-    for found in _FIELD_ENDS[separator].finditer(text, start, end):
-        char = found.group()
-        if char in _OPENERS:
-            depth += 1
-        elif char in ")]}":
-            if depth:
-                depth -= 1
-                continue
-            following = text[found.end() : found.end() + 1]
-            if following and following not in _AFTER_CLOSER:
-                continue
-            return max(found.start(), start + 1)
-        elif char.isspace():
-            if spaces and char in " \t" and not _NEXT_FIELD.match(text, found.end()):
-                continue
-            return max(found.start(), start + 1) if spaces else found.start()
-        else:
-            return max(found.start(), start + 1)
-    return end
-
 
 # ---------------------------------------------------------------------------------------------
 # HTTP auth schemes: Authorization: Bearer …, Basic …, Token …
@@ -288,12 +203,14 @@ _ASSIGNMENT = r"""
       | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
       # escaped: percent-encoded (password%3DS, %22password%22%3A%22S%22), Gson's \u003d
       | (?:%22)?%3[ad](?:%20)*(?:%22)? | \\u003d | (?:\\u0022)?\\u003a(?:\\u0022)?
+      # tab-separated: "password<TAB>S" at the start of a line
+      | (?<=\t)(?=[^\s]) | \\t(?=[^\s\\])
     )[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
-      | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
-      | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
+      | [bru]{{0,2}}"(?P<v3>(?:[^"\\]|\\[\s\S]|""){{0,2048}})"
+      | [bru]{{0,2}}'(?P<v4>(?:[^'\\]|\\[\s\S]|''){{0,2048}})'
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
       | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
@@ -335,6 +252,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if not separator or separator == "\\t":
+            return _replace_tab_separated(text, start, key_start, match.start(group), label)
         if separator[:1] in _ESCAPED_SEPARATORS:
             return _replace_escaped(text, start, match.start(group), label, _ESCAPED_SEPARATORS[separator[0]])
         if group == "v0":
@@ -385,6 +304,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     first = text[value_start:value_end].split(None, 1)[0]
                     if hides_nothing(first, label):
                         return value_end  # "auth: failed for bob", "token: the one from …"
+        if value_end - value_start >= _MAX_VALUE:  # longer than a bounded match: to its delimiter
+            value_end = long_value_end(text, value_end, group)
         value = text[value_start:value_end]
         if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
             return value_end  # go on after it: "password=none&password2=x"
@@ -414,6 +335,26 @@ def _replace_escaped(
     if end == value_start or hides_nothing(unquote(text[value_start:end]), label):
         return max(end, value_start)
     return text[start:value_start] + label, end
+
+
+_TAB_FIELD_END = re.compile(r"[\t\r\n]|\\[nrt]|[\"'](?=[\s,\])}]|$)")
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,63}")
+
+
+def _replace_tab_separated(
+    text: str, start: int, key_start: int, value_start: int, label: str
+) -> tuple[str, int] | int | None:
+    """``key<TAB>value`` (a TSV row, an export of settings): the value is the rest of its field.
+    Only a key that starts its line; a lowercase word after it is a column name (a header)."""
+    before = text[max(0, key_start - 2) : key_start]
+    if key_start and before[-1:] not in ("\n", "'", '"') and before != "\\n":
+        return None  # the key starts the text, a line, or a string (in a repr)
+    found = _TAB_FIELD_END.search(text, value_start, value_start + _MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + _MAX_VALUE)
+    value = text[value_start:end].rstrip()
+    if not value or _COLUMN_NAME.fullmatch(value) or hides_nothing(value, label, structured=True):
+        return None
+    return text[start:value_start] + label, value_start + len(value)
 
 
 #: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be

@@ -168,3 +168,40 @@ def test_a_value_after_an_escaped_separator_is_masked_to_its_escaped_delimiter(
 )
 def test_tab_separated_long_and_multi_line_values_are_masked_whole(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+PPK = (
+    "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: k\nPublic-Lines: 1\n"
+    "AAAAC3NzaC1lZDI1NTE5AAAAIHsd8k2Lm0PqRsTuVwXyZaBcDeFgHiJkLmNoPqRs\nPrivate-Lines: 1\n"
+    "AAAAIGx2k9Lm3PqRsTuVwXyZaBcDeFgHiJkLmNoPqRsTuVwXy\nPrivate-MAC: " + "5f3e8a2b" * 8 + "\n"
+)
+SPKI_RSA = (
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onL"
+)
+PKCS8_RSA = (
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dV"
+)
+
+
+def test_a_putty_key_file_loses_its_private_lines_and_mac_and_keeps_its_public_half() -> None:
+    masked = mask_text(PPK)
+    assert masked.endswith("Private-Lines: 1\n***PRIVATE_KEY***\n")
+    assert "AAAAC3NzaC1lZDI1NTE5AAAAIHsd8k2Lm0PqRsTuVwXyZaBcDeFgHiJkLmNoPqRs" in masked
+
+
+def test_a_bare_public_key_is_kept_and_a_bare_private_key_of_the_same_algorithm_is_masked() -> None:
+    assert mask_text(SPKI_RSA) is SPKI_RSA
+    assert mask_text(PKCS8_RSA) == "***SECRET***"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pass=41 fail=0 skip=2", "pass=41 fail=0 skip=2"),
+        ("pass=1234", "pass=***PASSWORD***"),
+        ("use bearer abcdefghijklmnopqrstuvwxyzabcd", "use bearer ***TOKEN***"),
+        ("Bearer internationalization", "Bearer internationalization"),
+    ],
+)
+def test_test_counts_are_kept_and_lowercase_bearer_tokens_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -223,12 +223,47 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
         return True
     if body.startswith(_INTEGRITY_PREFIXES):  # Subresource Integrity: sha512-<base64 digest>
         return True
+    if body[0] == "M" and _is_public_der(body):  # a bare SubjectPublicKeyInfo or certificate
+        return True
+    if "Public-Lines:" in text[before:start]:  # a PuTTY key file's public half
+        return True
     starts, ends = blocks
     if starts:
         index = bisect.bisect_right(starts, start) - 1
         if index >= 0 and start < ends[index]:
             return True
     return body[0] in _ASCII_LEADS and _is_encoded_prose(body[:_SAMPLE])
+
+
+def _der_header(data: bytes, index: int) -> tuple[int, int] | None:
+    """The tag at ``index`` and where its content starts, or None past the end."""
+    if index + 1 >= len(data):
+        return None
+    size = data[index + 1]
+    return data[index], index + 2 + (size & 0x7F if size & 0x80 else 0)
+
+
+def _is_public_der(body: str) -> bool:
+    """Whether ``body`` is the base64 of DER public material (RFC 5280): a SubjectPublicKeyInfo
+    (``SEQUENCE { SEQUENCE { OID … }, BIT STRING }``), a certificate (``SEQUENCE { SEQUENCE {
+    [0] version …``) or a PKCS#1 RSA public key (``SEQUENCE { INTEGER modulus, … }``, where a
+    private key starts with version ``INTEGER 0``). Private keys (PKCS#1, PKCS#8, SEC1) all start
+    ``SEQUENCE { INTEGER version``."""
+    try:
+        data = base64.b64decode(body[:32], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    outer = _der_header(data, 0)
+    if outer is None or outer[0] != 0x30:
+        return False
+    inner = _der_header(data, outer[1])
+    if inner is None:
+        return False
+    if inner[0] == 0x02:
+        return data[outer[1] + 1] >= 0x81
+    if inner[0] != 0x30 or inner[1] >= len(data):
+        return False
+    return data[inner[1]] in (0x06, 0xA0)  # an algorithm's OID, or a certificate's version
 
 
 def _is_encoded_prose(body: str) -> bool:

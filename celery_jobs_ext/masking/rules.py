@@ -111,11 +111,18 @@ def _after_authorization(text: str, start: int) -> bool:
 
 
 def _looks_like_credential(credential: str) -> bool:
-    """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals."""
+    """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals, or
+    lowercase letters longer and more varied than any word (``internationalization``, the
+    longest common one, has 20 letters but only 9 distinct ones)."""
     return len(credential) >= _MIN_BEARER and (
         any(char.isdigit() or char in _CREDENTIAL_SYMBOLS for char in credential)
         or credential[1:].lower() != credential[1:]
+        or (len(credential) >= _MIN_LETTERS_TOKEN and len(set(credential)) >= _MIN_DISTINCT_LETTERS)
     )
+
+
+_MIN_LETTERS_TOKEN: Final = 20
+_MIN_DISTINCT_LETTERS: Final = 12
 
 
 def _is_basic_credential(credential: str) -> bool:
@@ -307,6 +314,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         if value_end - value_start >= _MAX_VALUE:  # longer than a bounded match: to its delimiter
             value_end = long_value_end(text, value_end, group)
         value = text[value_start:value_end]
+        if value.isdigit() and _is_test_count(text, key_start, key_end, value_end):
+            return value_end
         if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
             return value_end  # go on after it: "password=none&password2=x"
         if value.startswith("eyJ") and value.count(".") >= 2:
@@ -450,6 +459,19 @@ def _scheme_and_credential(
     ):
         return end  # masked already, or prose: "Authorization: Bearer header"
     return text[key_start:credential_start] + TOKEN, end
+
+
+#: A test run's counters beside ``pass=N`` (pytest, TAP, CI summaries).
+_TEST_COUNTS = re.compile(
+    r"(?<![\w-])(?:fail(?:ed|ures?)?|errors?|skip(?:ped)?|xfail(?:ed)?|todo)[=:][ \t]?\d", re.I
+)
+
+
+def _is_test_count(text: str, key_start: int, key_end: int, value_end: int) -> bool:
+    """``pass=1 fail=0``: a count of passed tests, not a password."""
+    return text[key_start:key_end].lower() in ("pass", "passes") and (
+        _TEST_COUNTS.search(text, max(0, key_start - 64), value_end + 64) is not None
+    )
 
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")

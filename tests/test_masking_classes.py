@@ -205,3 +205,22 @@ def test_a_bare_public_key_is_kept_and_a_bare_private_key_of_the_same_algorithm_
 )
 def test_test_counts_are_kept_and_lowercase_bearer_tokens_are_masked(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("gitlabToken := `glcbt-im4pt_wrj5k`", "gitlabToken := `***TOKEN***`"),
+        ('$apiToken .= "k3j9x2m1q8";', '$apiToken .= "***TOKEN***";'),
+        ("TOKEN ?= k3j9x2m1q8", "TOKEN ?= ***TOKEN***"),
+        ('var apiToken string = "k3j9x2m1q8"', 'var apiToken string = "***TOKEN***"'),
+        ("<apiToken>\n  k3j9x2m1q8\n</apiToken>", "<apiToken>\n  ***TOKEN***\n</apiToken>"),
+        ('token="dp.pt.jo4hcjlw35dgrhkx"', 'token="***TOKEN***"'),
+        ("-ClientSecret 'Zk3mQ9pL2xWv'", "-ClientSecret '***SECRET***'"),
+        ('if (api_key != "Zk3mQ9pL2x") {', 'if (api_key != "***API_KEY***") {'),
+        ("if password == other_password:", "if password == other_password:"),
+        ("token = self.session.token", "token = self.session.token"),
+    ],
+)
+def test_assignment_operators_and_declarations_of_many_languages(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -36,6 +36,7 @@ _OPTION = (
     r"-(?<![\w-]-)-?(?P<name>[a-z][a-z0-9_-]{2,40})"
     r"(?P<space>[ \t]{1,8}|\\?[\"'],[ \t]{0,4}\\?[\"'])(?P<value>(?!-)[^\s]{1,2048})"
 )
+_PASCAL_CASE = re.compile(r"(?:[A-Z][a-z0-9]+)+")
 _OPTION_VALUE_END = re.compile(r"\\?[\"'](?=[\s,\])]|$)")
 #: A quoted value, also with escaped quotes as in a repr of a repr: ``'PW'``, ``\'PW\'``.
 _QUOTED = re.compile(r"""\\?(["'])(.*?)\\?\1""", re.DOTALL)
@@ -59,8 +60,8 @@ def _option_replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         name = text[match.start("name") : match.end("name")]
         lowered = name.lower()
-        if lowered != name or lowered.startswith("no-"):
-            return None  # options are lowercase: "-pSecret" is mysql's attached password
+        if (lowered != name and not _PASCAL_CASE.fullmatch(name)) or lowered.startswith("no-"):
+            return None  # lowercase or PowerShell's -ClientSecret: "-pSecret" is mysql's password
         label = matcher.label_for(lowered)
         if label is None and lowered in _PASS_OPTIONS:
             label = PASSWORD

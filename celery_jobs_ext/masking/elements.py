@@ -8,12 +8,16 @@ import re
 from celery_jobs_ext.masking.engine import Rule, literal_rule
 from celery_jobs_ext.masking.keys import KeyMatcher, hides_nothing
 
-#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
+#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``,
+#: the value alone on its line included.
 _ELEMENT = (
     r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>"
-    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>|(?P<value>[^<\n]{1,2048}))"
+    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>"
+    # the value, possibly on a line of its own: <token>\n    S\n</token>
+    r"|(?:\s|\\[nrt]){0,64}(?P<value>[^<\s\\](?:[^<\n]{0,2046}[^<\s])?)\s{0,64})"
     r"</(?P=key)>"
 )
+_ESCAPED_TAIL = re.compile(r"(?:\s|\\[nrt])+$")
 #: A name element then a value element: ``<key>password</key><value>S</value>`` (Java
 #: properties as XML, plist-like entries).
 _NAMED_ELEMENT = (
@@ -27,9 +31,11 @@ def element_rule(matcher: KeyMatcher) -> Rule:
         label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
         group = "value" if match.group("value") is not None else "cdata"
         value = match.group(group)
+        if group == "value":  # a repr's escaped line breaks around it are not part of it
+            value = _ESCAPED_TAIL.sub("", value)
         if label is None or hides_nothing(value, label, structured=group == "cdata"):
             return None
-        return text[match.start() : match.start(group)] + label, match.end(group)
+        return text[match.start() : match.start(group)] + label, match.start(group) + len(value)
 
     return literal_rule("xml-element", "</", _ELEMENT, replace)
 

@@ -97,6 +97,7 @@ _LONG_VALUE_ENDS: Final = {
     "v2": re.compile(r"\\'"),
     "v3": re.compile(r'"'),
     "v4": re.compile(r"'"),
+    "v7": re.compile(r"`"),
     "v5": re.compile(r"[\"'\\\n]"),
     "v6": re.compile(r"[\s\"'<>]|\\[nrt\"']"),
 }

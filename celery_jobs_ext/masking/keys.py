@@ -509,8 +509,12 @@ def _hides_nothing(value: str, label: str) -> bool:
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
     if not stripped or stripped.lower() in STATUS_WORDS or is_placeholder(stripped):
         return True
-    if _CODE.fullmatch(stripped) and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped)):
-        return True  # but Welcome(2024) and Summer.Fun[99] under a password key are passwords
+    if (
+        _CODE.fullmatch(stripped)
+        and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped))
+        and not ("." in stripped and _has_random_part(stripped))
+    ):
+        return True  # but Welcome(2024), Summer.Fun[99] (passwords), dp.pt.x7k… (a token) are values
     if label != PASSWORD and len(stripped) < _MIN_SECRET:
         return True
     if label == PASSWORD:

@@ -202,7 +202,9 @@ _MAX_KEY_WALK: Final = 64
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
     {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
-    [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
+    # a typed declaration: Go's "var k string = ", Kotlin's and TypeScript's "k: String = "
+    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str)\??(?=[ \t]{{0,4}}=[^=]))?
+    [ \t]{{0,16}}(?P<separator>=>|:{{1,3}}=|[?.+]=|[!=]==?|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
       | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}
         \\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
@@ -218,13 +220,16 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
       | [bru]{{0,2}}"(?P<v3>(?:[^"\\]|\\[\s\S]|""){{0,2048}})"
       | [bru]{{0,2}}'(?P<v4>(?:[^'\\]|\\[\s\S]|''){{0,2048}})'
+      | `(?P<v7>[^`]{{0,2048}})`
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
       | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
-      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s=])
     )
 """
-_VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
+#: A comparison with a literal (``if (api_key == "S")``) holds the secret; with a name it is code.
+_COMPARISONS: Final = frozenset({"==", "===", "!=", "!=="})
+_VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
 #: An auth scheme after the key (``Authorization: Bearer …``): its own rule masks the credential.
 _SCHEME_VALUE = re.compile(r"(?i:bearer|basic|token|digest|negotiate|ntlm|hmac|aws4-hmac-sha256)(?=[ \t]|$)")
 #: Placeholders that may hold spaces, recognised where a bare value starts.
@@ -259,6 +264,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if separator in _COMPARISONS and group == "v6":
+            return value_end  # password == other: code comparing two names, no value
         if not separator or separator == "\\t":
             return _replace_tab_separated(text, start, key_start, match.start(group), label)
         if separator[:1] in _ESCAPED_SEPARATORS:

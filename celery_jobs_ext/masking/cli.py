@@ -123,8 +123,10 @@ _TOOL_OPTIONS: Final = {
     "7z": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "openssl": rf"-k{_GAP}{_VALUE}",
     "smbclient": r"(?:-U[ \t]*|--user[= \t])\\?[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"'\\]{1,1024})",
-    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)\\?[\"']?[^\s:\"']{0,256}:"
-    r"(?P<value>[^\s\"'\\]{1,1024})",
+    # user:password, also with each part quoted ("u":"p", u:'p'); not a <user:password> usage
+    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)"
+    r"(?!<)\\?[\"']?[^\s:\"']{0,256}(?:\\?[\"'])?:"
+    r"(?P<value>\\?\"[^\"\n\\]{1,1024}\\?\"|\\?'[^'\n\\]{1,1024}\\?'|[^\s\"'\\]{1,1024})",
     "htpasswd": r"-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
     # Red team 2026-12-04, from the tools' manuals: az login -p, mosquitto_pub/sub -P,
     # influx -t (token), ssh-keygen -N/-P (passphrases), unrar/rar -p<password>.
@@ -204,6 +206,8 @@ class _ToolTracker:
         if text is not self.text or position < self.scanned:
             self.text, self.scanned, self.tool, self.required_seen = text, 0, None, False
         segment = text[self.scanned : position]
+        if "\\\n" in segment:  # a shell line continuation: the command goes on
+            segment = segment.replace("\\\n", "  ")
         newline = segment.rfind("\n")
         if newline >= 0:
             self.tool, self.required_seen = None, False

@@ -172,6 +172,7 @@ _PUBLIC_PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
 )
 _PUBLIC_MARGIN: Final = 64
+_PUBLIC_NAME = re.compile(r"(?i:public|publishable|pub)[_-]?(?i:key|token)s?\W{1,4}$")
 _FINGERPRINT_PREFIXES: Final = frozenset({"SHA256:", "SHA1:", "SHA512:"})
 _MIN_PROSE_SPACES: Final = 2
 _ASCII_LEADS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
@@ -226,6 +227,8 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
     if body[0] == "M" and _is_public_der(body):  # a bare SubjectPublicKeyInfo or certificate
         return True
     if "Public-Lines:" in text[before:start]:  # a PuTTY key file's public half
+        return True
+    if _PUBLIC_NAME.search(text, max(0, start - 40), start):  # public_key = "…", publicToken: …
         return True
     starts, ends = blocks
     if starts:

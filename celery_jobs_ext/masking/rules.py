@@ -29,13 +29,13 @@ from celery_jobs_ext.masking.keys import (
     JWT,
     PRIVATE_KEY,
     SECRET,
-    STATUS_WORDS,
     TOKEN,
     KeyMatcher,
     hides_nothing,
     is_placeholder,
 )
 from celery_jobs_ext.masking.truncated import VENDOR_PREFIXES
+from celery_jobs_ext.masking.words import STATUS_WORDS
 
 # PEM private keys. The body never contains "--", so it stops at the END line (or at the next
 # BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
@@ -140,8 +140,8 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
     end = bare_value_end(text, start, match.end())
     credential = text[start:end].rstrip(".,;")
     end = start + len(credential)
-    if not credential or is_placeholder(credential) or credential.startswith("***"):
-        return None
+    if not credential or is_placeholder(credential) or credential.startswith("***") or "://" in credential:
+        return None  # a placeholder, a mask, or a URL ("API Token https://…/settings/tokens")
     if _after_authorization(text, match.start()):
         secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
     elif _KEY_VALUE.match(credential):

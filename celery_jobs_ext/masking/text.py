@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -9,7 +11,7 @@ from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
 from celery_jobs_ext.masking.commands import command_rules
 from celery_jobs_ext.masking.elements import element_rule, named_element_rule
-from celery_jobs_ext.masking.engine import RuleSet, apply_rules, literal_rule
+from celery_jobs_ext.masking.engine import Rule, RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
     _MIN_GENERIC,
@@ -17,7 +19,7 @@ from celery_jobs_ext.masking.generic import (
     _mask_long_runs,
     _upper_runs,
 )
-from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher
+from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher, is_filler
 from celery_jobs_ext.masking.password_files import HASH_RULES
 from celery_jobs_ext.masking.prose import prose_rules
 from celery_jobs_ext.masking.rules import (
@@ -70,8 +72,10 @@ class Masker:
                 *prose_rules(self.keys),
             )
         )
-        self.hex = RuleSet(HEX_VENDOR_RULES)
-        self.gated = RuleSet((literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *GATED_VENDOR_RULES))
+        self.hex = RuleSet(map(_no_filler, HEX_VENDOR_RULES))
+        self.gated = RuleSet(
+            (literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *map(_no_filler, GATED_VENDOR_RULES))
+        )
 
     def mask_text(self, text: str) -> str:
         if len(text) < 6:
@@ -98,6 +102,15 @@ class Masker:
                 runs = _upper_runs(gated) if long else []
             masked = _mask_long_runs(gated, runs)
         return masked
+
+
+def _no_filler(rule: Rule) -> Rule:
+    """``rule`` leaving a format's example alone (``glpat-XXXX-XXXX``, ``hf_xxxxxxxx``)."""
+
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        return None if is_filler(text[match.start() : match.end()]) else rule.replace(text, match)
+
+    return dataclasses.replace(rule, replace=replace)
 
 
 def _normalize_keys(keys: Iterable[str] | None) -> frozenset[str]:

@@ -96,7 +96,23 @@ def _replace_ppk(text: str, match: re.Match[str]) -> tuple[str, int]:
     return text[match.start() : match.start(group)] + PRIVATE_KEY, match.end(group)
 
 
+#: Bundler's credentials for a gem source: ``BUNDLE_<HOST>`` with ``__`` for each dot
+#: (``BUNDLE_GEMS__EXAMPLE__COM=user:password``, Bundler's bundle-config manual).
+_BUNDLER = (
+    r"bundle_(?<![a-z0-9_]bundle_)[a-z0-9_]{0,128}__[a-z0-9_]{1,64}\\?[\"']?[ \t]*[:=][ \t]*"
+    r"(?P<quote>\\?[\"']?)(?P<value>[^\s\"';&\\]{1,1024})"
+)
+
+
+def _replace_bundler(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[match.start() : match.start("value")] + PASSWORD, match.end("value")
+
+
 HASH_RULES: Final = (
+    lowercase_rule("bundler-credentials", frozenset({"bundle_"}), _BUNDLER, _replace_bundler),
     literal_rule("putty-key-file", "private-", _PPK, _replace_ppk),
     lowercase_rule(
         "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive

@@ -519,6 +519,28 @@ def _trigger(word: str, words: frozenset[str]) -> str:
     return word[:5]
 
 
+#: A literal compared with a secret-named name, literal first: ``if ("S" == password)``.
+_REVERSED_COMPARISON = (
+    r"(?P<quote>[\"'])(?P<value>[^\"'\n]{1,256})(?P=quote)[ \t]*[!=]==?[ \t]*(?P<key>[A-Za-z_][\w.]{0,64})"
+)
+
+
+def reversed_comparison_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        label = matcher.label_for(match.group("key").rsplit(".", 1)[-1])
+        if label is None or hides_nothing(match.group("value"), label, structured=True):
+            return match.end("value")
+        return label, match.end("value")
+
+    def replace_inside(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        replaced = replace(text, match)
+        if isinstance(replaced, tuple):  # keep the opening quote
+            return text[match.start()] + replaced[0], replaced[1]
+        return replaced
+
+    return literal_rule("reversed-comparison", ("==", "!="), _REVERSED_COMPARISON, replace_inside)
+
+
 def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     """One rule per distinct last word of the secret names (a word containing another is dropped:
     ``auth`` already finds ``authorization``)."""

@@ -28,6 +28,7 @@ from celery_jobs_ext.masking.rules import (
     PEM,
     assignment_rules,
     replace_jwt,
+    reversed_comparison_rule,
 )
 from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.urls import URL_RULES
@@ -64,6 +65,7 @@ class Masker:
                 *AUTH_RULES,
                 *HASH_RULES,
                 *assignment_rules(self.keys),
+                reversed_comparison_rule(self.keys),
                 element_rule(self.keys),
                 named_element_rule(self.keys),
                 option_rule(self.keys),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import json
 import math
 import re
 from collections import Counter
@@ -169,7 +170,7 @@ _SSH_KEY_TYPE = re.compile(
 )
 _MEDIA_DATA_URI = re.compile(r"data:(?:image|font|audio|video)/[\w.+-]{1,40};base64,$")
 _PUBLIC_PEM = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
+    r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY(?: BLOCK)?|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
 )
 _PUBLIC_MARGIN: Final = 64
 _PUBLIC_NAME = re.compile(r"(?i:public|publishable|pub)[_-]?(?i:key|token)s?\W{1,4}$")
@@ -226,6 +227,8 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
         return True
     if body[0] == "M" and _is_public_der(body):  # a bare SubjectPublicKeyInfo or certificate
         return True
+    if body.startswith("eyJ") and text[start + len(body) : start + len(body) + 1] != "." and _is_json(body):
+        return True  # a JWT's header or payload alone: base64 of JSON, no signature
     if "Public-Lines:" in text[before:start]:  # a PuTTY key file's public half
         return True
     if _PUBLIC_NAME.search(text, max(0, start - 40), start):  # public_key = "…", publicToken: …
@@ -236,6 +239,14 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
         if index >= 0 and start < ends[index]:
             return True
     return body[0] in _ASCII_LEADS and _is_encoded_prose(body[:_SAMPLE])
+
+
+def _is_json(body: str) -> bool:
+    try:
+        decoded = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        return decoded.startswith(b"{") and isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _der_header(data: bytes, index: int) -> tuple[int, int] | None:

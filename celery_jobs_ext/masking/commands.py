@@ -143,12 +143,11 @@ def _net(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int, str]]:
     positional = [word for word in words[1:] if not word[2].startswith("/")]
     if words[0][2].lower() == "user":
         return _secret_span(*positional[1], PASSWORD) if len(positional) >= 2 else []
-    spans = []
     for start, end, word in positional:
         if _DEVICE.fullmatch(word) or word.lstrip("\"'").startswith("\\\\"):
             continue
-        spans += _secret_span(start, end, word, PASSWORD)
-    return spans
+        return _secret_span(start, end, word, PASSWORD)  # the one password net use takes
+    return []
 
 
 # -- mc alias set NAME URL ACCESS_KEY SECRET_KEY; mc config host add … ----------------------------

@@ -53,14 +53,20 @@ def literal_rule(name: str, triggers: str | tuple[str, ...], pattern: str, repla
     return Rule(name, re.compile(pattern), replace, words)
 
 
-#: Characters rare in log text, used to skip looking for the longer triggers holding them.
-_RARE_CHARACTERS: Final = "\\<%~$@"
+#: Characters from the rarest in log and code text to the most common (symbols, then letters by
+#: reverse English frequency, digits, then separators). A trigger is looked for only where its
+#: two rarest characters occur: one character is found with ``memchr``, twenty times faster
+#: than a word.
+_RARITY: Final = "\\<%~$@!|^`#&zqxjkvbpygfwmucldrhsnioate9876543210>'\"[]{}()-_:=./ \t\n,;?"
+_GATE_CHARACTERS: Final = 2
 
 
-def _rare_character(trigger: str) -> str | None:
+def _gates(trigger: str) -> tuple[str, ...]:
+    """The rarest characters of ``trigger`` (none for a single character, found as fast)."""
     if len(trigger) == 1:
-        return None
-    return next((char for char in _RARE_CHARACTERS if char in trigger), None)
+        return ()
+    ranked = sorted(set(trigger), key=lambda char: _RARITY.find(char) % (len(_RARITY) + 1))
+    return tuple(ranked[:_GATE_CHARACTERS])
 
 
 class RuleSet:
@@ -68,8 +74,20 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
-        self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
-        self.gated_triggers = tuple((trigger, _rare_character(trigger)) for trigger in self.triggers)
+        triggers = sorted(
+            frozenset().union(*(rule.triggers for rule in self.rules)), key=lambda t: (len(t), t)
+        )
+        self.triggers = tuple(triggers)
+        #: (trigger, its gate characters, the shorter trigger it contains): a trigger holding
+        #: another one ("passw" holds "pass") is looked for only where that one was found.
+        self.gated_triggers = tuple(
+            (
+                trigger,
+                _gates(trigger),
+                next((other for other in reversed(triggers[:index]) if other in trigger), None),
+            )
+            for index, trigger in enumerate(triggers)
+        )
         #: trigger -> the positions of the rules it starts, so only those are looked at.
         self.by_trigger = {
             trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
@@ -87,16 +105,19 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
     if lowered is None:
         lowered = text.lower()
     where = lowered if scope is None else scope
-    # A trigger holding a rare character is looked for only where that character occurs: one
-    # character is found several times faster than a word.
-    present = [
-        trigger
-        for trigger, rare in rule_set.gated_triggers
-        if (rare is None or rare in where) and trigger in where
-    ]
-    if not present:
+    found: set[str] = set()
+    for trigger, gates, contained in rule_set.gated_triggers:
+        if contained is not None and contained not in found:
+            continue
+        for gate in gates:
+            if gate not in where:
+                break
+        else:
+            if trigger in where:
+                found.add(trigger)
+    if not found:
         return text
-    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in present))
+    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in found))
     for index in sorted(active):
         rule = rule_set.rules[index]
         pattern, subject = rule.pattern, text

@@ -99,7 +99,7 @@ def _replace_ppk(text: str, match: re.Match[str]) -> tuple[str, int]:
 #: Bundler's credentials for a gem source: ``BUNDLE_<HOST>`` with ``__`` for each dot
 #: (``BUNDLE_GEMS__EXAMPLE__COM=user:password``, Bundler's bundle-config manual).
 _BUNDLER = (
-    r"bundle_(?<![a-z0-9_]bundle_)[a-z0-9_]{0,128}__[a-z0-9_]{1,64}\\?[\"']?[ \t]*[:=][ \t]*"
+    r"bundle_(?<![a-z0-9_]bundle_)[a-z0-9_]{0,128}__[a-z0-9_]{1,64}\\?[\"']?[ \t]*(?:=|:(?![:=]))[ \t]*"
     r"(?P<quote>\\?[\"']?)(?P<value>[^\s\"';&\\]{1,1024})"
 )
 

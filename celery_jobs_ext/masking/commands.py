@@ -143,10 +143,12 @@ def _net(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int, str]]:
     positional = [word for word in words[1:] if not word[2].startswith("/")]
     if words[0][2].lower() == "user":
         return _secret_span(*positional[1], PASSWORD) if len(positional) >= 2 else []
+    share = False
     for start, end, word in positional:
-        if _DEVICE.fullmatch(word) or word.lstrip("\"'").startswith("\\\\"):
-            continue
-        return _secret_span(start, end, word, PASSWORD)  # the one password net use takes
+        if word.lstrip("\"'").startswith("\\\\"):
+            share = True  # the password comes after the share (net use's syntax)
+        elif share and not _DEVICE.fullmatch(word):
+            return _secret_span(start, end, word, PASSWORD)  # the one password net use takes
     return []
 
 
@@ -352,7 +354,11 @@ def command_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
             "freerdp", frozenset({"freerdp"}), r"freerdp3?(?:\.exe)?(?=[ \t])", _freerdp, matcher, most=48
         ),
         _command_rule(
-            "net", frozenset({"net use"}), r"net(?<![\w/.-]net)(?:\.exe)?(?=[ \t]+use)", _net, matcher
+            "net",
+            frozenset({"net use"}),
+            r"net(?<![\w/.-]net)(?:\.exe)?(?=[ \t]+use(?:[ \t]+\S{1,16})?[ \t]+[\"']?\\\\|[ \t]+user[ \t])",
+            _net,
+            matcher,
         ),
         _command_rule("minio", frozenset({"mc "}), tool.format(name="mc").join(("mc", "")), _minio, matcher),
         *(

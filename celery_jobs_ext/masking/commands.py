@@ -21,6 +21,7 @@ goes on after it, so hostile repetitions stay linear.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -275,8 +276,30 @@ def _command_before(text: str, position: int) -> str:
     return window[cut + 1 :].lower()
 
 
+#: Whether a text holds any program that reads a secret on standard input: looked for once per
+#: text, so that hostile input full of ``<<<`` or ``echo x |`` costs one scan.
+_ANY_READER = re.compile(
+    r"-stdin|--with-token|chpasswd|--passphrase-fd|[ \t]-(?:[ \t]|$)|--?[a-z_-]{0,40}[ \t]+<<<", re.IGNORECASE
+)
+
+
+class _ReaderCache(threading.local):
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.found = False
+
+    def any_reader(self, text: str) -> bool:
+        if text is not self.text:
+            self.text, self.found = text, _ANY_READER.search(text) is not None
+        return self.found
+
+
 def here_string_rule(matcher: KeyMatcher) -> Rule:
+    cache = _ReaderCache()
+
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        if not cache.any_reader(text):
+            return len(text)
         if not _reads_secret(_command_before(text, match.start()), matcher):
             return match.end()
         spans = _secret_span(
@@ -308,8 +331,11 @@ def _piped_secret(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int
 
 def _piped_replacer(matcher: KeyMatcher) -> Replace:
     """``echo PW | docker login --password-stdin``, ``printf '%s\\n' PW | gh auth login --with-token``."""
+    cache = _ReaderCache()
 
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        if not cache.any_reader(text):
+            return len(text)
         start = match.end()
         limit = min(len(text), start + MAX_COMMAND)
         found = _COMMAND_END.search(text, start, limit)

@@ -46,3 +46,26 @@ def test_apps_do_not_share_an_extension() -> None:
     install(first)
     assert extension_for(first) is not extension_for(second)
     assert installed(first) and not installed(second)
+
+
+def test_a_producer_process_gets_no_publish_hook_of_ours() -> None:
+    """Installing the extension in a process that is not a worker adds no ``before_task_publish``
+    receiver, so publishing a plain task there costs what it costs without the package."""
+    import subprocess
+    import sys
+
+    code = (
+        "from celery import Celery\n"
+        "from celery.signals import before_task_publish\n"
+        "from celery_jobs_ext import GuardedTask, install\n"
+        "app = Celery('producer', broker='memory://')\n"
+        "install(app)\n"
+        "@app.task(base=GuardedTask)\n"
+        "def guarded(): pass\n"
+        "app.loader.import_default_modules()\n"
+        "print(len(before_task_publish.receivers))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert output.strip() == "0"

@@ -40,3 +40,27 @@ def report(payload: Any, key: str) -> None:
     state = get_state(app)
     state.hset(f"{key}:payload", {"json": json.dumps(payload)})
     state.incr(key)
+
+
+class HeldOnPublish(GuardedTask):  # type: ignore[misc]
+    """A callback whose sending blocks while ``JOBS_TEST_HOLD_PUBLISH`` names an existing file.
+
+    It marks ``<file>.reached`` first, so a test knows the worker is between the adapter's
+    claim of the exactly-once guard and the send, and can SIGKILL it exactly there.
+    """
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        hold = os.environ.get("JOBS_TEST_HOLD_PUBLISH")
+        if hold and os.path.exists(hold):
+            with open(hold + ".reached", "w"):
+                pass
+            deadline = time.monotonic() + 120
+            while os.path.exists(hold) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return super().apply_async(*args, **kwargs)
+
+
+@app.task(base=HeldOnPublish, name="canvas.held_report")
+def held_report(payload: Any, key: str) -> None:
+    """``report`` through :class:`HeldOnPublish`."""
+    get_state(app).incr(key)

@@ -82,6 +82,9 @@ def hostile_inputs() -> dict[str, str]:
         "'echo x | ' repeated": _fill("echo x | "),
         "'sqlplus a/b ' repeated": _fill("sqlplus a/b "),
         "'xfreerdp /p:x ' repeated": _fill("xfreerdp /p:x "),
+        # A space after '=' made each key look for its line's start: quadratic on one long line.
+        "'pw= 1 ' repeated": _fill("pw= 1 "),
+        "'password:\\n  x ' repeated (an escaped YAML value, one line)": _fill("password:\\n  x "),
     }
 
 

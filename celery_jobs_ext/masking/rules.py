@@ -388,7 +388,7 @@ def _replace_indented(
     text: str, start: int, key_start: int, match: re.Match[str], label: str
 ) -> tuple[str, int] | int | None:
     """A YAML value below its key: a block scalar's lines, or one indented plain value."""
-    line_start = text.rfind("\n", 0, key_start) + 1
+    line_start = max(0, _line_start(text, key_start))
     key_indent = len(_INDENT.match(text, line_start).group())  # type: ignore[union-attr]
     if text[line_start + key_indent : line_start + key_indent + 2] == "- ":
         key_indent += 2  # a list item's key: "- name: x"
@@ -501,11 +501,26 @@ def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: 
     return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
 
 
+_MAX_INDENT: Final = 256
+
+
+def _line_start(text: str, key_start: int) -> int:
+    """Where the line holding ``key_start`` starts, looked for at most :data:`_MAX_INDENT` back
+    (-1 beyond: a key that far into its line is not at its start), so that a megabyte on one
+    line costs no scan back to its start for each key."""
+    low = max(0, key_start - _MAX_INDENT)
+    found = text.rfind("\n", low, key_start)
+    if found >= 0:
+        return found + 1
+    return 0 if low == 0 else -1
+
+
 def _ini_line(text: str, key_start: int, match: re.Match[str]) -> bool:
     """``key = value`` alone on its line (INI, properties): the value is the rest of the line."""
-    line_start = text.rfind("\n", 0, key_start) + 1
+    line_start = _line_start(text, key_start)
     return (
-        not text[line_start:key_start].strip()
+        line_start >= 0
+        and not text[line_start:key_start].strip()
         and text[match.start("separator") - 1 : match.start("separator")] in " \t"
     )
 

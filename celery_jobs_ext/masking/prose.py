@@ -29,7 +29,16 @@ _PROSE = (
     r"(?P<value>\\\"[^\"\\\n]{{1,256}}\\\"|\\'[^'\\\n]{{1,256}}\\'|\"[^\"\n]{{1,256}}\"|'[^'\n]{{1,256}}'|`[^`\n]{{1,256}}`|[^\s\"'`]{{1,256}})"
     r"|[ \t]+(?P<hex>[0-9a-f]{{32,128}})(?![0-9a-z_-]))"
 )
-_NAMES: Final = ("password", "passwd", "passphrase", "passcode", "token", "secret", "key")
+#: The names, as patterns that start with the literal their rule is triggered by (one rule and
+#: one pass over the text for password and passwd).
+_NAMES: Final = {
+    "passw": "passw(?:or)?d",
+    "passp": "passphrase",
+    "passc": "passcode",
+    "token": "token",
+    "secre": "secret",
+    "key": "key",
+}
 _KEY_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 _ARTICLES: Final = frozenset(
     {"the", "a", "an", "my", "your", "our", "their", "its", "this", "that", "new", "old"}
@@ -94,6 +103,6 @@ def _replacer(matcher: KeyMatcher) -> Replace:
 def prose_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     replace = _replacer(matcher)
     return tuple(
-        lowercase_rule(f"prose:{name}", frozenset({name[:5]}), _PROSE.format(name=name), replace)
-        for name in _NAMES
+        lowercase_rule(f"prose:{trigger}", frozenset({trigger}), _PROSE.format(name=name), replace)
+        for trigger, name in _NAMES.items()
     )

@@ -78,16 +78,23 @@ class RuleSet:
             frozenset().union(*(rule.triggers for rule in self.rules)), key=lambda t: (len(t), t)
         )
         self.triggers = tuple(triggers)
-        #: (trigger, its gate characters, the shorter trigger it contains): a trigger holding
-        #: another one ("passw" holds "pass") is looked for only where that one was found.
-        self.gated_triggers = tuple(
-            (
-                trigger,
-                _gates(trigger),
-                next((other for other in reversed(triggers[:index]) if other in trigger), None),
-            )
+        #: (trigger, its gate characters): looked for only where all its gates occur. A trigger
+        #: holding a shorter one ("passw" holds "pass") is looked for only where that one was
+        #: found (``contained``: trigger -> the shorter one).
+        contained = {
+            trigger: next((other for other in reversed(triggers[:index]) if other in trigger), None)
             for index, trigger in enumerate(triggers)
+        }
+        self.gated_triggers = tuple(
+            (trigger, frozenset(_gates(trigger))) for trigger in triggers if contained[trigger] is None
         )
+        self.longer_triggers = tuple(
+            (trigger, frozenset(_gates(trigger)), shorter)
+            for trigger, shorter in contained.items()
+            if shorter is not None
+        )
+        #: Every gate character, each looked for once per text.
+        self.gate_characters = "".join(sorted({char for trigger in triggers for char in _gates(trigger)}))
         #: trigger -> the positions of the rules it starts, so only those are looked at.
         self.by_trigger = {
             trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
@@ -105,16 +112,14 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
     if lowered is None:
         lowered = text.lower()
     where = lowered if scope is None else scope
-    found: set[str] = set()
-    for trigger, gates, contained in rule_set.gated_triggers:
-        if contained is not None and contained not in found:
-            continue
-        for gate in gates:
-            if gate not in where:
-                break
-        else:
-            if trigger in where:
-                found.add(trigger)
+    present = frozenset([char for char in rule_set.gate_characters if char in where])
+    found = [trigger for trigger, gates in rule_set.gated_triggers if gates <= present and trigger in where]
+    if found and rule_set.longer_triggers:
+        found += [
+            trigger
+            for trigger, gates, shorter in rule_set.longer_triggers
+            if shorter in found and gates <= present and trigger in where
+        ]
     if not found:
         return text
     active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in found))

@@ -361,10 +361,10 @@ def _replace_tab_separated(
     text: str, start: int, key_start: int, value_start: int, label: str
 ) -> tuple[str, int] | int | None:
     """``key<TAB>value`` (a TSV row, an export of settings): the value is the rest of its field.
-    Only a key that starts its line; a lowercase word after it is a column name (a header)."""
+    Only a key that starts a field; a lowercase word after it is a column name (a header)."""
     before = text[max(0, key_start - 2) : key_start]
-    if key_start and before[-1:] not in ("\n", "'", '"') and before != "\\n":
-        return None  # the key starts the text, a line, or a string (in a repr)
+    if key_start and not before[-1:].isspace() and before[-1:] not in ("'", '"') and before != "\\n":
+        return None  # the key starts a field: after a line break, a space, a tab or a quote
     found = _TAB_FIELD_END.search(text, value_start, value_start + _MAX_VALUE)
     end = found.start() if found else min(len(text), value_start + _MAX_VALUE)
     value = text[value_start:end].rstrip()

@@ -224,3 +224,21 @@ def test_test_counts_are_kept_and_lowercase_bearer_tokens_are_masked(text: str, 
 )
 def test_assignment_operators_and_declarations_of_many_languages(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+def test_triggers_found_by_the_automaton_and_by_the_scans_mask_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyahocorasick is optional: without it each trigger is looked for with ``in``; the masks
+    must not depend on which one ran."""
+    from celery_jobs_ext.masking import engine
+    from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS
+    from celery_jobs_ext.masking.text import Masker
+    from tests.masking_corpus import FALSE_POSITIVES_FILE, TRUE_POSITIVES_FILE, load
+
+    accelerated = Masker(DEFAULT_MASK_KEYS)
+    monkeypatch.setattr(engine, "_ahocorasick", None)
+    scanning = Masker(DEFAULT_MASK_KEYS)
+    assert scanning.always.automaton is None
+    texts = [case["text"] for path in (TRUE_POSITIVES_FILE, FALSE_POSITIVES_FILE) for case in load(path)]
+    assert texts
+    for text in texts:
+        assert accelerated.mask_text(text) == scanning.mask_text(text), text

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+try:  # optional: pip install 'celery-jobs-ext[speed]'; the results are the same without it
+    import ahocorasick as _ahocorasick
+except ImportError:  # pragma: no cover - exercised by forcing the fallback in the tests
+    _ahocorasick = None
 
 # ---------------------------------------------------------------------------------------------
 # Text rules
@@ -95,11 +100,44 @@ class RuleSet:
         )
         #: Every gate character, each looked for once per text.
         self.gate_characters = "".join(sorted({char for trigger in triggers for char in _gates(trigger)}))
+        #: With pyahocorasick, every trigger of two characters or more is found in one pass
+        #: (an Aho-Corasick automaton in C), single characters with ``in`` (``memchr``).
+        self.automaton = _automaton([trigger for trigger in triggers if len(trigger) > 1])
+        self.single_characters = tuple(trigger for trigger in triggers if len(trigger) == 1)
         #: trigger -> the positions of the rules it starts, so only those are looked at.
         self.by_trigger = {
             trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
             for trigger in self.triggers
         }
+
+
+def _automaton(words: list[str]) -> Any:
+    if _ahocorasick is None or not words:
+        return None
+    automaton = _ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
+
+
+def found_triggers(rule_set: RuleSet, where: str) -> list[str]:
+    """The triggers of ``rule_set`` that occur in ``where`` (lowercase text)."""
+    if rule_set.automaton is not None:
+        found = {word for _, word in rule_set.automaton.iter(where)}
+        found.update(char for char in rule_set.single_characters if char in where)
+        return list(found)
+    present = frozenset([char for char in rule_set.gate_characters if char in where])
+    triggers = [
+        trigger for trigger, gates in rule_set.gated_triggers if gates <= present and trigger in where
+    ]
+    if triggers and rule_set.longer_triggers:
+        triggers += [
+            trigger
+            for trigger, gates, shorter in rule_set.longer_triggers
+            if shorter in triggers and gates <= present and trigger in where
+        ]
+    return triggers
 
 
 def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
@@ -112,14 +150,7 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
     if lowered is None:
         lowered = text.lower()
     where = lowered if scope is None else scope
-    present = frozenset([char for char in rule_set.gate_characters if char in where])
-    found = [trigger for trigger, gates in rule_set.gated_triggers if gates <= present and trigger in where]
-    if found and rule_set.longer_triggers:
-        found += [
-            trigger
-            for trigger, gates, shorter in rule_set.longer_triggers
-            if shorter in found and gates <= present and trigger in where
-        ]
+    found = found_triggers(rule_set, where)
     if not found:
         return text
     active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in found))

@@ -16,7 +16,7 @@ from celery_jobs_ext.config import ConfigCheck, register_defaults
 from celery_jobs_ext.extension import LEGACY_INSTALLED, extension_for
 from celery_jobs_ext.metrics import MetricsStep
 from celery_jobs_ext.ratelimit import RateLimitStep
-from celery_jobs_ext.reconnect import RedisReconnectFix
+from celery_jobs_ext.reconnect import ConnectionLossCheck, RedisReconnectFix
 from celery_jobs_ext.shell import register_shell_task
 from celery_jobs_ext.state import StateCheck
 from celery_jobs_ext.timeouts import TimeoutPool
@@ -29,6 +29,7 @@ _BOOTSTEPS: tuple[tuple[str, Any], ...] = (
     ("consumer", RateLimitStep),
     ("consumer", MetricsStep),
     ("consumer", RedisReconnectFix),
+    ("consumer", ConnectionLossCheck),
 )
 
 

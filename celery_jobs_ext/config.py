@@ -63,6 +63,12 @@ class JobsConfig:
     shell_allowed_env: tuple[str, ...] = ()
     #: Directories a job may ask to run in (``/srv/repos/*`` for any one inside); empty: none.
     shell_allowed_cwd: tuple[str, ...] = ()
+    #: The kernel sandbox of shell jobs: "auto", "required" or "off".
+    shell_sandbox: str = "auto"
+    #: Files or directories a sandboxed job may execute besides its program and interpreters.
+    shell_sandbox_executables: tuple[str, ...] = ()
+    #: Files or directories a sandboxed job may write besides its TMPDIR and /dev/null.
+    shell_writable_paths: tuple[str, ...] = ()
     #: Jobs per minute per queue; queues without a limit are absent.
     queue_rate_limits: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: How many tasks a queue may start back to back after an idle period.
@@ -339,6 +345,24 @@ def _cwd_entries(get: Any, key: str) -> tuple[str, ...]:
     return checked_cwd_entries(get(key), key)
 
 
+def _sandbox_mode(get: Any, key: str) -> str:
+    from celery_jobs_ext.shell.sandbox import checked_mode
+
+    return checked_mode(get(key), key)
+
+
+def _sandbox_executables(get: Any, key: str) -> tuple[str, ...]:
+    from celery_jobs_ext.shell.sandbox import checked_paths
+
+    return checked_paths(get(key), key)
+
+
+def _writable_paths(get: Any, key: str) -> tuple[str, ...]:
+    from celery_jobs_ext.shell.sandbox import EXECUTABLES_SETTING, checked_writable_paths
+
+    return checked_writable_paths(get(key), get(EXECUTABLES_SETTING), key)
+
+
 def _optional_str_list(get: Any, key: str) -> tuple[str, ...] | None:
     if get(key) is None:
         return None
@@ -489,6 +513,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Environment names a shell job may set.",
     ),
     Setting("jobs_shell_allowed_cwd", "list[str]", [], _cwd_entries, "Directories a job's cwd may name."),
+    Setting(
+        "jobs_shell_sandbox",
+        "`auto`, `required`, `off`",
+        "auto",
+        _sandbox_mode,
+        "The kernel sandbox (Landlock) of shell jobs.",
+    ),
+    Setting(
+        "jobs_shell_sandbox_executables",
+        "list[str]",
+        [],
+        _sandbox_executables,
+        "More files a sandboxed job may execute.",
+    ),
+    Setting(
+        "jobs_shell_writable_paths", "list[str]", [], _writable_paths, "Where a sandboxed job may write."
+    ),
     Setting(
         "jobs_queue_rate_limits", "dict[str, int or str]", {}, _rate_limits, "Jobs per minute per queue."
     ),

@@ -46,9 +46,10 @@ class Extension:
         riders: writes that ride along with another feature's shared-state batch
             (:func:`~celery_jobs_ext.state.execute_with_riders`), so features need not import
             each other: the metrics recorder rides with the rate limiter's decisions.
+        warned: start-up warnings already given in this process, by name (each is logged once).
     """
 
-    __slots__ = ("config", "defaults_registered", "installed", "recorder", "registered", "riders")
+    __slots__ = ("config", "defaults_registered", "installed", "recorder", "registered", "riders", "warned")
 
     def __init__(self) -> None:
         self.installed = False
@@ -57,6 +58,7 @@ class Extension:
         self.recorder: Recorder | None = None
         self.registered: list[str] = []
         self.riders: list[Any] = []
+        self.warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Extension installed={self.installed} registered={self.registered}>"

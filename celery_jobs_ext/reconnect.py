@@ -20,10 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from celery import bootsteps
+from celery.utils.log import get_logger
 
 from celery_jobs_ext.config import ConfigCache
+from celery_jobs_ext.extension import extension_for
 
-__all__ = ["RedisReconnectFix"]
+__all__ = ["ConnectionLossCheck", "RedisReconnectFix"]
+
+logger = get_logger("celery_jobs_ext.reconnect")
 
 _PATCHED = "_celery_jobs_ext_keeps_transport_client"
 
@@ -65,3 +69,43 @@ def keep_transport_client(connection: Any) -> None:
 
     connection.collect = collect_keeping_client
     setattr(connection, _PATCHED, True)
+
+
+class ConnectionLossCheck(bootsteps.StartStopStep):
+    """Consumer bootstep: warn when an AMQP broker's connection loss can run a task twice.
+
+    With ``acks_late``, a task still running when the worker's RabbitMQ connection drops
+    cannot be acknowledged: the broker hands its message out again at once, and unless
+    Celery cancels the running copy (``worker_cancel_long_running_tasks_on_connection_loss``,
+    off by default until Celery 6), the two copies run side by side and both succeed. The
+    dead-letter queue's "one outcome per task" cannot hold then, so the worker says so once.
+    """
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def start(self, parent: Any) -> None:
+        app = parent.app
+        connection = getattr(parent, "connection", None)
+        if connection is None or connection.transport.driver_type != "amqp":
+            return
+        warned = extension_for(app).warned
+        if app.conf.worker_cancel_long_running_tasks_on_connection_loss or _WARNING in warned:
+            return
+        late = sorted(
+            name
+            for name, task in app.tasks.items()
+            if getattr(task, "jobs_guarded", False) and getattr(task, "acks_late", False)
+        )
+        if not late:
+            return
+        warned.add(_WARNING)
+        logger.warning(
+            "acks_late GuardedTasks (%s) on an AMQP broker: a task running when the broker "
+            "connection drops is delivered again at once and runs twice. Set "
+            "worker_cancel_long_running_tasks_on_connection_loss = True (Celery 6's default) "
+            "so the running copy is cancelled and retried once (docs/reliability.md).",
+            ", ".join(late[:5]) + (", ..." if len(late) > 5 else ""),
+        )
+
+
+_WARNING = "acks_late on connection loss"

@@ -27,6 +27,7 @@ def test_install_config_and_recorder_live_on_the_apps_one_extension_object() -> 
         "consumer step RateLimitStep",
         "consumer step MetricsStep",
         "consumer step RedisReconnectFix",
+        "consumer step ConnectionLossCheck",
         "task jobs.shell, worker step ShellPolicyCheck",
         "tasks jobs.catch, jobs.finally",
     ]

@@ -35,7 +35,7 @@ from celery_jobs_ext.shell import (
     run_command,
     validate_command,
 )
-from tests.shell.helpers import is_dead
+from tests.shell.helpers import is_dead, program_paths
 
 STAND_IN_PROGRAMS = (
     "ls", "echo", "cat", "grep", "touch", "find", "fd", "sed", "gsed", "tar", "awk", "gawk",
@@ -845,7 +845,12 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         "time.sleep(30)\n"
     )
     with pytest.raises(ShellCommandTimedOut) as caught:
-        run_command([PYTHON, "-c", script], timeout=1.5)
+        run_command(
+            [PYTHON, "-c", script],
+            timeout=1.5,
+            sandbox_executables=program_paths("sleep"),
+            writable_paths=[str(tmp_path)],
+        )
     assert caught.value.stderr_tail == "started child"
     assert wait_until_dead(int(pid_file.read_text()))
 
@@ -853,7 +858,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 def test_background_child_holding_the_pipes_does_not_hold_the_task() -> None:
     script = "import subprocess; subprocess.Popen(['sleep', '30'])"
     started = time.monotonic()
-    result = run_command([PYTHON, "-c", script], timeout=20)
+    result = run_command([PYTHON, "-c", script], timeout=20, sandbox_executables=program_paths("sleep"))
     assert result["returncode"] == 0
     assert time.monotonic() - started < 10
 
@@ -862,7 +867,8 @@ def test_env_gives_the_program_only_path_and_the_given_variables() -> None:
     result = run_command(
         ["env"], env={"GREETING": "hello world"}, search_path="/usr/bin:/bin", allowed_env=["GREETING"]
     )
-    assert sorted(str(result["stdout"]).splitlines()) == [
+    # TMPDIR: the kernel sandbox's private directory (tests/shell/test_sandbox.py)
+    assert sorted(line for line in str(result["stdout"]).splitlines() if not line.startswith("TMPDIR=/")) == [
         "GREETING=hello world",
         "PATH=/usr/bin:/bin",
     ]

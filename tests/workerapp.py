@@ -84,6 +84,17 @@ def record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) ->
             time.sleep(0.01)
 
 
+@app.task(base=GuardedTask, bind=True, name="tests.record_run", acks_late=True)
+def record_run(self: Task, ledger_key: str, seconds: float) -> str:
+    """Record "start", take ``seconds``, record "end": a run that ended is one that succeeded."""
+    _ledger().rpush(ledger_key, json.dumps(["start", os.getpid()]))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    _ledger().rpush(ledger_key, json.dumps(["end", os.getpid()]))
+    return "done"
+
+
 # -- benchmarks: no-op tasks, plain and guarded, and a marker that writes the time ---------
 
 

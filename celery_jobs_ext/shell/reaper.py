@@ -1,8 +1,9 @@
 """The helper process that runs one command and leaves no descendant behind.
 
 Run as a script, never imported by the worker: ``python -I -S reaper.py STATUS_FD ENV_FD
-PARENT_PID -- PROGRAM ARG...``. It uses only the standard library, so it starts in
-milliseconds and needs no installed package. The program's environment arrives on ``ENV_FD``
+PARENT_PID SANDBOX -- PROGRAM ARG...``. It uses only the standard library (and
+:mod:`.landlock` beside it, loaded by path), so it starts in milliseconds and needs no
+installed package. The program's environment arrives on ``ENV_FD``
 (``NAME=value`` entries separated by NUL bytes) rather than as the helper's own: Python adds
 ``LC_CTYPE`` to its environment when the locale is C (PEP 538), which the program must not
 inherit.
@@ -17,22 +18,32 @@ process itself would make a prefork pool child (or the solo worker) the parent o
 stray process of every job; the helper confines that to one command. The helper also asks to
 receive SIGTERM when the worker dies (``PR_SET_PDEATHSIG``), and then cleans up the same way.
 
+``SANDBOX`` is ``-`` or the JSON of a :class:`~.sandbox.SandboxPlan` (``{"abi", "exec",
+"write"}``): the helper then confines the command with Landlock between fork and exec, so the command
+and everything it starts may execute and write only what the plan lists, and signal only
+processes inside the sandbox: not the helper (which stays outside and can still kill them),
+not the worker.
+
 Elsewhere (no ``prctl``, no ``/proc``) the helper kills the command's process group only; a
 descendant that left it survives.
 
 ``STATUS_FD`` gets ``started PID`` once the command runs (so the runner can still kill its
 process group should the helper itself be killed), then the outcome: ``exit N``,
-``signal N`` or ``error ERRNO MESSAGE`` (it could not start).
+``signal N``, ``error ERRNO MESSAGE`` (it could not start) or ``sandbox MESSAGE`` (the
+sandbox could not be set up; nothing ran).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -84,10 +95,37 @@ def _kill_and_reap_descendants(use_proc: bool, group: int) -> None:
             continue
 
 
+def _prepare_sandbox(plan_json: str) -> Callable[[], None]:
+    """The Landlock ruleset of the plan, and a function that confines the calling process to it.
+
+    The helper calls that function in the command's process, between fork and exec: the
+    helper itself stays outside the sandbox, so (with signals scoped) the command cannot kill
+    it and escape the clean-up. Everything that can fail is done here, before the fork.
+    """
+    plan = json.loads(plan_json)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
+    spec = importlib.util.spec_from_file_location("_jobs_landlock", path)
+    if spec is None or spec.loader is None:
+        raise OSError(0, f"cannot load {path}")
+    landlock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(landlock)
+    ruleset = landlock.create_ruleset(int(plan["abi"]), plan["exec"], plan["write"])
+    os.set_inheritable(ruleset, False)
+
+    def enter() -> None:
+        try:
+            landlock.enforce(ruleset)
+        except OSError as error:  # Popen reports only "Exception occurred in preexec_fn"
+            os.write(2, f"jobs.shell: {error}\n".encode(errors="replace"))
+            raise
+
+    return enter
+
+
 def main(argv: list[str]) -> int:
-    status_fd, env_fd, parent, separator, *command = argv
+    status_fd, env_fd, parent, sandbox, separator, *command = argv
     if separator != "--" or not command:
-        print("usage: reaper.py STATUS_FD ENV_FD PARENT_PID -- PROGRAM [ARG...]", file=sys.stderr)
+        print("usage: reaper.py STATUS_FD ENV_FD PARENT_PID SANDBOX -- PROGRAM [ARG...]", file=sys.stderr)
         return 2
     status = os.fdopen(int(status_fd), "w")
     os.set_inheritable(status.fileno(), False)
@@ -112,9 +150,23 @@ def main(argv: list[str]) -> int:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != int(parent):  # the worker died before the line above
             return 1
+    enter_sandbox = None
+    if sandbox != "-":
+        try:
+            enter_sandbox = _prepare_sandbox(sandbox)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            status.write(f"sandbox {error}\n")
+            status.close()
+            return 0
     try:
         # Its own session, so the helper can kill the command's group without killing itself.
-        child = subprocess.Popen(command, env=environment, close_fds=True, start_new_session=True)
+        child = subprocess.Popen(
+            command, env=environment, close_fds=True, start_new_session=True, preexec_fn=enter_sandbox
+        )
+    except subprocess.SubprocessError as error:  # enter_sandbox failed in the child
+        status.write(f"sandbox {error}\n")
+        status.close()
+        return 0
     except OSError as error:
         status.write(f"error {error.errno or 0} {error.strerror or error}\n")
         status.close()

@@ -2,8 +2,10 @@
 
 The program runs under a small helper process (:mod:`.reaper`) that, on Linux, is a child
 subreaper: when the program exits or the timeout passes, every process it started is killed
-and reaped, including ones that called ``setsid`` or double-forked. Imports nothing from
-Celery.
+and reaped, including ones that called ``setsid`` or double-forked. Where the kernel has
+Landlock, the helper confines the program to the plan of :mod:`.sandbox` (what it may
+execute, write and signal), with a private ``TMPDIR`` made here and removed after.
+Imports nothing from Celery.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import contextlib
 import math
 import os
 import selectors
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +27,16 @@ from collections.abc import Callable, Mapping, Sequence
 from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandTimedOut
 from celery_jobs_ext.shell.environment import child_environment
 from celery_jobs_ext.shell.policy import checked_search_path, current_settings
+from celery_jobs_ext.shell.sandbox import (
+    EXECUTABLES_SETTING,
+    SANDBOX_SETTING,
+    WRITABLE_SETTING,
+    SandboxPlan,
+    checked_mode,
+    checked_paths,
+    kernel_abi,
+    plan_sandbox,
+)
 from celery_jobs_ext.shell.syntax import refuse
 
 STDERR_TAIL_BYTES = 2048
@@ -64,6 +79,16 @@ class _CapturedStream:
 
     def tail_text(self) -> str:
         return self.tail.decode("utf-8", errors="replace")
+
+
+# How a denial reads in a program's error: EACCES, EPERM (a signal), EXDEV (a link or rename
+# that would carry a file into a writable place).
+_SANDBOX_DENIALS = ("Permission denied", "Operation not permitted", "Invalid cross-device link")
+_SANDBOX_NOTE = (
+    f"\n[jobs.shell: the command ran in the kernel sandbox ({SANDBOX_SETTING}): writing outside its "
+    f"TMPDIR, /dev/null and {WRITABLE_SETTING}, and running programs other than the command's own and "
+    f"{EXECUTABLES_SETTING}, fail with 'Permission denied' (signals: 'Operation not permitted')]"
+)
 
 
 class _TimedOut(Exception):
@@ -152,6 +177,63 @@ def _final_status(fd: int) -> str:
     return status
 
 
+def _remove_tree(path: str) -> None:
+    """Remove the command's temporary directory, also parts it made unreadable (chmod 000).
+
+    Directories are made accessible before they are entered; symbolic links are never
+    followed (the command may have left one pointing anywhere). Runs once the helper has
+    killed everything the command started.
+    """
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+    for root, directories, _files in os.walk(path):
+        for name in directories:
+            inner = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(inner).st_mode):
+                    os.chmod(inner, stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _program_path(program: str, cwd: str | None, search_path: str) -> str:
+    """Where the helper will find ``program``: what the sandbox must allow to run."""
+    if "/" in program:
+        return os.path.join(cwd or os.getcwd(), program)
+    return shutil.which(program, path=search_path) or program
+
+
+def _sandbox_plan(
+    program: str,
+    cwd: str | None,
+    environment: dict[str, str],
+    mode: str,
+    executables: Sequence[str],
+    writable: Sequence[str],
+) -> tuple[SandboxPlan | None, str | None]:
+    """The command's sandbox and its private TMPDIR (set in ``environment``), or ``(None, None)``."""
+    mode = checked_mode(mode)
+    executables = checked_paths(executables, EXECUTABLES_SETTING)
+    writable = checked_paths(writable, WRITABLE_SETTING)
+    search_path = environment.get("PATH", os.defpath)
+    program = _program_path(program, cwd, search_path)
+    if mode == "off" or kernel_abi() < 1:
+        return plan_sandbox(program, mode=mode, executables=(), writable=(), search_path=search_path), None
+    private = tempfile.mkdtemp(prefix="jobs-shell-")
+    try:
+        plan = plan_sandbox(
+            program,
+            mode=mode,
+            executables=executables,
+            writable=(private, *writable),
+            search_path=search_path,
+        )
+    except BaseException:
+        _remove_tree(private)
+        raise
+    environment["TMPDIR"] = private
+    return plan, private
+
+
 def _checked_timeout(timeout: float | None) -> float | None:
     if timeout is None:
         return None
@@ -172,6 +254,9 @@ def run_command(
     search_path: str | None = None,
     allowed_env: Sequence[str] = (),
     mask: Callable[[str], str] | None = None,
+    sandbox: str = "auto",
+    sandbox_executables: Sequence[str] = (),
+    writable_paths: Sequence[str] = (),
 ) -> dict[str, object]:
     """Run one program from an argv without a shell and return its exit code and output.
 
@@ -197,6 +282,13 @@ def run_command(
         allowed_env: Variable names (or ``PREFIX_*``) allowed in ``env`` besides the defaults.
         mask: Applied to the argv and stderr tail a :class:`ShellCommandFailed` carries, as
             that error travels to the result backend; e.g. the secret masker.
+        sandbox: ``"auto"`` (the default), ``"required"`` or ``"off"``: the kernel sandbox
+            (see :mod:`.sandbox`; the task passes ``jobs_shell_sandbox``). When it is on, the
+            program gets a private ``TMPDIR``, removed afterwards.
+        sandbox_executables: More files or directories the program may execute (the task
+            passes ``jobs_shell_sandbox_executables``).
+        writable_paths: Files or directories the program may write besides its ``TMPDIR``
+            and ``/dev/null`` (the task passes ``jobs_shell_writable_paths``).
 
     Returns:
         ``{"returncode": 0, "stdout": str, "stderr": str}``, decoded as UTF-8 with invalid
@@ -207,7 +299,9 @@ def run_command(
             start (code 127 when not found, 126 otherwise), with the last
             :data:`STDERR_TAIL_BYTES` of stderr.
         ShellCommandTimedOut: The timeout passed (a ShellCommandFailed).
-        ShellCommandNotAllowed: ``env`` names a variable outside the allow list or holds a NUL.
+        ShellCommandNotAllowed: ``env`` names a variable outside the allow list or holds a NUL;
+            ``sandbox`` is ``"required"`` and the kernel has no Landlock; a path the program
+            may execute is also writable.
         TypeError: ``argv`` is a str or holds non-str items, or ``cwd`` is not a str.
         ValueError: ``argv`` is empty, ``cwd`` is not an existing directory, ``timeout`` is
             not a finite positive number or ``max_output`` negative.
@@ -229,16 +323,44 @@ def run_command(
             raise ValueError(f"cwd {cwd!r} is not an existing directory")
     if isinstance(max_output, bool) or not isinstance(max_output, int) or max_output < 0:
         raise ValueError(f"max_output must be a non-negative int, got {max_output!r}")
-    child_env = None
     if env is not None:
         path = current_settings().shell_path if search_path is None else search_path
-        child_env = child_environment(env, checked_search_path(path), allowed_env)
+        child_env = dict(child_environment(env, checked_search_path(path), allowed_env))
+    else:
+        child_env = dict(os.environ)
+    try:
+        plan, private = _sandbox_plan(
+            arguments[0], cwd, child_env, sandbox, sandbox_executables, writable_paths
+        )
+    except OSError as error:  # no temporary directory (disk full, TMPDIR of the worker gone)
+        shown = [mask(argument) if mask else argument for argument in arguments]
+        raise ShellCommandFailed(shown, 126, f"could not start: no temporary directory: {error}") from error
+    try:
+        return _run(arguments, cwd, child_env, timeout, max_output, mask, plan)
+    finally:
+        if private is not None:
+            _remove_tree(private)
+
+
+def _run(
+    arguments: list[str],
+    cwd: str | None,
+    child_env: Mapping[str, str],
+    timeout: float | None,
+    max_output: int,
+    mask: Callable[[str], str] | None,
+    plan: SandboxPlan | None,
+) -> dict[str, object]:
+    """Run the validated argv under the helper; see :func:`run_command`."""
 
     def masked(text: str) -> str:
         return mask(text) if mask is not None else text
 
     def failure(code: int, tail: str) -> ShellCommandFailed:
-        return ShellCommandFailed([masked(argument) for argument in arguments], code, masked(tail))
+        tail = masked(tail)
+        if plan is not None and any(sign in tail for sign in _SANDBOX_DENIALS):
+            tail = tail.rstrip("\n") + _SANDBOX_NOTE
+        return ShellCommandFailed([masked(argument) for argument in arguments], code, tail)
 
     if not sys.executable:
         raise failure(126, "could not start: no Python interpreter (sys.executable) to run the helper")
@@ -247,7 +369,8 @@ def run_command(
     env_read, env_write = os.pipe()
     helper = [
         sys.executable, "-I", "-S", REAPER_SCRIPT,
-        str(status_write), str(env_read), str(os.getpid()), "--",
+        str(status_write), str(env_read), str(os.getpid()),
+        "-" if plan is None else plan.to_json(), "--",
     ]  # fmt: skip
     try:
         process = subprocess.Popen(
@@ -270,7 +393,7 @@ def run_command(
     finally:
         os.close(status_write)
         os.close(env_read)
-    _send_environment(env_write, os.environ if child_env is None else child_env)
+    _send_environment(env_write, child_env)
 
     stdout = _CapturedStream(max_output, keep_tail=False)
     stderr = _CapturedStream(max_output, keep_tail=True)
@@ -307,6 +430,8 @@ def run_command(
         number, _, message = detail.partition(" ")
         code = 127 if number == "2" else 126
         raise failure(code, f"could not start: {message} ({arguments[0]})")
+    if kind == "sandbox":
+        raise failure(126, f"could not start: the kernel sandbox could not be set up: {detail}")
     if kind == "signal":
         returncode = -int(detail)
     elif kind == "exit":

@@ -17,6 +17,7 @@ from celery_jobs_ext.shell.advice import startup_warnings
 from celery_jobs_ext.shell.environment import check_environment
 from celery_jobs_ext.shell.policy import validate_command
 from celery_jobs_ext.shell.runner import finite, run_command
+from celery_jobs_ext.shell.sandbox import executables_warnings, startup_report
 from celery_jobs_ext.shell.workdir import check_cwd
 from celery_jobs_ext.task import GuardedTask
 
@@ -107,13 +108,21 @@ class ShellTask(GuardedTask):
 
 
 class ShellPolicyCheck(bootsteps.StartStopStep):
-    """Worker bootstep: log once at start-up what the shell policy allows that can run code."""
+    """Worker bootstep: log once at start-up what the shell policy allows that can run code,
+    and whether commands run in the kernel sandbox (only when the policy allows any)."""
 
     label = "celery-jobs-ext shell policy"
 
     def start(self, parent: Any) -> None:
-        for warning in startup_warnings(ConfigCache.get(parent.app).allowed_shell_commands):
+        config = ConfigCache.get(parent.app)
+        for warning in startup_warnings(config.allowed_shell_commands):
             logger.warning("jobs.shell: %s", warning)
+        if config.allowed_shell_commands:
+            is_warning, message = startup_report(config.shell_sandbox)
+            (logger.warning if is_warning else logger.info)("jobs.shell: %s", message)
+            if config.shell_sandbox != "off":
+                for warning in executables_warnings(config.shell_sandbox_executables):
+                    logger.warning("jobs.shell: %s", warning)
 
 
 def register_shell_task(app: Any) -> None:
@@ -154,6 +163,9 @@ def register_shell_task(app: Any) -> None:
             search_path=config.shell_path,
             allowed_env=config.shell_allowed_env,
             mask=mask,
+            sandbox=config.shell_sandbox,
+            sandbox_executables=config.shell_sandbox_executables,
+            writable_paths=config.shell_writable_paths,
         )
 
     app.steps["worker"].add(ShellPolicyCheck)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,3 +48,10 @@ def assert_dead(pid: int) -> None:
     except AssertionError:
         os.kill(pid, 9)
         raise
+
+
+def program_paths(*names: str) -> list[str]:
+    """Absolute paths of installed programs, for ``jobs_shell_sandbox_executables``."""
+    found = [shutil.which(name) for name in names]
+    assert all(found), f"{names} must be installed"
+    return [path for path in found if path]

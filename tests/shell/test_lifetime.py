@@ -18,7 +18,7 @@ from celery_jobs_ext.errors import (
 )
 from celery_jobs_ext.shell import run_command, shell_task
 from tests.harness import WorkerProcess, in_process_worker, worker_conf
-from tests.shell.helpers import assert_dead, make_programs, read_pid
+from tests.shell.helpers import assert_dead, make_programs, program_paths, read_pid
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux only")
 
@@ -41,16 +41,25 @@ DOUBLE_FORK_DAEMON = (
 )
 
 
+def sandbox_for(out: Path) -> dict[str, object]:
+    """The kernel sandbox of these commands: they start setsid and sleep, and write a pid file."""
+    return {"sandbox_executables": program_paths("setsid", "sleep"), "writable_paths": [str(out)]}
+
+
 def test_a_setsid_sleeper_started_by_the_command_is_dead_after_it(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    result = run_command([sys.executable, "-c", SETSID_SLEEPER, str(pid_file)], timeout=30)
+    result = run_command(
+        [sys.executable, "-c", SETSID_SLEEPER, str(pid_file)], timeout=30, **sandbox_for(tmp_path)
+    )
     assert result["returncode"] == 0
     assert_dead(read_pid(pid_file))
 
 
 def test_a_double_forked_daemon_is_dead_after_the_command(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    run_command([sys.executable, "-c", DOUBLE_FORK_DAEMON, str(pid_file)], timeout=30)
+    run_command(
+        [sys.executable, "-c", DOUBLE_FORK_DAEMON, str(pid_file)], timeout=30, **sandbox_for(tmp_path)
+    )
     assert_dead(read_pid(pid_file))
 
 
@@ -58,20 +67,26 @@ def test_a_setsid_sleeper_is_dead_after_a_timeout(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     script = SETSID_SLEEPER + "import time; time.sleep(300)\n"
     with pytest.raises(ShellCommandTimedOut):
-        run_command([sys.executable, "-c", script, str(pid_file)], timeout=2)
+        run_command([sys.executable, "-c", script, str(pid_file)], timeout=2, **sandbox_for(tmp_path))
     assert_dead(read_pid(pid_file))
 
 
 def test_a_daemon_started_through_the_task_in_a_worker_is_dead_after_it(
     make_app: Callable[..., Celery], tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "pid"
+    (tmp_path / "out").mkdir()
+    pid_file = tmp_path / "out" / "pid"
     bin_dir = make_programs(
         tmp_path / "bin",
         ["start-daemon"],
         f"#!/bin/sh\nsetsid sleep 300 >/dev/null 2>&1 &\necho $! > {pid_file}\n",
     )
-    app = make_app(jobs_allowed_shell_commands=["start-daemon"], jobs_shell_path=f"{bin_dir}:/usr/bin:/bin")
+    app = make_app(
+        jobs_allowed_shell_commands=["start-daemon"],
+        jobs_shell_path=f"{bin_dir}:/usr/bin:/bin",
+        jobs_shell_sandbox_executables=program_paths("setsid", "sleep"),
+        jobs_shell_writable_paths=[str(pid_file.parent)],
+    )
     shell = shell_task(app)
     with in_process_worker(app):
         assert shell.delay("start-daemon").get(timeout=30)["returncode"] == 0
@@ -113,14 +128,18 @@ def test_run_command_refuses_a_timeout_that_never_fires(timeout: float) -> None:
 def test_a_daemon_started_in_a_prefork_pool_child_is_dead_and_the_worker_keeps_working(
     make_app: Callable[..., Celery], tmp_path: Path
 ) -> None:
-    pid_file = tmp_path / "pid"
+    (tmp_path / "out").mkdir()
+    pid_file = tmp_path / "out" / "pid"
     bin_dir = make_programs(
         tmp_path / "bin",
         ["start-daemon"],
         f"#!/bin/sh\nsetsid sleep 300 >/dev/null 2>&1 &\necho $! > {pid_file}\n",
     )
     app = make_app(
-        jobs_allowed_shell_commands=["start-daemon", "echo"], jobs_shell_path=f"{bin_dir}:/usr/bin:/bin"
+        jobs_allowed_shell_commands=["start-daemon", "echo"],
+        jobs_shell_path=f"{bin_dir}:/usr/bin:/bin",
+        jobs_shell_sandbox_executables=program_paths("setsid", "sleep"),
+        jobs_shell_writable_paths=[str(pid_file.parent)],
     )
     shell = shell_task(app)
     with WorkerProcess(worker_conf(app), queues=app.conf.task_default_queue, concurrency=1) as worker:
@@ -131,6 +150,8 @@ def test_a_daemon_started_in_a_prefork_pool_child_is_dead_and_the_worker_keeps_w
 
 
 def test_a_command_that_kills_its_helper_is_still_killed(tmp_path: Path) -> None:
+    # Without the kernel sandbox: inside it, the command cannot signal its helper at all
+    # (tests/shell/test_sandbox.py).
     pid_file = tmp_path / "pid"
     script = (
         "import os, sys, time\n"
@@ -139,7 +160,7 @@ def test_a_command_that_kills_its_helper_is_still_killed(tmp_path: Path) -> None
         "time.sleep(300)\n"
     )
     with pytest.raises(ShellCommandFailed):
-        run_command([sys.executable, "-c", script, str(pid_file)], timeout=30)
+        run_command([sys.executable, "-c", script, str(pid_file)], timeout=30, sandbox="off")
     assert_dead(read_pid(pid_file))
 
 

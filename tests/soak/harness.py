@@ -473,6 +473,9 @@ class Soak:
             "task_default_queue": self.queues[FLAKY],
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
+            # A task running when the RabbitMQ connection drops is redelivered at once; without
+            # this it runs twice to success (tests/test_connection_loss.py). Celery 6's default.
+            "worker_cancel_long_running_tasks_on_connection_loss": True,
             "worker_prefetch_multiplier": PREFETCH_MULTIPLIER,
             "worker_send_task_events": True,
             "broker_connection_retry_on_startup": True,

@@ -242,3 +242,10 @@ def test_triggers_found_by_the_automaton_and_by_the_scans_mask_alike(monkeypatch
     assert texts
     for text in texts:
         assert accelerated.mask_text(text) == scanning.mask_text(text), text
+
+
+def test_a_discord_bot_token_is_masked_by_the_user_id_its_first_part_encodes() -> None:
+    token = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs"
+    assert mask_text(f"client.run('{token}')") == "client.run('***API_KEY***')"
+    dotted = "com.example.MyApplicationServiceImpl.method.somethingElseEntirelyHereX"
+    assert mask_text(dotted) is dotted

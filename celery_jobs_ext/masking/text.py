@@ -36,6 +36,7 @@ from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
     has_hex_run,
+    mask_discord_tokens,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -103,6 +104,10 @@ class Masker:
                 long = any(end - start >= _MIN_GENERIC for start, end in runs)
                 runs = _upper_runs(gated) if long else []
             masked = _mask_long_runs(gated, runs)
+            if "." in masked and masked is not text:
+                masked = mask_discord_tokens(masked, _upper_runs(masked))
+            elif "." in masked:
+                masked = mask_discord_tokens(masked, runs)
         return masked
 
 

@@ -45,7 +45,7 @@ def _line_end(text: str, start: int, limit: int) -> int:
 
 Word = tuple[int, int, str]  # start, end, text
 #: The words of one command -> the spans to mask and their labels.
-Masker = Callable[[list[Word], KeyMatcher], list[tuple[int, int, str]]]
+WordsMasker = Callable[[list[Word], KeyMatcher], list[tuple[int, int, str]]]
 
 
 def _words(text: str, start: int, end: int, most: int = 64) -> list[Word]:
@@ -81,7 +81,7 @@ def _command_rule(
     name: str,
     triggers: frozenset[str],
     pattern: str,
-    masker: Masker,
+    masker: WordsMasker,
     matcher: KeyMatcher,
     accept: Callable[[str, re.Match[str]], bool] | None = None,
     most: int = 16,

@@ -25,10 +25,12 @@ from celery_jobs_ext.masking.keys import PASSWORD, KeyMatcher, hides_nothing
 _VERBS = r"(?:is|was|will[ \t]+be|has[ \t]+been|is[ \t]+now|now|set[ \t]+to|changed[ \t]+to|reset[ \t]+to)"
 _PROSE = (
     r"{name}s?(?![a-z0-9_])"
-    r"(?:(?P<verb>(?:[ \t]+" + _VERBS + r")+)[ \t]*:?[ \t]+"
+    r"(?P<verb>(?:[ \t]+" + _VERBS + r")+)[ \t]*:?[ \t]+"
     r"(?P<value>\\\"[^\"\\\n]{{1,256}}\\\"|\\'[^'\\\n]{{1,256}}\\'|\"[^\"\n]{{1,256}}\"|'[^'\n]{{1,256}}'|`[^`\n]{{1,256}}`|[^\s\"'`]{{1,256}})"
-    r"|[ \t]+(?P<hex>[0-9a-f]{{32,128}})(?![0-9a-z_-]))"
 )
+_PROSE_HEX = r"{name}s?(?![a-z0-9_])[ \t]+(?P<hex>[0-9a-f]{{32,128}})(?![0-9a-z_-])"
+#: The verbs' literals: a rule of the verb form runs only on text holding one of them.
+_VERB_TRIGGERS: Final = frozenset({" is", " was", " be", " now", " to"})
 #: The names, as patterns that start with the literal their rule is triggered by (one rule and
 #: one pass over the text for password and passwd).
 _NAMES: Final = {
@@ -74,14 +76,15 @@ def _credential(value: str, label: str) -> bool:
 
 def _replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
-        if match.group("hex") is None:
-            name_end = match.start("verb")
-        else:
+        hex_form = "hex" in match.re.groupindex
+        if hex_form:
             name_end = match.start() + len(text[match.start() : match.start("hex")].rstrip())
+        else:
+            name_end = match.start("verb")
         label = _label(matcher, text, match.start(), name_end)
         if label is None:
             return None
-        if match.group("hex") is not None:
+        if hex_form:
             return text[match.start() : match.start("hex")] + label, match.end("hex")
         start, end = match.start("value"), match.end("value")
         value = text[start:end]
@@ -101,8 +104,18 @@ def _replacer(matcher: KeyMatcher) -> Replace:
 
 
 def prose_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
+    """The verb form, for text holding a verb (``the password is X``)."""
     replace = _replacer(matcher)
     return tuple(
-        lowercase_rule(f"prose:{trigger}", frozenset({trigger}), _PROSE.format(name=name), replace)
+        lowercase_rule(f"prose:{trigger}", _VERB_TRIGGERS, _PROSE.format(name=name), replace)
+        for trigger, name in _NAMES.items()
+    )
+
+
+def prose_hex_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
+    """The hex form (``signing key 9f86d0…``), for text holding 32 hex digits in a row."""
+    replace = _replacer(matcher)
+    return tuple(
+        lowercase_rule(f"prose-hex:{trigger}", frozenset({trigger}), _PROSE_HEX.format(name=name), replace)
         for trigger, name in _NAMES.items()
     )

@@ -21,7 +21,7 @@ from celery_jobs_ext.masking.generic import (
 )
 from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher, is_filler
 from celery_jobs_ext.masking.password_files import HASH_RULES
-from celery_jobs_ext.masking.prose import prose_rules
+from celery_jobs_ext.masking.prose import prose_hex_rules, prose_rules
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
     JWT_PATTERN,
@@ -75,7 +75,7 @@ class Masker:
                 *prose_rules(self.keys),
             )
         )
-        self.hex = RuleSet(map(_no_filler, HEX_VENDOR_RULES))
+        self.hex = RuleSet((*map(_no_filler, HEX_VENDOR_RULES), *prose_hex_rules(self.keys)))
         self.gated = RuleSet(
             (literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *map(_no_filler, GATED_VENDOR_RULES))
         )

@@ -30,7 +30,7 @@ _PROSE = (
 )
 _PROSE_HEX = r"{name}s?(?![a-z0-9_])[ \t]+(?P<hex>[0-9a-f]{{32,128}})(?![0-9a-z_-])"
 #: The verbs' literals: a rule of the verb form runs only on text holding one of them.
-_VERB_TRIGGERS: Final = frozenset({" is", " was", " be", " now", " to"})
+_VERB_TRIGGERS: Final = frozenset({" is ", " is:", " was ", " was:", " be ", " been ", " now ", " to "})
 #: The names, as patterns that start with the literal their rule is triggered by (one rule and
 #: one pass over the text for password and passwd).
 _NAMES: Final = {

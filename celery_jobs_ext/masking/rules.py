@@ -201,7 +201,7 @@ _MAX_KEY_WALK: Final = 64
 # exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}})(?P<keyquote>\\?["'])?\]?
+    {name}(?=(?P<rest>[a-z0-9_.\]-]{{0,40}}))(?P=rest)(?P<keyquote>\\?["'])?\]?
     # a typed declaration: Go's "var k string = ", Kotlin's and TypeScript's "k: String = "
     (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str)\??(?=[ \t]{{0,4}}=[^=]))?
     [ \t]{{0,16}}(?P<separator>=>|:{{1,3}}=|[?.+]=|[!=]==?|[=:]

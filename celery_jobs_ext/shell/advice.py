@@ -14,6 +14,7 @@ from types import MappingProxyType
 from celery_jobs_ext.shell.patterns import ALLOWED_SETTING, ANY_PROGRAM, parse_entries
 from celery_jobs_ext.shell.rules.table import names_of
 
+_COMPILES = "compiles and links (bare: only checks, preprocesses and prints; a build needs a pattern)"
 CODE_RUNNING_PROGRAMS: Mapping[str, str] = MappingProxyType(
     {
         "sh": "runs any script file it is given",
@@ -55,12 +56,12 @@ CODE_RUNNING_PROGRAMS: Mapping[str, str] = MappingProxyType(
         "pip": "runs the build code of any package it installs",
         "npm": "runs package scripts",
         "npx": "downloads and runs packages",
-        "gcc": "runs plugins, wrappers and spec-file commands given as options",
-        "cc": "runs plugins, wrappers and spec-file commands given as options",
-        "clang": "loads plugins given as options",
+        "gcc": _COMPILES,
+        "cc": _COMPILES,
+        "clang": _COMPILES,
         "cmake": "runs CMake scripts (-P) and any build it configures",
         "java": "runs any class or jar it is given",
-        "systemctl": "starts, stops, enables and disables any installed service",
+        "systemctl": "controls every installed service (bare: read-only verbs only)",
         "openssl": "loads engines and providers and writes key and certificate files",
         "gpg": "runs helper programs and writes files",
         "cp": "writes any file the worker can write",

@@ -61,7 +61,27 @@ _NEVER_ALLOWED_SHAPES = re.compile(
     r"|.*FLAGS|.*_WRAPPER|.*_PREFIX|.*_LAUNCHER|CC|CXX|CPP|LD|AR|AS|NM|FC|F77|F90|RANLIB|STRIP"
     r"|OBJCOPY|OBJDUMP|YACC|LEX|M4|HOSTCC|HOSTCXX|CCACHE_.*|DISTCC_.*|RUSTC.*|RUSTDOC.*|CARGO_.*"
     r"|CMAKE_.*|LUA_.*|ERL_.*|GO(?:FLAGS|TOOLCHAIN|PROXY|ENV|ROOT|PATH|BIN|CACHE|EXPERIMENT)"
-    r"|DOTNET_.*|COREHOST_.*|COMPlus_.*|KUBECTL_.*|KUBE.*|TAPE)\Z",
+    r"|DOTNET_.*|COREHOST_.*|COMPlus_.*|KUBECTL_.*|KUBE.*|TAPE"
+    # (round 4) files a program writes or loads data from, named anywhere in the name:
+    # DEPENDENCIES_OUTPUT and SUNPRO_DEPENDENCIES make the preprocessor write a make rule file,
+    # LOCALE_ARCHIVE(_2_27) loads locale data, MEMUSAGE_OUTPUT, SEGFAULT_OUTPUT_NAME ...
+    r"|.*(?:OUTPUT|DEPENDENCIES|ARCHIVE).*"
+    # ... or at the end: logs, dumps, traces, sockets, caches, templates, temporary directories
+    r"|.*(?:LOG|LOGFILE|LOGDIR|DUMP|TRACE|TRACEFILE|SOCKET|SOCK|AUTHORITY|BUNDLE|CREDENTIALS"
+    r"|CACHE|TEMPLATES?|REPORT|TMPDIR|TEMPDIR|SPECS?)"
+    r"|TMP|TEMP|TERMCAP|MAKE|FFREPORT"
+    # compiler drivers and the C library: GCC_EXEC_PREFIX, GCC_COMPARE_DEBUG (compiles again,
+    # writing files), COLLECT_GCC (the program collect2 runs), CCC_OVERRIDE_OPTIONS, CC_PRINT_*,
+    # LLVM_PROFILE_FILE, GCOV_*/GMON_* (profile output), sanitizers' log_path, glibc's tunables
+    r"|GCC_.*|COLLECT_.*|LTO_.*|CCC_.*|CC_.*|CLANG_.*|LLVM_.*|CPLUS_.*|OBJC_.*|GCOV_.*|GMON_.*"
+    r"|(?:A|L|M|T|UB|HWA)SAN_.*|SEGFAULT_.*|MEMUSAGE_.*|PCPROFILE_.*|LIBC_.*|GLIBC_.*|MALLOC.*"
+    r"|LOCALE_.*|DEBUGINFOD_.*|GNUTLS_.*|NSS_.*|SSL_.*"
+    # arguments appended to a tool's command line (TF_CLI_ARGS, ...ARGS) and package managers'
+    # and infrastructure tools' settings: an index or registry a message chooses is code it
+    # chooses (PIP_INDEX_URL, UV_INDEX_URL, YARN_REGISTRY, GOSUMDB=off, ANSIBLE_*, HELM_*)
+    r"|.*ARGS|TF_.*|ANSIBLE_.*|HELM_.*|PIP_.*|UV_.*|POETRY_.*|PIPENV_.*|CONDA_.*|BUNDLE_.*"
+    r"|COMPOSER_.*|YARN_.*|PNPM_.*|BUN_.*|DENO_.*|RUSTUP_.*|GRADLE_.*|MAVEN_.*|CLOUDSDK_.*"
+    r"|GOSUMDB|GONOSUMDB|GONOSUMCHECK|GOINSECURE|GOPRIVATE|GONOPROXY|GOAUTH|GOVCS)\Z",
     re.IGNORECASE,
 )
 # Git reads commands, configuration and repository locations from dozens of GIT_* variables

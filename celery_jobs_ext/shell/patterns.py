@@ -17,9 +17,10 @@ status"`` allows exactly that command; ``"du -sh /srv/*"`` allows ``du -sh`` on 
   ..."`` allows ``git -C /srv/repo log --oneline`` and refuses ``... -c alias.x=!sh``), so
   ``...`` never allows more than listing the program by bare name would;
 - for programs whose argument is text their rules read in full (:data:`TEXT_PROGRAMS`:
-  sqlite3's SQL and dot-commands), a whole-word ``*`` matches any one word that does not start
-  with ``-``, ``/`` and ``.`` alike (``"sqlite3 -readonly /srv/app.db *"`` allows ``.tables``
-  and ``select 10/2``); the rules still refuse unsafe dot-commands and SQL functions.
+  sqlite3's SQL and dot-commands, psql's and mysql's SQL), a whole-word ``*`` matches any
+  one word that does not start with ``-``, ``/`` and ``.`` alike (``"sqlite3 -readonly
+  /srv/app.db *"`` allows ``.tables`` and ``select 10/2``); the rules still refuse unsafe
+  dot-commands, SQL functions and meta-commands.
 
 A literal ``*`` or ``?`` cannot be required by a pattern. Imports nothing from Celery.
 """
@@ -37,7 +38,7 @@ from celery_jobs_ext.errors import ImproperlyConfigured
 ALLOWED_SETTING = "jobs_allowed_shell_commands"
 ANY_PROGRAM = "*"
 REST = "..."
-TEXT_PROGRAMS = frozenset({"sqlite3"})
+TEXT_PROGRAMS = frozenset({"sqlite3", "psql", "mysql", "mariadb"})
 """Programs whose wildcard argument is text (SQL, dot-commands) their rules judge in full."""
 
 _PROGRAM = re.compile(r"[A-Za-z0-9._+/-]+\Z")

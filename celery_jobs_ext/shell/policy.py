@@ -253,22 +253,17 @@ def validate_command(
 
     # Each matching entry is a way the command may be allowed: a bare name trusts no argument,
     # a pattern trusts the words it spells out. One that passes the program rules suffices.
-    trusted_sets: list[tuple[int, ...]] = [()]
-    open_ended: set[tuple[int, ...]] = set()
+    # A pattern without "..." also pins what the program writes by default (wget's download,
+    # tee's operand); one ending in "..." pins nothing after its fixed words.
+    ways: list[tuple[tuple[int, ...], bool]] = [((), False)]
     if candidates and not any_program:
-        trusted_sets = [
-            found for found in (entry.matches(arguments) for entry in candidates) if found is not None
-        ]
-        # A pattern ending in "..." pins nothing after its fixed words: what the program
-        # writes by default (wget's download) is judged as for a bare entry.
-        open_ended = {
-            found
+        ways = [
+            (found, entry.words is not None and entry.words[-1:] != (REST,))
             for entry in candidates
-            if entry.words and entry.words[-1] == REST
             for found in [entry.matches(arguments)]
             if found is not None
-        }
-        if not trusted_sets:
+        ]
+        if not ways:
             refuse(
                 f"the arguments of {word!r} match none of its entries in {ALLOWED_SETTING} "
                 f"({', '.join(entry.text for entry in candidates)})"
@@ -276,25 +271,15 @@ def validate_command(
     paths = [word, resolved]
     if os.path.isabs(resolved):
         paths.append(os.path.realpath(resolved))
-    *others, loosest = sorted(set(trusted_sets), key=len, reverse=True)
-    for trusted in others:
+    *others, loosest = sorted(set(ways), key=lambda way: (len(way[0]), way[1]), reverse=True)
+    for trusted, pinned in others:
         with contextlib.suppress(ShellCommandNotAllowed):
             check_arguments(
-                os.path.basename(word),
-                paths,
-                arguments,
-                denied_arguments,
-                trusted=trusted,
-                pinned=trusted not in open_ended,
+                os.path.basename(word), paths, arguments, denied_arguments, trusted=trusted, pinned=pinned
             )
             return [resolved, *arguments]
     # The loosest way decides, and its refusal is the one reported.
     check_arguments(
-        os.path.basename(word),
-        paths,
-        arguments,
-        denied_arguments,
-        trusted=loosest,
-        pinned=bool(loosest) and loosest not in open_ended,
+        os.path.basename(word), paths, arguments, denied_arguments, trusted=loosest[0], pinned=loosest[1]
     )
     return [resolved, *arguments]

@@ -265,10 +265,10 @@ ORDINARY = [
     "git fetch https://example.com/r.git", "git submodule update --init", "git worktree list",
     "mysql --skip-pager -h db -u reader app", "mysql --connect-timeout=5 app", "make -j4 all",
     "make test",
-    "ip -br addr", "ip route show", "tar -czf a.tgz dir", "rsync -avz src/ host:dst/", "nmap -sV host",
+    "ip -br addr", "ip route show", "tar -czf - dir", "rsync -avz src/ host:dst/", "nmap -sV host",
     "openssl x509 -in cert.pem -noout -text", "less -R f", "emacs -nw -fs f", "emacs --batch -q f",
-    "vim -R f", "zip -r a.zip d", "redis-cli -h db -n 1 HINCRBY k f 1", "redis-cli GET config",
-    "convert in.png -resize 50% out.png", "curl https://example.com/", "julia script.jl",
+    "vim -R f", "zip -r - d", "redis-cli -h db -n 1 HINCRBY k f 1", "redis-cli GET config",
+    "convert in.png -resize 50% png:-", "curl https://example.com/", "julia script.jl",
     "pwsh -File /srv/x.ps1", "bash -e deploy.sh",
 ]  # fmt: skip
 

@@ -313,4 +313,9 @@ def test_rest_of_a_pattern_does_not_pin_what_the_program_writes_by_default(
 def test_npm_call_option_abbreviated_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
     search_path = str(make_programs(tmp_path_factory.mktemp("npm"), ["npm"]))
     assert is_refused("npm --cal='touch /tmp/x/pwned' ls", ["npm"], search_path)
-    assert not is_refused("npm --ca=/srv/ca.pem ls", ["npm"], search_path)
+    # Round 4: a bare npm refuses --ca too (a chosen CA lets a chosen server stand in for the
+    # registry), but --ca is still not read as an abbreviation of --call.
+    with pytest.raises(ShellCommandNotAllowed) as refused:
+        validate_command("npm --ca=/srv/ca.pem ls", ["npm"], denied_arguments={}, search_path=search_path)
+    assert "command string" not in str(refused.value)
+    assert not is_refused("npm --ca=/srv/ca.pem ls", ["npm --ca=/srv/ca.pem ls"], search_path)

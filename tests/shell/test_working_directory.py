@@ -98,7 +98,7 @@ def test_worker_refuses_a_hand_sent_cwd_and_runs_in_a_listed_one(
     (listed / "here").write_text("")
     other = tmp_path / "other"
     other.mkdir()
-    app = make_app(jobs_allowed_shell_commands=["touch", "ls"], jobs_shell_allowed_cwd=[str(listed)])
+    app = make_app(jobs_allowed_shell_commands=["touch made", "ls"], jobs_shell_allowed_cwd=[str(listed)])
     shell_task(app)
     with in_process_worker(app):
         refused = app.send_task("jobs.shell", args=["touch made"], kwargs={"cwd": str(other)})

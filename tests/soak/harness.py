@@ -1132,7 +1132,7 @@ class Soak:
             "drain": {"targets": targets, "reached": progress},
         }
         report["outcomes"] = self._outcomes(records, done, attempts, entries, shell_runs)
-        report["callbacks"] = self._callbacks(callbacks_raw, set(report["outcomes"]["lost"]))
+        report["callbacks"] = self._callbacks(callbacks_raw, set(report["outcomes"]["lost"]), records)
         report["health"] = self._health(health, records, entries, shell_runs, processing_zero)
         report["secrets"] = self._secrets(
             health, events, entries, callbacks_raw, set(attempts) | set(self.expected)
@@ -1253,11 +1253,30 @@ class Soak:
             row["fail_at"] = pipeline.fail_at
         return row
 
-    def _callbacks(self, raw: dict[str, Any], lost: set[str]) -> dict[str, Any]:
+    def _callbacks(self, raw: dict[str, Any], lost: set[str], records: list[list[Any]]) -> dict[str, Any]:
         """Callbacks per pipeline against what its outcome requires.
 
-        A pipeline with a lost step has no outcome, so none of its callbacks may fire.
+        A pipeline with a lost step has no outcome, so none of its callbacks may fire. On a
+        Redis broker, a callback that never arrived although its step ended within a second
+        of a worker SIGKILL or of the Redis restart is listed apart (``lost_in_flight``):
+        that is the window in which Kombu's Redis transport loses a message a dying consumer
+        popped (docs/reliability.md), the same rule the lost tasks follow.
         """
+        ended_at: dict[str, float] = {}
+        for record in records:
+            ended_at[record[2]] = max(ended_at.get(record[2], 0.0), record[0] - self.started_wall)
+        windows = [
+            (f["killed_at_seconds"], f["reaped_at_seconds"]) for f in self.faults if "killed_at_seconds" in f
+        ]
+        windows += [
+            (f["down_from_seconds"], f["down_to_seconds"]) for f in self.faults if "down_from_seconds" in f
+        ]
+        missing = {
+            "then never fired after the success",
+            "finally fired 0 times",
+            "catch fired 0 times, expected 1",
+        }
+        lost_in_flight: list[dict[str, Any]] = []
         fired: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for field_name, received in raw.items():
             kind, key, _ = field_name.split("|")
@@ -1299,7 +1318,18 @@ class Soak:
                     or error.get("queue") != self.queues[PIPELINE]
                 ):
                     problems.append(f"catch got {error}")
-            if problems:
+            ended = ended_at.get(pipeline.ending_step)
+            if (
+                problems
+                and self.settings.broker == "redis"
+                and set(problems) <= missing
+                and ended is not None
+                and any(begin - 1 <= ended <= end + 1 for begin, end in windows)
+            ):
+                lost_in_flight.append(
+                    {"pipeline": pipeline.key, "ended_at": round(ended, 3), "problems": problems}
+                )
+            elif problems:
                 wrong.append(
                     {
                         "pipeline": pipeline.key,
@@ -1318,6 +1348,7 @@ class Soak:
             "pipelines_with_a_lost_step": with_lost_step,
             "wrong": wrong[:20],
             "wrong_count": len(wrong),
+            "lost_in_flight": lost_in_flight,
         }
 
     def _in_kill_window(self, record: list[Any]) -> bool:

@@ -129,6 +129,12 @@ def test_catch_and_finally_fire_exactly_as_often_as_the_outcomes_require(soak: d
     callbacks = soak["callbacks"]
     assert callbacks["failing_pipelines"] > 0 and callbacks["chains"] > 0
     assert callbacks["wrong_count"] == 0, callbacks["wrong"]
+    if callbacks.get("lost_in_flight"):
+        pytest.xfail(
+            f"{len(callbacks['lost_in_flight'])} callback message(s) sent as a worker was SIGKILLed or Redis "
+            "restarted were lost by Kombu's Redis transport (docs/reliability.md: finding 2): "
+            f"{callbacks['lost_in_flight']}"
+        )
 
 
 def test_health_json_equals_the_ledger_per_queue(soak: dict[str, Any]) -> None:

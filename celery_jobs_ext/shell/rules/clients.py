@@ -134,3 +134,59 @@ def check_tar_remote_archive(
                 "for which tar starts rsh or ssh with a host the message chooses; add "
                 "--force-local if it is a local file name"
             )
+
+
+# SQL that runs programs, loads libraries or reads and writes files where the database runs
+# (or, for LOAD DATA LOCAL, reads a file of the worker's and sends it to the server); and
+# psql's backslash meta-commands (\! runs a shell, \copy and \o write local files, \i reads).
+_SQL_REFUSED = re.compile(
+    r"\\|\b(?:PROGRAM|OUTFILE|DUMPFILE|INFILE|LOAD_FILE|SONAME|LO_EXPORT|LO_IMPORT|LO_FROM_BYTEA"
+    r"|PG_READ_FILE|PG_READ_BINARY_FILE|PG_LS_DIR|PG_STAT_FILE|PG_FILE_WRITE|PG_FILE_RENAME"
+    r"|PG_FILE_UNLINK|DBLINK\w*|SYS_EXEC|SYS_EVAL|PLUGIN)\b",
+    re.IGNORECASE,
+)
+# Dynamic SQL and server-side code: a statement built from a string (DO blocks, EXECUTE,
+# PREPARE ... FROM @var, query_to_xml('...')) hides every keyword above, and functions,
+# extensions, ALTER SYSTEM (archive_command) and SET GLOBAL general_log_file run code or write
+# files on the database host.
+_SQL_STATEMENTS = re.compile(
+    r"(?:\A|;)\s*(?:DO|PREPARE|EXECUTE|LOAD|CALL|HANDLER)\b|\bALTER\s+SYSTEM\b"
+    r"|\bSET\s+(?:GLOBAL|PERSIST|PERSIST_ONLY|@@)|\bQUERY_TO_XML\w*|\bCURSOR_TO_XML\w*"
+    r"|\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:FUNCTION|PROCEDURE|TRIGGER"
+    r"|RULE|EXTENSION|LANGUAGE|EVENT|AGGREGATE|OPERATOR|CAST|SERVER|TRANSFORM|FOREIGN|PUBLICATION"
+    r"|SUBSCRIPTION)\b",
+    re.IGNORECASE,
+)
+_SQL_COMMENTS = re.compile(r"/\*.*?(?:\*/|\Z)|--[^\n]*|#[^\n]*", re.DOTALL)
+_SQL_COPY = re.compile(r"\bCOPY\b", re.IGNORECASE)
+_SQL_COPY_STANDARD = re.compile(r"\b(?:TO|FROM)\s+(?:STDOUT|STDIN)\b", re.IGNORECASE)
+
+
+def check_sql_statements(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse SQL and meta-commands that run programs or move files, in any argument.
+
+    A bare-listed psql or mysql runs no SQL given in the command (``-c``, ``-e`` are refused
+    by the table: any SQL can change the server's data); a pattern such as ``"psql -d shop -c
+    *"`` allows SQL, and the word its wildcard matched is read here: no ``\\`` meta-command,
+    no ``COPY ... PROGRAM`` or ``COPY`` to a server file, no ``INTO OUTFILE``, ``LOAD DATA
+    [LOCAL] INFILE``, ``LOAD_FILE()``, ``lo_export()``, ``pg_read_file()``, ``SONAME`` ... The
+    words are matched anywhere, string literals included (stricter than the SQL grammar).
+    """
+    for position, argument in enumerate(arguments):
+        if position in trusted:
+            continue
+        # Read as written and with comments as spaces (CREATE/**/FUNCTION): stripping alone
+        # would also strip a "--" inside a string literal and what follows it.
+        found = None
+        for text in (argument, _SQL_COMMENTS.sub(" ", argument)):
+            found = found or _SQL_REFUSED.search(text) or _SQL_STATEMENTS.search(text)
+            if found is None and _SQL_COPY.search(text) and not _SQL_COPY_STANDARD.search(text):
+                found = _SQL_COPY.search(text)
+        if found:
+            refuse(
+                f"argument {argument!r} of {program!r} uses {found.group(0)!r}: SQL or a meta-command "
+                "that runs a program, loads a library or reads or writes files on the worker or the "
+                "database host"
+            )

@@ -33,10 +33,14 @@ def _option_values(arguments: Sequence[str], short: str, long: str, value_letter
 def check_wget(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
-    """Refuse a wget that would save files, unless an argument pattern pinned the command."""
-    if pinned:
-        return
+    """Refuse a wget that would save files, unless an argument pattern pinned the command.
+
+    A pinned command may save its download, but not recurse through a word a wildcard
+    matched (``"wget -* https://example.com/x"`` given ``-r``).
+    """
     letters = SHORT_OPTIONS_WITH_VALUES["wget"]
+    if pinned:
+        arguments = [argument for position, argument in enumerate(arguments) if position not in trusted]
     to_stdout = bool(
         set(_option_values(arguments, "-O", "--output-document", letters)) & {"-", "/dev/stdout", "/dev/null"}
     )
@@ -54,7 +58,7 @@ def check_wget(
             f"argument {recursive[0]!r} of {program!r} makes wget save a directory tree in the "
             "working directory (also with --spider); pin the command with a pattern"
         )
-    if not (to_stdout or spider):
+    if not (to_stdout or spider or pinned):
         refuse(
             f"{program!r} saves downloads as files in the working directory; add -O - to get the "
             "download as output (or --spider to only check), or pin the command with a pattern"

@@ -38,10 +38,12 @@ from celery_jobs_ext.shell.rules.table import (
 from celery_jobs_ext.shell.syntax import refuse
 
 # Programs whose options are single-dash words: "-b" is an option named b, not a cluster.
-_SINGLE_DASH_WORDS = frozenset({"find", "openssl", "ip", "sqlite3", "emacs", "pwsh", "erl", "tex", "magick"})
+_SINGLE_DASH_WORDS = frozenset(
+    {"find", "openssl", "ip", "sqlite3", "emacs", "pwsh", "erl", "tex", "magick", "go"}
+)
 # Of those, the ones whose parser also accepts the same word with two dashes
 # (OpenSSL 3 reads "--out" as "-out"): normalised to one dash before matching.
-_DOUBLE_DASH_TOO = frozenset({"openssl", "sqlite3", "tex"})
+_DOUBLE_DASH_TOO = frozenset({"openssl", "sqlite3", "tex", "go"})
 # getopt_long_only: "-scrip=x" is "--script=x" (long options, and their prefixes, with one dash).
 _LONG_ONLY = frozenset({"nmap", "emacs"})
 # Of those, the ones that accept any prefix of an option's name (iproute2's matches()).

@@ -25,7 +25,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "tar": (
             "-I", "--use-compress-program", "--to-command", "--checkpoint-action",
             "--rsh-command", "--rmt-command", "--info-script", "-F", "--new-volume-script",
-            "-g", "--listed-incremental", "--index-file", "--volno-file",
+            "-g", "--listed-incremental", "--index-file", "--volno-file", "--remove-files",
         ),
         "sed": ("-i", "--in-place", "-f", "--file"),
         "awk": (
@@ -75,8 +75,7 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "zip": ("-TT", "--unzip-command", "-lf", "--logfile-path"),
         "tcpdump": ("-z", "-w"),
-        "dd": ("of=",),
-        "sort": ("-o", "--output", "--compress-program"),
+        "sort": ("--compress-program",),
         "split": ("--filter",),
         "rg": ("--pre", "--hostname-bin"),
         "make": (
@@ -178,6 +177,25 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         ),
         "sqlite3": ("-cmd", "--cmd", "-init", "--init", "-A", "-archive", "--archive"),
         "cmake": ("-E", "-P", "-C", "--build", "--install", "-S", "-B"),
+        "dmesg": (
+            "-c", "--read-clear", "-C", "--clear", "-D", "--console-off", "-E", "--console-on",
+            "-n", "--console-level",
+        ),
+        "logger": ("-f", "--file"),
+        # go's flag package: one or two dashes, "=value" or the next word; these run a program
+        # (-toolexec, -exec, -vettool, an external linker through -ldflags), write (-o) or read
+        # build configuration from a chosen file or directory.
+        "go": (
+            "-toolexec", "-exec", "-vettool", "-ldflags", "-gcflags", "-asmflags", "-gccgoflags",
+            "-compiler", "-overlay", "-modfile", "-pgo", "-o", "-C", "-coverprofile", "-cpuprofile",
+            "-memprofile", "-blockprofile", "-mutexprofile", "-trace", "-outputdir",
+            # go env -w writes GOFLAGS into go's own env file; go get and go mod/work edit
+            # replace a dependency, whose init() the next go test runs
+            "-w", "get", "edit", "use",
+        ),
+        "gradle": ("-I", "--init-script", "-b", "--build-file", "-c", "--settings-file", "-p",
+                   "--project-dir", "-g", "--gradle-user-home", "-D", "--system-prop", "-P",
+                   "--project-prop", "--include-build"),
     }
 )  # fmt: skip
 """Built-in refused options per program family; see the module docstring for the syntax."""
@@ -201,7 +219,7 @@ FAMILIES: Mapping[str, str] = MappingProxyType(
         "rbash": "sh", "posh": "sh", "loksh": "sh",
         "ncat": "nc", "netcat": "nc", "nc.traditional": "nc", "nc.openbsd": "nc",
         "mariadb": "mysql", "sqlite": "sqlite3",
-        "mariadb-dump": "mysqldump", "gpg2": "gpg",
+        "mariadb-dump": "mysqldump", "gpg2": "gpg", "tofu": "terraform", "microk8s.kubectl": "kubectl",
         "rc": "sh", "es": "sh", "elvish": "sh", "xonsh": "sh", "ion": "sh", "scsh": "sh",
         "powershell": "pwsh", "perl6": "raku", "rakudo": "raku", "jruby": "ruby",
         "truffleruby": "ruby", "mongo": "mongosh", "runghc": "ghc", "runhaskell": "ghc", "iex": "elixir",
@@ -246,12 +264,23 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
         "journalctl": "cDFgiMnopSUtu",
+        "dmesg": "Ffln",
+        "logger": "fnPpSTtu",
     }
 )
 
 # Real long options that are prefixes of denied ones; getopt takes an exact match first.
+# Found by comparing each program's --help with the table (GNU getopt_long and curl take an
+# exact match before an abbreviation: "tar --list" is --list, not --listed-incremental).
 LONG_OPTION_EXCEPTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
-    {"tar": frozenset({"--checkpoint"}), "curl": frozenset({"--cookie"})}
+    {
+        "tar": frozenset({"--checkpoint", "--list"}),
+        "curl": frozenset({"--cookie", "--proto", "--ssl"}),
+        "wget": frozenset({"--reject"}),
+        "journalctl": frozenset({"--cursor"}),
+        "make": frozenset({"--jobs"}),
+        "dpkg": frozenset({"--status"}),
+    }
 )
 
 REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
@@ -275,8 +304,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "emacs": "runs Lisp code",
         "zip": "makes zip run another program",
         "tcpdump": "makes tcpdump run a program or write a capture file",
-        "dd": "writes to a file or device",
-        "sort": "makes sort write a file or run a compression program",
+        "sort": "makes sort run a compression program",
         "split": "makes split run a command",
         "rg": "makes rg run a preprocessor",
         "make": "evaluates makefile code (-C runs the Makefile of another directory)",
@@ -294,6 +322,10 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "sqlite3": "runs dot-commands that can run programs or write files",
         "journalctl": "writes or moves journal files, or reads journals from a chosen directory",
         "cmake": "runs commands or CMake scripts, or builds another directory",
+        "dmesg": "clears the kernel ring buffer or changes the console log level",
+        "logger": "sends a local file to the system log (or a remote one with -n)",
+        "go": "makes go run a program, write a file or read build configuration from a chosen place",
+        "gradle": "makes gradle run an init script or build another directory",
     }
 )
 DEFAULT_REFUSAL_REASON = "can make the program run other programs or write files"

@@ -249,3 +249,10 @@ def test_a_discord_bot_token_is_masked_by_the_user_id_its_first_part_encodes() -
     assert mask_text(f"client.run('{token}')") == "client.run('***API_KEY***')"
     dotted = "com.example.MyApplicationServiceImpl.method.somethingElseEntirelyHereX"
     assert mask_text(dotted) is dotted
+
+
+def test_a_secret_store_value_holding_an_equals_sign_is_masked_once() -> None:
+    assert (
+        mask_text('gh secret set K --body "a=b1x9Zq" --repo o/r')
+        == 'gh secret set K --body "***SECRET***" --repo o/r'
+    )

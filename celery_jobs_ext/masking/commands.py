@@ -106,6 +106,8 @@ def _command_rule(
         pieces: list[str] = []
         position = match.start()
         for span_start, span_end, label in sorted(spans):
+            if span_start < position:
+                continue  # inside a span already masked
             pieces += (text[position:span_start], label)
             position = span_end
         pieces.append(text[position:end])
@@ -233,10 +235,14 @@ def _config_set(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int, 
 def _secret_store_set(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     positional: list[Word] = []
+    skip = False
     for index, (start, end, word) in enumerate(words):
         lowered = word.lower()
-        if lowered in ("--body", "-b") and index + 1 < len(words):
+        if skip:
+            skip = False
+        elif lowered in ("--body", "-b") and index + 1 < len(words):
             spans += _secret_span(*words[index + 1], SECRET)
+            skip = True  # the value, read
         elif lowered.startswith("--body="):
             spans += _secret_span(start + 7, end, word[7:], SECRET)
         elif "=" in word and not word.startswith("-"):

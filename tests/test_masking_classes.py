@@ -245,7 +245,7 @@ def test_triggers_found_by_the_automaton_and_by_the_scans_mask_alike(monkeypatch
 
 
 def test_a_discord_bot_token_is_masked_by_the_user_id_its_first_part_encodes() -> None:
-    token = "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs"
+    token = "MzE0MTU5MjY1MzU4OTc5MzIz.zwZWdf.RLgxL_Z1bvxbT7WrKL8ozFiA2au"
     assert mask_text(f"client.run('{token}')") == "client.run('***API_KEY***')"
     dotted = "com.example.MyApplicationServiceImpl.method.somethingElseEntirelyHereX"
     assert mask_text(dotted) is dotted

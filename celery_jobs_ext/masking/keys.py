@@ -248,7 +248,7 @@ _PLACEHOLDER = re.compile(
       [*xX•#._~-]{3,}                       # ****, xxxx, ..., ###
     | \*{3}[A-Z_]{1,20}\*{3}                # already masked
     | <[^<>\n]{1,64}>                       # <token>, <your password>
-    | \[(?i:redacted|filtered|hidden|masked|removed|secure|sensitive|omitted|secret)\]
+    | [\[(](?i:redacted|filtered|hidden|masked|removed|secure|sensitive|omitted|secret|not[ _]set|none)[\])]
     | \{\{[^{}\n]{1,64}\}\}                 # {{ secret }}
     | \$\{[^{}\n]{1,64}\}                   # ${DB_PASSWORD}
     | \$[A-Z_][A-Z0-9_]{0,63} | \$[0-9@*]     # $PASSWORD, a shell script's $1

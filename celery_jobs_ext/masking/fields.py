@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import re
 from typing import Final
+from urllib.parse import unquote
+
+from celery_jobs_ext.masking.keys import hides_nothing
+
+#: The longest value the patterns read (a longer one runs on to its delimiter).
+MAX_VALUE: Final = 2048
 
 #: What may end a bare value early, found in one search: the next parameter (``&name=``), a
 #: field separator (``;`` or ``,`` before a space or the end), a closing quote (one followed by a
@@ -107,3 +113,41 @@ def long_value_end(text: str, end: int, group: str) -> int:
     """Where a value longer than the patterns' bound really ends: one scan to its delimiter."""
     found = _LONG_VALUE_ENDS[group].search(text, end)
     return found.start() if found else len(text)
+
+
+#: Where a value after an escaped separator ends: at an encoded delimiter (``%26`` is ``&``,
+#: Gson writes ``&`` as ``\u0026``), a raw one, or a quote.
+ESCAPED_SEPARATORS: Final = {
+    "%": re.compile(r"%(?:2[026c7]|3b|0[ad])|[&#\s\"'<>]", re.IGNORECASE),
+    "\\": re.compile(r"\\u00(?:2[026c7]|3b|0[ad])|\\[nrt\"']|[&\s\"'<>]", re.IGNORECASE),
+}
+
+
+def replace_escaped(
+    text: str, start: int, value_start: int, label: str, value_end: re.Pattern[str]
+) -> tuple[str, int] | int:
+    found = value_end.search(text, value_start, value_start + MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + MAX_VALUE)
+    if end == value_start or hides_nothing(unquote(text[value_start:end]), label):
+        return max(end, value_start)
+    return text[start:value_start] + label, end
+
+
+_TAB_FIELD_END = re.compile(r"[\t\r\n]|\\[nrt]|[\"'](?=[\s,\])}]|$)")
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,63}")
+
+
+def replace_tab_separated(
+    text: str, start: int, key_start: int, value_start: int, label: str
+) -> tuple[str, int] | int | None:
+    """``key<TAB>value`` (a TSV row, an export of settings): the value is the rest of its field.
+    Only a key that starts a field; a lowercase word after it is a column name (a header)."""
+    before = text[max(0, key_start - 2) : key_start]
+    if key_start and not before[-1:].isspace() and before[-1:] not in ("'", '"') and before != "\\n":
+        return None  # the key starts a field: after a line break, a space, a tab or a quote
+    found = _TAB_FIELD_END.search(text, value_start, value_start + MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + MAX_VALUE)
+    value = text[value_start:end].rstrip()
+    if not value or _COLUMN_NAME.fullmatch(value) or hides_nothing(value, label, structured=True):
+        return None
+    return text[start:value_start] + label, value_start + len(value)

@@ -12,7 +12,6 @@ import binascii
 import json
 import re
 from typing import Final
-from urllib.parse import unquote
 
 from celery_jobs_ext.masking.engine import (
     Replace,
@@ -22,7 +21,14 @@ from celery_jobs_ext.masking.engine import (
     literal_rule,
     lowercase_rule,
 )
-from celery_jobs_ext.masking.fields import bare_value_end, list_separator, long_value_end
+from celery_jobs_ext.masking.fields import (
+    ESCAPED_SEPARATORS,
+    bare_value_end,
+    list_separator,
+    long_value_end,
+    replace_escaped,
+    replace_tab_separated,
+)
 from celery_jobs_ext.masking.keys import (
     API_KEY,
     AWS_KEY,
@@ -264,12 +270,23 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if (
+            group == "v6"
+            and (separator == "=" or separator == ":")
+            and value_start == match.end("separator")
+            and match.group("keyquote") is None
+        ):
+            simple = _SIMPLE_VALUE.match(text, value_start)
+            if simple is not None and not (label is TOKEN and "ookie" in text[key_start:key_end]):
+                # A plain token up to whitespace, the end or the next &name=: every check below
+                # that could apply to it, without finding its end the long way.
+                return _replace_simple(text, start, key_start, key_end, match, label, simple.end())
         if separator in _COMPARISONS and group == "v6":
             return value_end  # password == other: code comparing two names, no value
         if not separator or separator == "\\t":
-            return _replace_tab_separated(text, start, key_start, match.start(group), label)
-        if separator[:1] in _ESCAPED_SEPARATORS:
-            return _replace_escaped(text, start, match.start(group), label, _ESCAPED_SEPARATORS[separator[0]])
+            return replace_tab_separated(text, start, key_start, match.start(group), label)
+        if separator[:1] in ESCAPED_SEPARATORS:
+            return replace_escaped(text, start, match.start(group), label, ESCAPED_SEPARATORS[separator[0]])
         if group == "v0":
             return _replace_indented(text, start, key_start, match, label)
         if _NAME_FIELD_FOLLOWS.match(text, value_end + (text[value_end : value_end + 1] in "\"'")):
@@ -335,42 +352,30 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
     return replace
 
 
-#: Where a value after an escaped separator ends: at an encoded delimiter (``%26`` is ``&``,
-#: Gson writes ``&`` as ``\u0026``), a raw one, or a quote.
-_ESCAPED_SEPARATORS: Final = {
-    "%": re.compile(r"%(?:2[026c7]|3b|0[ad])|[&#\s\"'<>]", re.IGNORECASE),
-    "\\": re.compile(r"\\u00(?:2[026c7]|3b|0[ad])|\\[nrt\"']|[&\s\"'<>]", re.IGNORECASE),
-}
+#: A bare value of token characters that ends at whitespace, the end or ``&name=``.
+_SIMPLE_VALUE = re.compile(
+    r"(?=(?P<token>[A-Za-z0-9_.+/@~!*^-]{1,2047}))(?P=token)(?=[ \t\r\n]|$|&[\w.\[\]%-]{1,64}=)"
+)
 
 
-def _replace_escaped(
-    text: str, start: int, value_start: int, label: str, value_end: re.Pattern[str]
-) -> tuple[str, int] | int:
-    found = value_end.search(text, value_start, value_start + _MAX_VALUE)
-    end = found.start() if found else min(len(text), value_start + _MAX_VALUE)
-    if end == value_start or hides_nothing(unquote(text[value_start:end]), label):
-        return max(end, value_start)
-    return text[start:value_start] + label, end
-
-
-_TAB_FIELD_END = re.compile(r"[\t\r\n]|\\[nrt]|[\"'](?=[\s,\])}]|$)")
-_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,63}")
-
-
-def _replace_tab_separated(
-    text: str, start: int, key_start: int, value_start: int, label: str
+def _replace_simple(
+    text: str, start: int, key_start: int, key_end: int, match: re.Match[str], label: str, value_end: int
 ) -> tuple[str, int] | int | None:
-    """``key<TAB>value`` (a TSV row, an export of settings): the value is the rest of its field.
-    Only a key that starts a field; a lowercase word after it is a column name (a header)."""
-    before = text[max(0, key_start - 2) : key_start]
-    if key_start and not before[-1:].isspace() and before[-1:] not in ("'", '"') and before != "\\n":
-        return None  # the key starts a field: after a line break, a space, a tab or a quote
-    found = _TAB_FIELD_END.search(text, value_start, value_start + _MAX_VALUE)
-    end = found.start() if found else min(len(text), value_start + _MAX_VALUE)
-    value = text[value_start:end].rstrip()
-    if not value or _COLUMN_NAME.fullmatch(value) or hides_nothing(value, label, structured=True):
+    value_start = match.start("v6")
+    value = text[value_start:value_end]
+    if _NAME_FIELD_FOLLOWS.match(text, value_end):
         return None
-    return text[start:value_start] + label, value_start + len(value)
+    if value[0] in _SCHEME_INITIALS and _SCHEME_VALUE.match(value):
+        return None
+    if value.isdigit() and _is_test_count(text, key_start, key_end, value_end):
+        return value_end
+    if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
+        return value_end
+    if value.startswith("eyJ") and value.count(".") >= 2:
+        label = JWT
+    elif label is SECRET and (value.startswith(VENDOR_PREFIXES) or _HEX_VENDOR_VALUE.fullmatch(value)):
+        label = AWS_KEY if value.startswith(_AWS_KEY_PREFIXES) else API_KEY
+    return text[start:value_start] + label, value_end
 
 
 #: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be

@@ -248,7 +248,7 @@ def _noop(*args: object, **kwargs: object) -> None:
 def state_rows(name: str, url: str) -> Rows:
     """One round trip's worth of each shared-state operation on one backend."""
     from celery_jobs_ext.metrics import Recorder
-    from celery_jobs_ext.ratelimit import RateLimiter
+    from celery_jobs_ext.ratelimit import RateLimiter, acquire, take_slots
 
     prefix = unique("bench") + ":"
     app = Celery(unique("state"), set_as_current=False)
@@ -268,15 +268,15 @@ def state_rows(name: str, url: str) -> Rows:
         recorder.flush()
 
     def batch() -> None:
-        state.batch().acquire("b", 0.0001, 1).hincr("h", {"started": 1, "duration": 0.1}, 60).execute()
+        take_slots(state.batch(), "b", 0.0001, 1).hincr("h", {"started": 1, "duration": 0.1}, 60).execute()
 
     try:
         return [
             (f"{name}: ping (one round trip, the floor)", measure(state.ping, 2000)),
             (f"{name}: incr", measure(lambda: state.incr("c", 1, 60), 2000)),
             (
-                f"{name}: state.acquire (raw GCRA decision)",
-                measure(lambda: state.acquire("b", 0.0001, 1), 2000),
+                f"{name}: ratelimit.acquire (raw GCRA decision)",
+                measure(lambda: acquire(state, "b", 0.0001, 1), 2000),
             ),
             (
                 f"{name}: RateLimiter.allow(queue, limit) (given limit)",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache
+from celery_jobs_ext.state import StateBackend, create_state
 from tests.harness import (
     PrivateRedis,
     _redis_server_binary,
@@ -79,6 +81,23 @@ def private_redis() -> Iterator[Callable[..., PrivateRedis]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of each backend in turn: the shared Redis, then a SQLite file of the test's own."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path}/state.db"
+
+
+@pytest.fixture
+def state(state_url: str) -> Iterator[StateBackend]:
+    """A backend on each of ``state_url``'s stores, under a prefix of the test's own, cleared after."""
+    backend = create_state(state_url, prefix=unique("contract") + ":")
+    yield backend
+    backend.clear_prefix()
+    backend.close()
 
 
 @pytest.fixture(autouse=True)

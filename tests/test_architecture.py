@@ -7,6 +7,7 @@ Read from the source with ``ast``: imports inside functions count, imports under
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "celery_jobs_ext"
@@ -98,3 +99,17 @@ def test_every_error_class_is_defined_in_errors_py() -> None:
                 if bases & errors:
                     elsewhere.append(f"{name}.{node.name}")
     assert elsewhere == []
+
+
+def test_architecture_md_lists_every_package_and_module() -> None:
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    start = text.index("```\ncelery_jobs_ext/")
+    tree = text[start : text.index("```", start + 3)]
+    unlisted = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        names = [f"{package}/" for package in relative.parts[:-1]]
+        if path.name != "__init__.py":
+            names.append(path.stem)
+        unlisted += [str(relative) for name in names if not re.search(rf"(?<![\w.]){re.escape(name)}", tree)]
+    assert unlisted == []

@@ -18,18 +18,20 @@ from celery.signals import worker_process_init
 from celery_jobs_ext.config import ConfigCache, ConfigCheck
 from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.extension import existing_extension
-from celery_jobs_ext.state.base import Acquired, Batch, Op, StateBackend
+from celery_jobs_ext.state.base import OPERATIONS, Batch, Op, Script, StateBackend, Transaction
 
 if TYPE_CHECKING:
     from celery import Celery
 
 __all__ = [
-    "Acquired",
+    "OPERATIONS",
     "Batch",
     "BatchRider",
     "Op",
+    "Script",
     "StateBackend",
     "StateCheck",
+    "Transaction",
     "command_timeout",
     "create_state",
     "execute_with_riders",

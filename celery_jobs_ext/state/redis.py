@@ -6,7 +6,6 @@ skewed clocks still share one budget and one expiry clock.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from celery_jobs_ext.errors import StateUnavailable
-from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
+from celery_jobs_ext.state.base import Op, Script, StateBackend, digest, handlers
 
 _NOW = """
 local t = redis.call('TIME')
@@ -44,74 +43,6 @@ if ARGV[1] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
 end
 return 1
 """
-
-# GCRA: a job may start at ``now`` when now >= TAT - (burst - 1) * interval; the
-# theoretical arrival time then moves one interval on. A refusal changes nothing.
-# ARGV[5] > 1 also takes the next slots due by now + ARGV[6] seconds (at most ARGV[5]).
-# A stored TAT that is not a finite number within (burst + most) days of now (or a start
-# counter that is not an integer) was not written by this script: it is replaced, and the
-# fourth reply says so, rather than failing every decision of the queue.
-_ACQUIRE = (
-    _NOW
-    + """
-local interval = tonumber(ARGV[1])
-local tolerance = (tonumber(ARGV[2]) - 1) * interval
-local most = tonumber(ARGV[5])
-local repaired = 0
-local tat = now
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local parsed = tonumber(stored)
-  if parsed and parsed == parsed and parsed > -math.huge
-      and parsed <= now + (tonumber(ARGV[2]) + most) * math.max(interval, 86400) then
-    tat = parsed
-  else
-    repaired = 1
-  end
-end
-if tat < now then tat = now end
-local allow_at = tat - tolerance
-if now < allow_at then
-  return {0, tostring(allow_at - now), 0, repaired}
-end
-local granted = 1
-if most > 1 then
-  granted = math.min(most, math.floor((now + tonumber(ARGV[6]) - allow_at) / interval) + 1)
-end
-local new_tat = tat + granted * interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-if ARGV[3] ~= '' then
-  local counter = ARGV[3] .. ':' .. tostring(math.floor(now))
-  local added = redis.pcall('INCRBY', counter, granted)
-  if type(added) == 'table' and added.err then
-    redis.call('SET', counter, granted)
-    repaired = 1
-  end
-  redis.call('EXPIRE', counter, tonumber(ARGV[4]))
-end
-return {1, '0', granted, repaired}
-"""
-)
-
-_ADD_MEMBER = (
-    _NOW
-    + """
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl * 1000 then
-  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
-end
-return 1
-"""
-)
-
-_COUNT_MEMBERS = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZCARD', KEYS[1])
-"""
-)
 
 # An expiring map: one hash, each value stored as "<expiry by Redis TIME>|<value>"; readers
 # drop (and delete) the expired fields, and the whole hash expires with its last field.
@@ -155,7 +86,7 @@ return live
 #: which callers on the worker's hot path know how to survive.
 _CONNECTION_ERRORS = (redis.exceptions.RedisError, ValueError)
 #: Plain reads a batch may hold; re-sent after scripts Redis had forgotten are re-run.
-_READS = frozenset({"MGET", "HGETALL", "ZCARD", "GET"})
+_READS = frozenset({"MGET", "HGETALL"})
 
 
 def _ms(ttl: float | None) -> str:
@@ -193,14 +124,21 @@ class RedisState(StateBackend):
                 socket_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
             )
-        self._scripts = {
-            hashlib.sha1(source.encode()).hexdigest(): source  # noqa: S324 - Redis's script id
-            for source in (_INCR, _HINCR, _ACQUIRE, _ADD_MEMBER, _COUNT_MEMBERS, _PUT_EXPIRING, _GET_EXPIRING)
-        }
-        digest = {source: sha for sha, source in self._scripts.items()}
-        self._incr, self._hincr, self._acquire = digest[_INCR], digest[_HINCR], digest[_ACQUIRE]
-        self._add_member, self._count_members = digest[_ADD_MEMBER], digest[_COUNT_MEMBERS]
-        self._put_expiring, self._get_expiring = digest[_PUT_EXPIRING], digest[_GET_EXPIRING]
+        #: Script sources by digest: ours, and each feature script once it has been used.
+        self._scripts: dict[str, str] = {}
+        self._incr = self._known(_INCR)
+        self._hincr = self._known(_HINCR)
+        self._put_expiring = self._known(_PUT_EXPIRING)
+        self._get_expiring = self._known(_GET_EXPIRING)
+        #: Scripts this process has sent ``SCRIPT LOAD`` for.
+        self._loaded: set[str] = set()
+        self._queue = handlers(self, "_queue_")
+
+    def _known(self, source: str) -> str:
+        """Remember a script's source (to load it again after NOSCRIPT); return its digest."""
+        sha = digest(source)
+        self._scripts[sha] = source
+        return sha
 
     def _unavailable(self, exc: Exception) -> StateUnavailable:
         return StateUnavailable(
@@ -213,7 +151,7 @@ class RedisState(StateBackend):
         spans: list[tuple[int, Callable[[list[Any]], Any]]] = []
         for op in ops:
             before = len(commands)
-            post = getattr(self, "_queue_" + op.name)(commands, *op.args)
+            post = self._queue[op.name](commands, *op.args)
             spans.append((len(commands) - before, post))
         try:
             raw = self._send(commands)
@@ -250,7 +188,7 @@ class RedisState(StateBackend):
             if isinstance(reply, redis.exceptions.NoScriptError):
                 if not forgotten:
                     forgotten = True
-                    for source in self._scripts.values():
+                    for source in list(self._scripts.values()):
                         self.client.script_load(source)  # type: ignore[no-untyped-call]
                 replies[index] = self.client.execute_command(*commands[index])  # type: ignore[no-untyped-call]
             elif forgotten and commands[index][0] in _READS:
@@ -260,11 +198,23 @@ class RedisState(StateBackend):
                 raise reply
         return replies
 
-    # Each _queue_* appends its commands and returns how to read their replies.
+    def _evalsha(self, commands: list[Any], sha: str, keys: int, *keys_then_args: Any) -> None:
+        """Append a script call; the first time this process sends a script, load it in the same trip.
+
+        Loading ahead keeps a fresh process from meeting NOSCRIPT (and its re-sent reads);
+        a Redis that forgets scripts later (restart, ``SCRIPT FLUSH``) still goes through
+        :meth:`_send`'s reload.
+        """
+        if sha not in self._loaded:
+            self._loaded.add(sha)
+            commands.append(("SCRIPT", "LOAD", self._scripts[sha]))
+        commands.append(("EVALSHA", sha, keys, *keys_then_args))
+
+    # Each _queue_* appends its commands and returns how to read their replies (the last one's).
 
     def _queue_incr(self, commands: list[Any], key: str, amount: int, ttl: float | None) -> Any:
-        commands.append(("EVALSHA", self._incr, 1, self.prefix + key, amount, _ms(ttl)))
-        return lambda raw: int(raw[0])
+        self._evalsha(commands, self._incr, 1, self.prefix + key, amount, _ms(ttl))
+        return lambda raw: int(raw[-1])
 
     def _queue_get_counters(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
         if not keys:
@@ -276,7 +226,7 @@ class RedisState(StateBackend):
         args: list[Any] = [_ms(ttl)]
         for name, amount in fields.items():
             args += [name, repr(float(amount)) if isinstance(amount, float) else int(amount)]
-        commands.append(("EVALSHA", self._hincr, 1, self.prefix + key, *args))
+        self._evalsha(commands, self._hincr, 1, self.prefix + key, *args)
         return lambda raw: None
 
     def _queue_hgetall(self, commands: list[Any], keys: tuple[str, ...]) -> Any:
@@ -284,48 +234,15 @@ class RedisState(StateBackend):
             commands.append(("HGETALL", self.prefix + key))
         return lambda raw: [{_text(k): _number(v) for k, v in h.items()} for h in raw]
 
-    def _queue_add_member(self, commands: list[Any], key: str, member: str, ttl: float) -> Any:
-        commands.append(("EVALSHA", self._add_member, 1, self.prefix + key, member, repr(float(ttl))))
-        return lambda raw: None
-
-    def _queue_remove_member(self, commands: list[Any], key: str, member: str) -> Any:
-        commands.append(("ZREM", self.prefix + key, member))
-        return lambda raw: bool(raw[0])
-
-    def _queue_count_members(self, commands: list[Any], key: str) -> Any:
-        commands.append(("EVALSHA", self._count_members, 1, self.prefix + key))
-        return lambda raw: int(raw[0])
-
-    def _queue_acquire(
-        self,
-        commands: list[Any],
-        key: str,
-        interval: float,
-        burst: int,
-        count_key: str | None,
-        most: int = 1,
-        ahead: float = 0.0,
+    def _queue_script(
+        self, commands: list[Any], script: Script, keys: tuple[str, ...], args: tuple[Any, ...]
     ) -> Any:
-        # The counter key is built inside the script from Redis TIME; it lives under our prefix
-        # (in the same hash slot on a cluster only if the user's keys are tagged: not supported).
-        counter = self.prefix + count_key if count_key else ""
-        commands.append(
-            (
-                "EVALSHA",
-                self._acquire,
-                1,
-                self.prefix + key,
-                repr(float(interval)),
-                int(burst),
-                counter,
-                COUNT_TTL,
-                int(most),
-                repr(float(ahead)),
-            )
-        )
-        return lambda raw: Acquired(
-            bool(int(raw[0][0])), float(raw[0][1]), int(raw[0][2]), bool(int(raw[0][3]))
-        )
+        sha = script.sha
+        if sha not in self._scripts:
+            self._scripts[sha] = script.lua
+        prefix = self.prefix
+        self._evalsha(commands, sha, len(keys), *[prefix + key for key in keys], *args)
+        return lambda raw: script.from_reply(raw[-1])
 
     def _queue_hset(self, commands: list[Any], key: str, fields: dict[str, str]) -> Any:
         if fields:
@@ -348,14 +265,14 @@ class RedisState(StateBackend):
         return lambda raw: None
 
     def _queue_put_expiring(self, commands: list[Any], key: str, field: str, value: str, ttl: float) -> Any:
-        commands.append(("EVALSHA", self._put_expiring, 1, self.prefix + key, field, value, repr(float(ttl))))
+        self._evalsha(commands, self._put_expiring, 1, self.prefix + key, field, value, repr(float(ttl)))
         return lambda raw: None
 
     def _queue_get_expiring(self, commands: list[Any], key: str) -> Any:
-        commands.append(("EVALSHA", self._get_expiring, 1, self.prefix + key))
+        self._evalsha(commands, self._get_expiring, 1, self.prefix + key)
 
         def read(raw: list[Any]) -> dict[str, str]:
-            flat = raw[0]
+            flat = raw[-1]
             return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
         return read

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery_jobs_ext.errors import StateUnavailable
-from celery_jobs_ext.state.base import COUNT_TTL, Acquired, Op, StateBackend
+from celery_jobs_ext.state.base import Op, Script, StateBackend, handlers
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL);
@@ -24,11 +24,7 @@ CREATE TABLE IF NOT EXISTS hashes (
     key TEXT NOT NULL, field TEXT NOT NULL, value REAL NOT NULL, expires REAL,
     PRIMARY KEY (key, field)
 );
-CREATE TABLE IF NOT EXISTS members (
-    key TEXT NOT NULL, member TEXT NOT NULL, expires REAL NOT NULL,
-    PRIMARY KEY (key, member)
-);
-CREATE TABLE IF NOT EXISTS budgets (key TEXT PRIMARY KEY, tat REAL NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS strings (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (key, field)
 );
@@ -38,9 +34,9 @@ CREATE TABLE IF NOT EXISTS expiring (
 );
 """
 
-_TABLES = ("counters", "hashes", "members", "budgets", "settings", "expiring")
+_TABLES = ("counters", "hashes", "strings", "settings", "expiring")
 #: Tables whose rows expire (``settings`` rows do not).
-_EXPIRING_TABLES = ("counters", "hashes", "members", "budgets", "expiring")
+_EXPIRING_TABLES = ("counters", "hashes", "strings", "expiring")
 
 #: How often (in operations) expired rows are swept; reads already ignore them.
 _SWEEP_EVERY = 1000
@@ -65,6 +61,7 @@ class SQLiteState(StateBackend):
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._operations = 0
+        self._do = handlers(self, "_do_")
 
     def _unavailable(self, exc: Exception) -> StateUnavailable:
         return StateUnavailable(
@@ -98,7 +95,7 @@ class SQLiteState(StateBackend):
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    results = [getattr(self, "_do_" + op.name)(connection, now, *op.args) for op in ops]
+                    results = [self._do[op.name](connection, now, *op.args) for op in ops]
                     self._operations += len(ops)
                     if self._operations >= _SWEEP_EVERY:
                         self._operations = 0
@@ -163,57 +160,10 @@ class SQLiteState(StateBackend):
             result.append({field: _number(value) for field, value in rows})
         return result
 
-    def _do_add_member(self, db: sqlite3.Connection, now: float, key: str, member: str, ttl: float) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO members (key, member, expires) VALUES (?, ?, ?)",
-            (self.prefix + key, member, now + ttl),
-        )
-
-    def _do_remove_member(self, db: sqlite3.Connection, now: float, key: str, member: str) -> bool:
-        cursor = db.execute("DELETE FROM members WHERE key = ? AND member = ?", (self.prefix + key, member))
-        return cursor.rowcount > 0
-
-    def _do_count_members(self, db: sqlite3.Connection, now: float, key: str) -> int:
-        key = self.prefix + key
-        db.execute("DELETE FROM members WHERE key = ? AND expires <= ?", (key, now))
-        row = db.execute("SELECT COUNT(*) FROM members WHERE key = ?", (key,)).fetchone()
-        return int(row[0])
-
-    def _do_acquire(
-        self,
-        db: sqlite3.Connection,
-        now: float,
-        key: str,
-        interval: float,
-        burst: int,
-        count_key: str | None,
-        most: int = 1,
-        ahead: float = 0.0,
-    ) -> Acquired:
-        # GCRA, as in the Redis script: see celery_jobs_ext.state.redis.
-        key = self.prefix + key
-        row = db.execute("SELECT tat, expires FROM budgets WHERE key = ?", (key,)).fetchone()
-        tat, repaired = now, False
-        if row is not None:
-            # A row this method did not write (text, infinity, years ahead) is replaced, as on Redis.
-            stored, expires = row
-            if _finite(stored) and _finite(expires) and stored <= now + (burst + most) * max(interval, 86400):
-                if expires > now:
-                    tat = max(stored, now)
-            else:
-                repaired = True
-        allow_at = tat - (burst - 1) * interval
-        if now < allow_at:
-            return Acquired(False, allow_at - now, 0, repaired)
-        granted = min(most, math.floor((now + ahead - allow_at) / interval) + 1) if most > 1 else 1
-        new_tat = tat + granted * interval
-        db.execute(
-            "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
-            (key, new_tat, new_tat + 1.0),
-        )
-        if count_key:
-            self._do_incr(db, now, f"{count_key}:{math.floor(now)}", granted, COUNT_TTL)
-        return Acquired(True, 0.0, granted, repaired)
+    def _do_script(
+        self, db: sqlite3.Connection, now: float, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]
+    ) -> Any:
+        return script.python(_Transaction(self, db, now), keys, args)
 
     def _do_hset(self, db: sqlite3.Connection, now: float, key: str, fields: dict[str, str]) -> None:
         for name, value in fields.items():
@@ -288,6 +238,29 @@ class SQLiteState(StateBackend):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+class _Transaction:
+    """A :class:`~celery_jobs_ext.state.base.Transaction` on the batch's open SQLite transaction."""
+
+    def __init__(self, state: SQLiteState, db: sqlite3.Connection, now: float) -> None:
+        self.state, self.db, self.now = state, db, now
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute(
+            "SELECT value FROM strings WHERE key = ? AND (expires IS NULL OR expires > ?)",
+            (self.state.prefix + key, self.now),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO strings (key, value, expires) VALUES (?, ?, ?)",
+            (self.state.prefix + key, value, self.now + ttl),
+        )
+
+    def incr(self, key: str, amount: int, ttl: float | None) -> int:
+        return self.state._do_incr(self.db, self.now, key, amount, ttl)
 
 
 def _finite(value: Any, none: bool = False) -> bool:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,23 +11,16 @@ from celery import Celery
 
 from celery_jobs_ext import DeadLetterQueue, GuardedTask, install
 from tests.deadletter.test_deadletter import wait_for_entries
-from tests.harness import ROOT, in_process_worker, unique, worker_conf
+from tests.harness import in_process_worker, unique
+from tests.operator.runner import conf_of, run_celery
 
 
 def jobs_dlq(
     app: Celery, *args: str, stdin: str | None = None, **conf: Any
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(worker_conf(app, **conf))
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tests.workerapp", "jobs-dlq", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    """``celery -A tests.workerapp jobs-dlq ARGS…`` through the suite's one command runner."""
+    return run_celery(
+        conf_of(app, result_backend=app.conf.result_backend, **conf), "jobs-dlq", *args, stdin=stdin
     )
 
 

@@ -20,7 +20,7 @@ import redis
 from celery import Celery
 
 from celery_jobs_ext import GuardedTask, RateLimiter
-from celery_jobs_ext.ratelimit import BUDGET_KEY, OVERRIDES_KEY, STARTS_KEY
+from celery_jobs_ext.ratelimit import BUDGET_KEY, OVERRIDES_KEY, STARTS_KEY, acquire
 from celery_jobs_ext.state import get_state
 from tests.harness import in_process_worker, unique
 
@@ -55,7 +55,7 @@ def _poison_sqlite(app: Celery, path: Path, queue: str, poison: str) -> None:
         rows.append((prefix + OVERRIDES_KEY, 42, 7))  # SQLite keeps whatever type it is given
         db.executemany("INSERT OR REPLACE INTO settings (key, field, value) VALUES (?, ?, ?)", rows)
         db.execute(
-            "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO strings (key, value, expires) VALUES (?, ?, ?)",
             (prefix + BUDGET_KEY.format(queue=queue), "not a time", "never"),
         )
         now = int(time.time())
@@ -128,13 +128,11 @@ def test_an_unusable_stored_budget_is_replaced_and_reported(
     else:
         state.ping()
         with sqlite3.connect(tmp_path / "state.db") as db:
-            # SQLite stores NaN as NULL, which the column refuses: text stands in for it there.
-            value: Any = float(stored) if stored in ("inf", "1e300", "-inf") else stored
             db.execute(
-                "INSERT OR REPLACE INTO budgets (key, tat, expires) VALUES (?, ?, ?)",
-                (state.prefix + key, value, value),
+                "INSERT OR REPLACE INTO strings (key, value, expires) VALUES (?, ?, ?)",
+                (state.prefix + key, stored, None),
             )
-    first = state.acquire(key, interval=10.0, burst=1)
+    first = acquire(state, key, interval=10.0, burst=1)
     assert first.allowed and first.repaired
-    second = state.acquire(key, interval=10.0, burst=1)  # the budget is a real one again
+    second = acquire(state, key, interval=10.0, burst=1)  # the budget is a real one again
     assert not second.allowed and not second.repaired and 9 < second.retry_after <= 10

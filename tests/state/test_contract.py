@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from celery_jobs_ext.errors import StateUnavailable
-from celery_jobs_ext.state import StateBackend, create_state
+from celery_jobs_ext.state import OPERATIONS, Batch, Script, StateBackend, Transaction, create_state
 from tests.harness import unique, wait_for
 
 
-@pytest.fixture(params=["redis", "sqlite"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "redis":
-        return str(request.getfixturevalue("redis_url"))
-    return f"sqlite:///{tmp_path}/state.db"
+def _count_writes(tx: Transaction, keys: Sequence[str], args: Sequence[Any]) -> int:
+    written = int(tx.get(keys[0]) or 0) + 1
+    tx.set(keys[0], str(written), float(args[0]))
+    tx.incr(f"{keys[0]}:writes", 1, float(args[0]))
+    return written
 
 
-@pytest.fixture
-def state(state_url: str) -> Iterator[StateBackend]:
-    backend = create_state(state_url, prefix=unique("contract") + ":")
-    yield backend
-    backend.clear_prefix()
-    backend.close()
+#: A feature-owned script as the rate limiter's GCRA is one: a read, a write and a counter.
+COUNT_WRITES = Script(
+    "count-writes",
+    """
+local written = tonumber(redis.call('GET', KEYS[1]) or '0') + 1
+redis.call('SET', KEYS[1], tostring(written), 'PX', math.floor(ARGV[1] * 1000))
+redis.call('INCRBY', KEYS[1] .. ':writes', 1)
+redis.call('EXPIRE', KEYS[1] .. ':writes', ARGV[1])
+return written
+""",
+    _count_writes,
+    int,
+)
+
+ECHO_TWICE = Script(
+    "echo-twice",
+    "return {ARGV[1], ARGV[1]}",
+    lambda tx, keys, args: [str(args[0]), str(args[0])],
+    lambda raw: [value.decode() if isinstance(value, bytes) else value for value in raw],
+)
 
 
 def test_counter_increments_and_reads_back(state: StateBackend) -> None:
@@ -53,61 +68,24 @@ def test_hash_expires_as_a_whole(state: StateBackend) -> None:
     wait_for(lambda: state.hgetall(["bucket"]) == [{}], timeout=5, message="hash expiry")
 
 
-def test_expiring_set_counts_live_members_and_reaps_the_rest(state: StateBackend) -> None:
-    state.add_member("inflight", "task-1", ttl=60)
-    state.add_member("inflight", "task-2", ttl=0.2)
-    assert state.count_members("inflight") == 2
-    wait_for(lambda: state.count_members("inflight") == 1, timeout=5, message="member expiry")
-    assert state.remove_member("inflight", "task-1") is True
-    assert state.remove_member("inflight", "task-1") is False
-    assert state.count_members("inflight") == 0
-
-
-def test_acquire_spaces_jobs_by_the_interval(state: StateBackend) -> None:
-    first = state.acquire("budget", interval=10.0, burst=1)
-    second = state.acquire("budget", interval=10.0, burst=1)
-    assert first.allowed and first.retry_after == 0
-    assert not second.allowed
-    assert 9.0 < second.retry_after <= 10.0
-
-
-def test_acquire_allows_the_burst_back_to_back_then_refuses(state: StateBackend) -> None:
-    results = [state.acquire("burst", interval=10.0, burst=3).allowed for _ in range(5)]
-    assert results == [True, True, True, False, False]
-
-
-def test_acquire_takes_the_slots_due_within_ahead_up_to_most(state: StateBackend) -> None:
-    first = state.acquire("ahead", interval=1.0, burst=1, most=8, ahead=3.5)
-    # After an idle period: the slot due now plus the three due within 3.5 s.
-    assert first.allowed and first.granted == 4
-    refused = state.acquire("ahead", interval=1.0, burst=1, most=8, ahead=3.5)
-    assert not refused.allowed and refused.granted == 0
-    assert 3.0 < refused.retry_after <= 4.0  # the four slots taken moved the budget four intervals on
-
-
-def test_acquire_never_takes_more_than_most(state: StateBackend) -> None:
-    taken = state.acquire("capped", interval=0.001, burst=1, most=5, ahead=10.0)
-    assert taken.granted == 5
-    assert state.acquire("single", interval=0.001, burst=1).granted == 1
-
-
-def test_a_refused_acquire_consumes_nothing(state: StateBackend) -> None:
-    state.acquire("budget", interval=0.3, burst=1)
-    for _ in range(20):
-        state.acquire("budget", interval=0.3, burst=1)
-    # Had refusals moved the budget on, this would wait far longer than one interval.
-    wait_for(lambda: state.acquire("budget", interval=0.3, burst=1).allowed, timeout=2)
-
-
 def test_batch_runs_all_operations_in_order(state: StateBackend) -> None:
     batch = state.batch()
-    batch.incr("a", 2).acquire("b", 1.0, 1).hincr("h", {"x": 1}).count_members("m").get_counters(["a"])
-    results = batch.execute()
-    assert results[0] == 2
-    assert results[1].allowed is True
-    assert results[2] is None
-    assert results[3] == 0
-    assert results[4] == [2]
+    batch.incr("a", 2).script(ECHO_TWICE, ["s"], ["x"]).hincr("h", {"x": 1}).hset("t", {"f": "v"})
+    batch.get_counters(["a"]).hgetall_text("t").get_expiring("w").hdel("t", ["f"])
+    assert batch.execute() == [2, ["x", "x"], None, None, [2], {"f": "v"}, {}, 1]
+
+
+def test_every_primitive_is_in_the_batch_and_in_each_backend(state: StateBackend) -> None:
+    for name in OPERATIONS:
+        assert callable(getattr(Batch, name)) and callable(getattr(StateBackend, name)), name
+    public = {name for name in vars(Batch) if not name.startswith("_")} - {"execute", "backend", "ops"}
+    assert public == set(OPERATIONS)
+
+
+def test_a_feature_script_reads_and_writes_atomically_with_the_stores_clock(state: StateBackend) -> None:
+    assert state.script(COUNT_WRITES, ["k"], [30]) == 1
+    assert state.script(COUNT_WRITES, ["k"], [30]) == 2
+    assert state.get_counters(["k:writes"]) == [2]
 
 
 def test_delete_and_clear_prefix_remove_only_own_keys(state: StateBackend, state_url: str) -> None:
@@ -116,12 +94,12 @@ def test_delete_and_clear_prefix_remove_only_own_keys(state: StateBackend, state
         other.incr("keep")
         state.incr("a")
         state.hincr("h", {"x": 1})
-        state.add_member("s", "m", ttl=60)
+        state.script(COUNT_WRITES, ["s"], [60])
         state.delete(["a"])
         assert state.get_counters(["a"]) == [0]
         state.clear_prefix()
         assert state.hgetall(["h"]) == [{}]
-        assert state.count_members("s") == 0
+        assert state.script(COUNT_WRITES, ["s"], [60]) == 1  # the stored value went too
         assert other.get_counters(["keep"]) == [1]
     finally:
         other.clear_prefix()
@@ -141,13 +119,6 @@ def _hammer(url: str, prefix: str, count: int) -> None:
     backend.close()
 
 
-def _take(url: str, prefix: str, attempts: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    backend = create_state(url, prefix=prefix)
-    allowed = sum(backend.acquire("budget", interval=60.0, burst=5).allowed for _ in range(attempts))
-    results.put(allowed)
-    backend.close()
-
-
 def test_concurrent_processes_lose_no_increment(state: StateBackend, state_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_hammer, args=(state_url, state.prefix, 300)) for _ in range(4)]
@@ -157,19 +128,6 @@ def test_concurrent_processes_lose_no_increment(state: StateBackend, state_url: 
         process.join(60)
         assert process.exitcode == 0
     assert state.get_counters(["shared"]) == [1200]
-
-
-def test_concurrent_processes_share_one_budget(state: StateBackend, state_url: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    workers = [context.Process(target=_take, args=(state_url, state.prefix, 20, results)) for _ in range(4)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(60)
-        assert process.exitcode == 0
-    # burst 5, one more per minute: across all processes exactly 5 start now.
-    assert sum(results.get(timeout=5) for _ in workers) == 5
 
 
 def test_unreachable_redis_raises_state_unavailable_naming_the_setting() -> None:
@@ -202,26 +160,11 @@ def test_redis_reloads_scripts_it_forgot_without_applying_twice(redis_url: str) 
         redis.Redis.from_url(redis_url).script_flush()
         assert backend.incr("c") == 2
         redis.Redis.from_url(redis_url).script_flush()
-        results = backend.batch().incr("c").incr("c").acquire("b", 10.0, 1).execute()
-        assert results[:2] == [3, 4] and results[2].allowed
-        assert backend.get_counters(["c"]) == [4]
+        results = backend.batch().incr("c").incr("c").script(COUNT_WRITES, ["k"], [30]).execute()
+        assert results == [3, 4, 1]
+        assert backend.get_counters(["c", "k:writes"]) == [4, 1]
     finally:
         backend.clear_prefix()
-
-
-def test_acquire_counts_allowed_starts_per_second(state: StateBackend) -> None:
-    import math
-
-    before = math.floor(state.now())
-    allowed = [state.acquire("budget", interval=10.0, burst=3, count_key="starts").allowed for _ in range(5)]
-    after = math.floor(state.now())
-    assert allowed == [True, True, True, False, False]
-    counts = state.get_counters([f"starts:{second}" for second in range(before, after + 1)])
-    assert sum(counts) == 3
-    state.acquire("fast", interval=0.001, burst=1, count_key="starts", most=4, ahead=1.0)
-    after = math.floor(state.now())
-    counts = state.get_counters([f"starts:{second}" for second in range(before, after + 1)])
-    assert sum(counts) == 7  # every slot taken ahead counts as a start
 
 
 def test_hash_settings_set_read_and_delete(state: StateBackend) -> None:

@@ -76,6 +76,15 @@ def hostile_inputs() -> dict[str, str]:
         "'Bearer eyJ.' repeated": "Bearer " + _fill("eyJ."),
         "'key:' repeated": _fill("key:"),
         "'Basic ' repeated": _fill("Basic "),
+        # Command lines outside the dash grammar (red-team round 1's open classes).
+        "'net use x ' repeated": _fill("net use x "),
+        "'<<< x ' repeated": _fill("<<< x "),
+        "'echo x | ' repeated": _fill("echo x | "),
+        "'sqlplus a/b ' repeated": _fill("sqlplus a/b "),
+        "'xfreerdp /p:x ' repeated": _fill("xfreerdp /p:x "),
+        # A space after '=' made each key look for its line's start: quadratic on one long line.
+        "'pw= 1 ' repeated": _fill("pw= 1 "),
+        "'password:\\n  x ' repeated (an escaped YAML value, one line)": _fill("password:\\n  x "),
     }
 
 

@@ -11,6 +11,7 @@ same format, such as one kept outside the repository:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,24 @@ def load(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
+_ANY_MASK = re.compile(r"\*\*\*[A-Z_]+\*\*\*")
+
+
 def leak(case: dict[str, Any], masked: str) -> str | None:
-    """What of the case's secret survives in ``masked`` (or the missing label); None if hidden."""
-    secret, text = case["secret"], case["text"]
+    """What of the case's secret survives in ``masked`` (or the missing label); None if hidden.
+
+    An external corpus may know only that a text holds a secret, not which part (no ``secret``)
+    or not which mask (no ``label``): then any mask counts, and with a known secret no piece of
+    it may survive."""
+    text = case["text"]
+    if "label" not in case and _ANY_MASK.search(masked) is None:
+        return "no mask"
+    if "secret" not in case:
+        return None
+    secret = case["secret"]
     if secret in masked:
         return secret
-    if f"***{case['label']}***" not in masked:
+    if "label" in case and f"***{case['label']}***" not in masked:
         return f"no ***{case['label']}*** mask"
     rest = text.replace(secret, "\0")
     for index in range(len(secret) - LEAK_PIECE + 1):

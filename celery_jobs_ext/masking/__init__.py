@@ -6,8 +6,10 @@ them: each rule keys on the secret's own shape (a vendor prefix, a URL's ``user:
 secret-named key, a CLI option) and masks the whole value as its syntax delimits it. The rules,
 their masks and their limits are listed in docs/security.md ("Secret masking").
 
-Layout: :mod:`.text` (``mask_text``, built from :mod:`.keys`, :mod:`.rules` and
-:mod:`.generic` on :mod:`.engine`) imports nothing of Celery; :mod:`.values` walks nested
+Layout: :mod:`.text` (``mask_text``, built from :mod:`.keys`, :mod:`.rules`, :mod:`.elements`,
+:mod:`.cli`, :mod:`.commands`, :mod:`.prose`, :mod:`.password_files`, :mod:`.urls`,
+:mod:`.vendors` and :mod:`.generic` on :mod:`.engine` and :mod:`.fields`) imports nothing of
+Celery; :mod:`.values` walks nested
 values; :mod:`.exceptions` masks exceptions in place; :mod:`.log_filter` is the logging filter;
 :mod:`.worker` is the Celery glue (argsrepr at publish, worker log handlers, events), loaded on
 first use of one of its names so that ``from celery_jobs_ext.masking import mask_text`` leaves

@@ -36,6 +36,7 @@ _OPTION = (
     r"-(?<![\w-]-)-?(?P<name>[a-z][a-z0-9_-]{2,40})"
     r"(?P<space>[ \t]{1,8}|\\?[\"'],[ \t]{0,4}\\?[\"'])(?P<value>(?!-)[^\s]{1,2048})"
 )
+_PASCAL_CASE = re.compile(r"(?:[A-Z][a-z0-9]+)+")
 _OPTION_VALUE_END = re.compile(r"\\?[\"'](?=[\s,\])]|$)")
 #: A quoted value, also with escaped quotes as in a repr of a repr: ``'PW'``, ``\'PW\'``.
 _QUOTED = re.compile(r"""\\?(["'])(.*?)\\?\1""", re.DOTALL)
@@ -59,8 +60,8 @@ def _option_replacer(matcher: KeyMatcher) -> Replace:
     def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
         name = text[match.start("name") : match.end("name")]
         lowered = name.lower()
-        if lowered != name or lowered.startswith("no-"):
-            return None  # options are lowercase: "-pSecret" is mysql's attached password
+        if (lowered != name and not _PASCAL_CASE.fullmatch(name)) or lowered.startswith("no-"):
+            return None  # lowercase or PowerShell's -ClientSecret: "-pSecret" is mysql's password
         label = matcher.label_for(lowered)
         if label is None and lowered in _PASS_OPTIONS:
             label = PASSWORD
@@ -78,8 +79,8 @@ def _option_replacer(matcher: KeyMatcher) -> Replace:
             found = _OPTION_VALUE_END.search(text, start, end)
             value_end = end = found.start() if found else end
         value = text[value_start:value_end]
-        if value.startswith("-") or not value:
-            return match.end("name")
+        if not value or value.startswith(("-", "<<<")):
+            return match.end("name")  # another option, or a here-string: the stdin rule's
         lowered_value = value.lower()
         if lowered_value.startswith("pass:"):
             value_start += 5
@@ -122,8 +123,10 @@ _TOOL_OPTIONS: Final = {
     "7z": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "openssl": rf"-k{_GAP}{_VALUE}",
     "smbclient": r"(?:-U[ \t]*|--user[= \t])\\?[\"']?[^\s%\"']{1,256}%(?P<value>[^\s\"'\\]{1,1024})",
-    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)\\?[\"']?[^\s:\"']{0,256}:"
-    r"(?P<value>[^\s\"'\\]{1,1024})",
+    # user:password, also with each part quoted ("u":"p", u:'p'); not a <user:password> usage
+    "curl": r"(?:-u[ \t]*|-U[ \t]*|--user[= \t]+|--proxy-user[= \t]+)"
+    r"(?!<)\\?[\"']?[^\s:\"']{0,256}(?:\\?[\"'])?:"
+    r"(?P<value>\\?\"[^\"\n\\]{1,1024}\\?\"|\\?'[^'\n\\]{1,1024}\\?'|[^\s\"'\\]{1,1024})",
     "htpasswd": r"-[a-z]*b[a-z]*(?:[ \t]+[^\s-][^\s]{0,1024}){1,2}[ \t]+(?P<value>[^\s]{1,1024})",
     # Red team 2026-12-04, from the tools' manuals: az login -p, mosquitto_pub/sub -P,
     # influx -t (token), ssh-keygen -N/-P (passphrases), unrar/rar -p<password>.
@@ -203,6 +206,8 @@ class _ToolTracker:
         if text is not self.text or position < self.scanned:
             self.text, self.scanned, self.tool, self.required_seen = text, 0, None, False
         segment = text[self.scanned : position]
+        if "\\\n" in segment:  # a shell line continuation: the command goes on
+            segment = segment.replace("\\\n", "  ")
         newline = segment.rfind("\n")
         if newline >= 0:
             self.tool, self.required_seen = None, False

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+try:  # optional: pip install 'celery-jobs-ext[speed]'; the results are the same without it
+    import ahocorasick as _ahocorasick
+except ImportError:  # pragma: no cover - exercised by forcing the fallback in the tests
+    _ahocorasick = None
 
 # ---------------------------------------------------------------------------------------------
 # Text rules
@@ -53,14 +58,20 @@ def literal_rule(name: str, triggers: str | tuple[str, ...], pattern: str, repla
     return Rule(name, re.compile(pattern), replace, words)
 
 
-#: Characters rare in log text, used to skip looking for the longer triggers holding them.
-_RARE_CHARACTERS: Final = "\\<%~$@"
+#: Characters from the rarest in log and code text to the most common (symbols, then letters by
+#: reverse English frequency, digits, then separators). A trigger is looked for only where its
+#: two rarest characters occur: one character is found with ``memchr``, twenty times faster
+#: than a word.
+_RARITY: Final = "\\<%~$@!|^`#&zqxjkvbpygfwmucldrhsnioate9876543210>'\"[]{}()-_:=./ \t\n,;?"
+_GATE_CHARACTERS: Final = 2
 
 
-def _rare_character(trigger: str) -> str | None:
+def _gates(trigger: str) -> tuple[str, ...]:
+    """The rarest characters of ``trigger`` (none for a single character, found as fast)."""
     if len(trigger) == 1:
-        return None
-    return next((char for char in _RARE_CHARACTERS if char in trigger), None)
+        return ()
+    ranked = sorted(set(trigger), key=lambda char: _RARITY.find(char) % (len(_RARITY) + 1))
+    return tuple(ranked[:_GATE_CHARACTERS])
 
 
 class RuleSet:
@@ -68,13 +79,65 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules = tuple(rules)
-        self.triggers = tuple(sorted(frozenset().union(*(rule.triggers for rule in self.rules))))
-        self.gated_triggers = tuple((trigger, _rare_character(trigger)) for trigger in self.triggers)
+        triggers = sorted(
+            frozenset().union(*(rule.triggers for rule in self.rules)), key=lambda t: (len(t), t)
+        )
+        self.triggers = tuple(triggers)
+        #: (trigger, its gate characters): looked for only where all its gates occur. A trigger
+        #: holding a shorter one ("passw" holds "pass") is looked for only where that one was
+        #: found (``contained``: trigger -> the shorter one).
+        contained = {
+            trigger: next((other for other in reversed(triggers[:index]) if other in trigger), None)
+            for index, trigger in enumerate(triggers)
+        }
+        self.gated_triggers = tuple(
+            (trigger, frozenset(_gates(trigger))) for trigger in triggers if contained[trigger] is None
+        )
+        self.longer_triggers = tuple(
+            (trigger, frozenset(_gates(trigger)), shorter)
+            for trigger, shorter in contained.items()
+            if shorter is not None
+        )
+        #: Every gate character, each looked for once per text.
+        self.gate_characters = "".join(sorted({char for trigger in triggers for char in _gates(trigger)}))
+        #: With pyahocorasick, every trigger of two characters or more is found in one pass
+        #: (an Aho-Corasick automaton in C), single characters with ``in`` (``memchr``).
+        self.automaton = _automaton([trigger for trigger in triggers if len(trigger) > 1])
+        self.single_characters = tuple(trigger for trigger in triggers if len(trigger) == 1)
         #: trigger -> the positions of the rules it starts, so only those are looked at.
         self.by_trigger = {
             trigger: frozenset(index for index, rule in enumerate(self.rules) if trigger in rule.triggers)
             for trigger in self.triggers
         }
+
+
+def _automaton(words: list[str]) -> Any:
+    if _ahocorasick is None or not words:
+        return None
+    automaton = _ahocorasick.Automaton()
+    for word in words:
+        automaton.add_word(word, word)
+    automaton.make_automaton()
+    return automaton
+
+
+def found_triggers(rule_set: RuleSet, where: str) -> list[str]:
+    """The triggers of ``rule_set`` that occur in ``where`` (lowercase text)."""
+    if rule_set.automaton is not None:
+        found = {word for _, word in rule_set.automaton.iter(where)}
+        found.update(char for char in rule_set.single_characters if char in where)
+        return list(found)
+    present = frozenset([char for char in rule_set.gate_characters if char in where])
+    triggers = [
+        trigger for trigger, gates in rule_set.gated_triggers if gates <= present and trigger in where
+    ]
+    if triggers and rule_set.longer_triggers:
+        triggers += [
+            trigger
+            for trigger, gates, shorter in rule_set.longer_triggers
+            if shorter in triggers and gates <= present and trigger in where
+        ]
+    return triggers
 
 
 def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope: str | None = None) -> str:
@@ -87,16 +150,10 @@ def apply_rules(rule_set: RuleSet, text: str, lowered: str | None = None, scope:
     if lowered is None:
         lowered = text.lower()
     where = lowered if scope is None else scope
-    # A trigger holding a rare character is looked for only where that character occurs: one
-    # character is found several times faster than a word.
-    present = [
-        trigger
-        for trigger, rare in rule_set.gated_triggers
-        if (rare is None or rare in where) and trigger in where
-    ]
-    if not present:
+    found = found_triggers(rule_set, where)
+    if not found:
         return text
-    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in present))
+    active = frozenset().union(*(rule_set.by_trigger[trigger] for trigger in found))
     for index in sorted(active):
         rule = rule_set.rules[index]
         pattern, subject = rule.pattern, text

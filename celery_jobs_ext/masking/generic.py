@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import json
 import math
 import re
 from collections import Counter
@@ -169,9 +170,10 @@ _SSH_KEY_TYPE = re.compile(
 )
 _MEDIA_DATA_URI = re.compile(r"data:(?:image|font|audio|video)/[\w.+-]{1,40};base64,$")
 _PUBLIC_PEM = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
+    r"-----BEGIN ((?:[A-Z0-9]+ ){0,4}(?:PUBLIC KEY(?: BLOCK)?|CERTIFICATE(?: REQUEST)?|X509 CRL|PKCS7))-----"
 )
 _PUBLIC_MARGIN: Final = 64
+_PUBLIC_NAME = re.compile(r"(?i:public|publishable|pub)[_-]?(?i:key|token)s?\W{1,4}$")
 _FINGERPRINT_PREFIXES: Final = frozenset({"SHA256:", "SHA1:", "SHA512:"})
 _MIN_PROSE_SPACES: Final = 2
 _ASCII_LEADS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
@@ -223,12 +225,59 @@ def _is_public(text: str, start: int, body: str, blocks: tuple[list[int], list[i
         return True
     if body.startswith(_INTEGRITY_PREFIXES):  # Subresource Integrity: sha512-<base64 digest>
         return True
+    if body[0] == "M" and _is_public_der(body):  # a bare SubjectPublicKeyInfo or certificate
+        return True
+    if body.startswith("eyJ") and text[start + len(body) : start + len(body) + 1] != "." and _is_json(body):
+        return True  # a JWT's header or payload alone: base64 of JSON, no signature
+    if "Public-Lines:" in text[before:start]:  # a PuTTY key file's public half
+        return True
+    if _PUBLIC_NAME.search(text, max(0, start - 40), start):  # public_key = "…", publicToken: …
+        return True
     starts, ends = blocks
     if starts:
         index = bisect.bisect_right(starts, start) - 1
         if index >= 0 and start < ends[index]:
             return True
     return body[0] in _ASCII_LEADS and _is_encoded_prose(body[:_SAMPLE])
+
+
+def _is_json(body: str) -> bool:
+    try:
+        decoded = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        return decoded.startswith(b"{") and isinstance(json.loads(decoded), dict)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _der_header(data: bytes, index: int) -> tuple[int, int] | None:
+    """The tag at ``index`` and where its content starts, or None past the end."""
+    if index + 1 >= len(data):
+        return None
+    size = data[index + 1]
+    return data[index], index + 2 + (size & 0x7F if size & 0x80 else 0)
+
+
+def _is_public_der(body: str) -> bool:
+    """Whether ``body`` is the base64 of DER public material (RFC 5280): a SubjectPublicKeyInfo
+    (``SEQUENCE { SEQUENCE { OID … }, BIT STRING }``), a certificate (``SEQUENCE { SEQUENCE {
+    [0] version …``) or a PKCS#1 RSA public key (``SEQUENCE { INTEGER modulus, … }``, where a
+    private key starts with version ``INTEGER 0``). Private keys (PKCS#1, PKCS#8, SEC1) all start
+    ``SEQUENCE { INTEGER version``."""
+    try:
+        data = base64.b64decode(body[:32], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    outer = _der_header(data, 0)
+    if outer is None or outer[0] != 0x30:
+        return False
+    inner = _der_header(data, outer[1])
+    if inner is None:
+        return False
+    if inner[0] == 0x02:
+        return data[outer[1] + 1] >= 0x81
+    if inner[0] != 0x30 or inner[1] >= len(data):
+        return False
+    return data[inner[1]] in (0x06, 0xA0)  # an algorithm's OID, or a certificate's version
 
 
 def _is_encoded_prose(body: str) -> bool:

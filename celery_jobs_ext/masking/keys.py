@@ -28,6 +28,8 @@ import unicodedata
 from functools import lru_cache
 from typing import Final
 
+from celery_jobs_ext.masking.words import STATUS_WORDS
+
 #: Key names whose values are masked whole (see the module docstring for how keys are matched).
 DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
     {
@@ -141,6 +143,9 @@ _PASSWORD_PARTS: Final = (
 )
 _PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth"})
 
+#: Names whose ``…id`` is the secret itself (a session id), not a reference to one.
+_ID_NAMES: Final = frozenset({"session"})
+_PUBLIC_WORDS: Final = frozenset({"public", "publishable"})
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: Longest key considered; longer keys are judged on their end, which is where the name is.
 MAX_KEY_CHARS: Final = 128
@@ -225,6 +230,10 @@ class KeyMatcher:
         name = match.group("name")
         if name == "token" and match.group("suffix") == "s":
             return None  # max_tokens, num_tokens: counts, not credentials
+        if match.group("suffix") == "id" and name not in _ID_NAMES:
+            return None  # credentialsId names a stored credential; a session id is one
+        if _PUBLIC_WORDS.intersection(words[:-1]):
+            return None  # public_key, publicToken, publishable_key: public by name
         if "aws" in words or compact.endswith("secretaccesskey"):
             return AWS_KEY
         return _label_for_name(name)
@@ -234,174 +243,18 @@ class KeyMatcher:
 # Values that hide nothing
 # ---------------------------------------------------------------------------------------------
 
-#: Words written where a value would be in logs and docs: states, auth methods, prose.
-STATUS_WORDS: Final = frozenset(
-    [
-        "none",
-        "null",
-        "nil",
-        "true",
-        "false",
-        "yes",
-        "no",
-        "on",
-        "off",
-        "ok",
-        "okay",
-        "n/a",
-        "na",
-        "default",
-        "auto",
-        "unknown",
-        "required",
-        "optional",
-        "missing",
-        "invalid",
-        "valid",
-        "expired",
-        "failed",
-        "failure",
-        "fail",
-        "error",
-        "success",
-        "succeeded",
-        "successful",
-        "enabled",
-        "disabled",
-        "set",
-        "unset",
-        "empty",
-        "present",
-        "absent",
-        "connected",
-        "disconnected",
-        "reconnected",
-        "accepted",
-        "rejected",
-        "denied",
-        "granted",
-        "pending",
-        "active",
-        "inactive",
-        "revoked",
-        "refreshed",
-        "rotated",
-        "created",
-        "deleted",
-        "removed",
-        "updated",
-        "changed",
-        "reset",
-        "provided",
-        "supplied",
-        "hidden",
-        "redacted",
-        "masked",
-        "filtered",
-        "sent",
-        "received",
-        "started",
-        "closed",
-        "open",
-        "opened",
-        "established",
-        "restored",
-        "saved",
-        "loaded",
-        "cleared",
-        "stored",
-        "verified",
-        "unverified",
-        "bad",
-        "wrong",
-        "mismatch",
-        "matched",
-        "locked",
-        "unlocked",
-        "ignored",
-        "skipped",
-        "disabled",
-        "timeout",
-        "basic",
-        "bearer",
-        "digest",
-        "negotiate",
-        "ntlm",
-        "oauth",
-        "oauth2",
-        "kerberos",
-        "md5",
-        "trust",
-        "peer",
-        "ident",
-        "scram-sha-256",
-        "password",
-        "token",
-        "secret",
-        "cookie",
-        "session",
-        "header",
-        "headers",
-        "string",
-        "str",
-        "int",
-        "bytes",
-        "the",
-        "a",
-        "an",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "not",
-        "your",
-        "my",
-        "our",
-        "their",
-        "its",
-        "this",
-        "that",
-        "it",
-        "to",
-        "of",
-        "for",
-        "in",
-        "with",
-        "by",
-        "from",
-        "via",
-        "when",
-        "if",
-        "must",
-        "should",
-        "will",
-        "can",
-        "may",
-        "and",
-        "or",
-        "see",
-        "use",
-        "uses",
-        "using",
-        "please",
-        "new",
-        "old",
-        "same",
-        "lambda",  # key=lambda item: …, a source line in a traceback
-    ]
-)
-
 _PLACEHOLDER = re.compile(
     r"""
       [*xX•#._~-]{3,}                       # ****, xxxx, ..., ###
     | \*{3}[A-Z_]{1,20}\*{3}                # already masked
     | <[^<>\n]{1,64}>                       # <token>, <your password>
-    | \[(?i:redacted|filtered|hidden|masked|removed|secure|sensitive|omitted|secret)\]
+    | [\[(](?i:redacted|filtered|hidden|masked|removed|secure|sensitive|omitted|secret|not[ _]set|none)[\])]
     | \{\{[^{}\n]{1,64}\}\}                 # {{ secret }}
     | \$\{[^{}\n]{1,64}\}                   # ${DB_PASSWORD}
-    | \$[A-Z_][A-Z0-9_]{0,63}               # $PASSWORD
+    | \$[A-Z_][A-Z0-9_]{0,63} | \$[0-9@*]     # $PASSWORD, a shell script's $1
+    | \$\{\{[^\n]{1,128}\}\}                # ${{ secrets.TOKEN }} (GitHub Actions)
+    | \$\([^\n]{0,256} | `[^`\n]{1,256}`?   # a command substitution: $(gcloud auth print-…)
+    | \[[A-Z][A-Z _-]{1,31}\]               # [PASSWORD], [API KEY]
     | %\([a-z_]{1,32}\)s | %s | \{[\w.\[\]!:]{0,40}\} | \#
     | [@:][A-Za-z_]\w{0,63} | \?                 # bind parameters: @key, :password, ?
     | (?i:redacted|filtered|hidden|masked|omitted|placeholder)
@@ -411,7 +264,7 @@ _PLACEHOLDER = re.compile(
     re.VERBOSE,
 )
 #: Values that are versions or end in one: ``^9.0.2``, ``java-jwt:4.4.0``, ``v1.2``.
-_VERSION = re.compile(r"(?:[\w.-]*[:@])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,16})?")
+_VERSION = re.compile(r"(?:[\w.-]*[:@-])?[~^<>=!]{0,2}v?\d{1,6}(?:\.\d{1,6}){1,3}(?:[-+.][\w.]{1,16})?")
 #: A call or subscript of a number only: ``Welcome(2024)``, not code under a password key.
 _LITERAL_ARGUMENT = re.compile(r"[(\[]\d{1,8}[)\]]$")
 #: File paths: absolute, relative, home, Windows, or a bare file name with a key-file extension.
@@ -438,7 +291,7 @@ _PASCAL_WORDS = re.compile(r"(?:[A-Z][a-z]{1,15}){1,4}")
 _CODE = re.compile(
     r"\(?[a-z]\w*_\w*[(\[].*|\(?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+[(\[].*"  # snake_case or dotted call
     r"|\(?[A-Za-z_][A-Za-z_]{2,}\w*(?:\(.*[)=,'\"].*|\[.*\].*)"  # a call with its arguments
-    r"|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, signal.SIGTERM
+    r"|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]\w*)+"  # an attribute: config.password, Ed25519.Key
     r"|\([A-Za-z_][\w.]*(?:,.*)?"  # a tuple: (self.username, self.password)
     r"|lambda\b.*"  # key=lambda item: item.priority
     r"|[A-Z]\w*(?:\[[\w., \[\]|]*\])?[ \t]=[ \t].*"  # an annotation: AsyncSession = Depends(…)
@@ -483,6 +336,7 @@ def hides_nothing(value: str, label: str, structured: bool = False) -> bool:
             or stripped.startswith("***")
             or stripped.lower() in STATUS_WORDS
             or is_placeholder(stripped)
+            or is_filler(stripped)
             or (label == TOKEN and stripped.isdigit() and len(stripped) <= _MAX_SMALL_NUMBER)
         )
     if len(value) > _MAX_CACHED_VALUE:
@@ -490,8 +344,34 @@ def hides_nothing(value: str, label: str, structured: bool = False) -> bool:
     return _hides_nothing_cached(value, label)
 
 
+_CAPITAL_NAME = re.compile(r"[A-Z]+(?:_[A-Z]+)*")
+_NAME_WORDS: Final = frozenset({"TOKEN", "PASSWORD", "SECRET", "KEY", "PASS", "PWD", "PASSPHRASE"})
+_FILLER_SEPARATORS = re.compile(r"[-_.~]")
+_MIN_FILLER: Final = 4
+#: What documentation fills an example with (not a random letter repeated: AKIAZZZZ… is a key).
+_FILLER_CHARACTERS: Final = frozenset("xX0*#.aA1")
+_REPEATED_TAIL = re.compile(r"([xX0*#.aA1])\1{11,}$")
+
+
+def is_filler(value: str) -> bool:
+    """Whether ``value`` is a format's example rather than a key: its parts after the first
+    (a vendor prefix) are one filler character repeated (``glpat-XXXX-XXXX``, ``hf_xxxxxxxx``,
+    ``glc_111111``), or it asks for one (``…_PUT_YOUR_TOKEN_HERE``), or it names what it stands
+    for in capitals (``ACCESS_TOKEN``)."""
+    if _CAPITAL_NAME.fullmatch(value) and _NAME_WORDS.intersection(value.split("_")):
+        return True
+    lowered = value.lower()
+    if "your" in lowered and "here" in lowered:
+        return True
+    parts = [part for part in _FILLER_SEPARATORS.split(value)[1:] if len(part) >= _MIN_FILLER]
+    if parts and all(len(set(part)) == 1 and part[0] in _FILLER_CHARACTERS for part in parts):
+        return True
+    tail = _REPEATED_TAIL.search(value)  # GR1348941XXXXXXXXXXXXXXXX
+    return tail is not None and "/" not in value and 2 * len(tail.group()) >= len(value)
+
+
 def _hides_nothing(value: str, label: str) -> bool:
-    if value in _CAPITAL_PLACEHOLDERS:
+    if value in _CAPITAL_PLACEHOLDERS or is_filler(value):
         return True
     if value.isalnum():  # the common case, decided without a regex
         lowered = value.lower()
@@ -509,8 +389,12 @@ def _hides_nothing(value: str, label: str) -> bool:
         return True  # masked already, by a rule for its shape (a PEM block, a URL password)
     if not stripped or stripped.lower() in STATUS_WORDS or is_placeholder(stripped):
         return True
-    if _CODE.fullmatch(stripped) and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped)):
-        return True  # but Welcome(2024) and Summer.Fun[99] under a password key are passwords
+    if (
+        _CODE.fullmatch(stripped)
+        and not (label == PASSWORD and _LITERAL_ARGUMENT.search(stripped))
+        and not ("." in stripped and _has_random_part(stripped))
+    ):
+        return True  # but Welcome(2024), Summer.Fun[99] (passwords), dp.pt.x7k… (a token) are values
     if label != PASSWORD and len(stripped) < _MIN_SECRET:
         return True
     if label == PASSWORD:
@@ -533,8 +417,40 @@ def _hides_nothing_other(stripped: str, label: str) -> bool:
     if _VERSION.fullmatch(stripped) or _PATH.fullmatch(stripped):
         return True
     if stripped.startswith(("http://", "https://")) and "@" not in stripped and "?" not in stripped:
+        # A capability URL (a webhook) is the credential itself: its path holds a random part.
+        return not _has_random_part(stripped[stripped.find("/", 8) + 1 :] if "/" in stripped[8:] else "")
+    return (
+        _RESOURCE.fullmatch(stripped) is not None
+        and len(_LETTER_DIGIT.findall(stripped)) <= 2
+        and not _has_random_part(stripped)
+    )
+
+
+_PARTS = re.compile(r"[/:_.\-?=&#+]")
+_CONSONANT_RUN = re.compile(r"(?!ngths)[bcdfghjklmnpqrstvwxz]{5}")  # but "strengths"
+_MIN_RANDOM_PART: Final = 8
+_MIN_TRANSITIONS: Final = 3
+_MIN_HEX_PART: Final = 16
+
+
+def _has_random_part(value: str) -> bool:
+    """Whether a name or a URL path holds a generated part: a run of letters no language
+    writes (five consonants in a row), letters and digits interleaved again and again, a long
+    hex string, or a mask. Resource names are made of words, numbers and versions."""
+    if "***" in value:
         return True
-    return _RESOURCE.fullmatch(stripped) is not None and len(_LETTER_DIGIT.findall(stripped)) <= 2
+    for part in _PARTS.split(value):
+        if len(part) < _MIN_RANDOM_PART:
+            continue
+        lowered = part.lower()
+        if _CONSONANT_RUN.search(lowered) or len(_LETTER_DIGIT.findall(lowered)) >= _MIN_TRANSITIONS:
+            return True
+        if len(part) >= _MIN_HEX_PART and _HEX.fullmatch(part) is not None:
+            return True
+    return False
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 #: Values repeat (the same status words, the same placeholders): judge short ones once.

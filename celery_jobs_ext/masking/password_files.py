@@ -1,8 +1,10 @@
-"""Password files, server directives and password hashes: netrc, .pgpass, redis.conf, crypt(3).
+"""Password and key files, server directives and password hashes: netrc, .pgpass, redis.conf,
+crypt(3), PuTTY's .ppk.
 
 Each has a line syntax of its own, so a value is found by that syntax rather than by a key
 name: netrc's ``password`` token after ``machine``/``login``, .pgpass's fifth field, a
-``requirepass`` directive, a ``$2b$``/``$6$``/``$apr1$`` hash.
+``requirepass`` directive, a ``$2b$``/``$6$``/``$apr1$`` hash, a .ppk file's private lines and
+MAC.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from typing import Final
 
 from celery_jobs_ext.masking.engine import fixed, literal_rule, lowercase_rule, span
-from celery_jobs_ext.masking.keys import PASSWORD, hides_nothing
+from celery_jobs_ext.masking.keys import PASSWORD, PRIVATE_KEY, hides_nothing
 
 #: netrc: ``machine host login user password secret`` (on one line or several). Needs a
 #: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
@@ -74,7 +76,44 @@ def _replace_directive(text: str, match: re.Match[str]) -> tuple[str, int] | Non
     return text[match.start() : match.start("value")] + PASSWORD, match.end()
 
 
+#: PuTTY's key file (PuTTY manual, appendix C "PPK file format"): ``Private-Lines: N`` then N
+#: lines of base64 (the private key, encrypted or not), then ``Private-MAC:`` (or version 1's
+#: ``Private-Hash:``) and hex. Lines may be real or escaped newlines (a repr).
+_PPK_NEWLINE = r"(?:\r?\n|(?:\\r)?\\n)"
+_PPK = (
+    r"Private-Lines:[ \t]*[0-9]{1,4}[ \t]*"
+    + _PPK_NEWLINE
+    + r"(?P<body>(?:[A-Za-z0-9+/=]{1,128}"
+    + _PPK_NEWLINE
+    + r"){0,4096}"
+    r"(?:Private-(?:MAC|Hash):[ \t]*[0-9a-fA-F]{20,128}|[A-Za-z0-9+/=]{1,128}))"
+    r"|Private-(?:MAC|Hash):[ \t]*(?P<mac>[0-9a-fA-F]{20,128})"
+)
+
+
+def _replace_ppk(text: str, match: re.Match[str]) -> tuple[str, int]:
+    group = "body" if match.group("body") is not None else "mac"
+    return text[match.start() : match.start(group)] + PRIVATE_KEY, match.end(group)
+
+
+#: Bundler's credentials for a gem source: ``BUNDLE_<HOST>`` with ``__`` for each dot
+#: (``BUNDLE_GEMS__EXAMPLE__COM=user:password``, Bundler's bundle-config manual).
+_BUNDLER = (
+    r"bundle_(?<![a-z0-9_]bundle_)[a-z0-9_]{0,128}__[a-z0-9_]{1,64}\\?[\"']?[ \t]*(?:=|:(?![:=]))[ \t]*"
+    r"(?P<quote>\\?[\"']?)(?P<value>[^\s\"';&\\]{1,1024})"
+)
+
+
+def _replace_bundler(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+    value = span(text, match, "value")
+    if hides_nothing(value, PASSWORD):
+        return None
+    return text[match.start() : match.start("value")] + PASSWORD, match.end("value")
+
+
 HASH_RULES: Final = (
+    lowercase_rule("bundler-credentials", frozenset({"bundle_"}), _BUNDLER, _replace_bundler),
+    literal_rule("putty-key-file", "private-", _PPK, _replace_ppk),
     lowercase_rule(
         "server-directive", frozenset({"requirepass", "masterauth"}), _DIRECTIVE, _replace_directive
     ),

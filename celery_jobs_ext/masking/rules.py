@@ -21,19 +21,27 @@ from celery_jobs_ext.masking.engine import (
     literal_rule,
     lowercase_rule,
 )
+from celery_jobs_ext.masking.fields import (
+    ESCAPED_SEPARATORS,
+    bare_value_end,
+    list_separator,
+    long_value_end,
+    replace_escaped,
+    replace_tab_separated,
+)
 from celery_jobs_ext.masking.keys import (
     API_KEY,
     AWS_KEY,
     JWT,
     PRIVATE_KEY,
     SECRET,
-    STATUS_WORDS,
     TOKEN,
     KeyMatcher,
     hides_nothing,
     is_placeholder,
 )
 from celery_jobs_ext.masking.truncated import VENDOR_PREFIXES
+from celery_jobs_ext.masking.words import STATUS_WORDS
 
 # PEM private keys. The body never contains "--", so it stops at the END line (or at the next
 # BEGIN in hostile input) without backtracking; without an END (a repr cut short) everything up to
@@ -46,68 +54,6 @@ PEM = literal_rule(
     r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)?",
     fixed(PRIVATE_KEY),
 )
-
-# ---------------------------------------------------------------------------------------------
-# Where a bare value ends
-# ---------------------------------------------------------------------------------------------
-
-#: What may end a bare value early, found in one search: the next parameter (``&name=``), a
-#: field separator (``;`` or ``,`` before a space or another ``name=``), a closing quote (one
-#: followed by a delimiter), an escaped newline or quote in a repr, an end tag, and brackets,
-#: which are counted so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``.
-_FIELD_END = re.compile(
-    r"\s"
-    r"|&(?=[\w.\[\]%-]{1,64}=)"
-    r"|;(?=[ \t]|[\w.-]{1,64}=|$)"
-    r"|,(?=[ \t]|[\w.-]{1,64}[=:]|$)"
-    r"|[\"'`](?=[\s,;:)\]}>]|$)"
-    r"|\\[nrt\"']"
-    r"|</"
-    r"|[()\[\]{}]"
-)
-_QUERY_END = re.compile(r"[&#]")
-_NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
-_OPENERS: Final = "([{"
-#: After an unmatched closing bracket, these say it closes something around the value.
-_AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
-
-
-def bare_value_end(text: str, start: int, end: int, query: bool = False, spaces: bool = False) -> int:
-    """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
-
-    A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
-    so each is taken as the end of the value only where the syntax around says so. In a query
-    string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
-    With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
-    line, a field separator or the next ``name=`` does.
-    """
-    if query:
-        found = _QUERY_END.search(text, start, end)
-        if found is not None:
-            end = found.start()
-    if end <= start:
-        return start
-    depth = 0
-    for found in _FIELD_END.finditer(text, start, end):
-        char = found.group()
-        if char in _OPENERS:
-            depth += 1
-        elif char in ")]}":
-            if depth:
-                depth -= 1
-                continue
-            following = text[found.end() : found.end() + 1]
-            if following and following not in _AFTER_CLOSER:
-                continue
-            return max(found.start(), start + 1)
-        elif char.isspace():
-            if spaces and char in " \t" and not _NEXT_FIELD.match(text, found.end()):
-                continue
-            return max(found.start(), start + 1) if spaces else found.start()
-        else:
-            return max(found.start(), start + 1)
-    return end
-
 
 # ---------------------------------------------------------------------------------------------
 # HTTP auth schemes: Authorization: Bearer …, Basic …, Token …
@@ -171,11 +117,18 @@ def _after_authorization(text: str, start: int) -> bool:
 
 
 def _looks_like_credential(credential: str) -> bool:
-    """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals."""
+    """Not a word of prose ("Bearer authentication"): digits, symbols or inner capitals, or
+    lowercase letters longer and more varied than any word (``internationalization``, the
+    longest common one, has 20 letters but only 9 distinct ones)."""
     return len(credential) >= _MIN_BEARER and (
         any(char.isdigit() or char in _CREDENTIAL_SYMBOLS for char in credential)
         or credential[1:].lower() != credential[1:]
+        or (len(credential) >= _MIN_LETTERS_TOKEN and len(set(credential)) >= _MIN_DISTINCT_LETTERS)
     )
+
+
+_MIN_LETTERS_TOKEN: Final = 20
+_MIN_DISTINCT_LETTERS: Final = 12
 
 
 def _is_basic_credential(credential: str) -> bool:
@@ -193,8 +146,8 @@ def replace_auth_scheme(text: str, match: re.Match[str]) -> tuple[str, int] | No
     end = bare_value_end(text, start, match.end())
     credential = text[start:end].rstrip(".,;")
     end = start + len(credential)
-    if not credential or is_placeholder(credential) or credential.startswith("***"):
-        return None
+    if not credential or is_placeholder(credential) or credential.startswith("***") or "://" in credential:
+        return None  # a placeholder, a mask, or a URL ("API Token https://…/settings/tokens")
     if _after_authorization(text, match.start()):
         secret = credential.lower() not in _PROSE_WORDS and credential.lower() not in STATUS_WORDS
     elif _KEY_VALUE.match(credential):
@@ -254,26 +207,35 @@ _MAX_KEY_WALK: Final = 64
 # exponentially. A bare run is cut to its field by :func:`bare_value_end`. Values are bounded and
 # consumed, so "password=" * n costs one match per 2 KB. Written lowercase: runs on lowered text.
 _ASSIGNMENT = r"""
-    {name}(?P<rest>[a-z0-9_.\]-]{{0,40}}?)(?P<keyquote>\\?["'])?\]?
-    [ \t]{{0,16}}(?P<separator>=>|:=|[=:]
+    {name}(?=(?P<rest>[a-z0-9_.\]-]{{0,40}}))(?P=rest)(?P<keyquote>\\?["'])?\]?
+    # a typed declaration: Go's "var k string = ", Kotlin's and TypeScript's "k: String = "
+    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str)\??(?=[ \t]{{0,4}}=[^=]))?
+    [ \t]{{0,16}}(?P<separator>=>|:{{1,3}}=|[?.+]=|[!=]==?|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
       | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}
         \\?["']?(?:parameter)?value\\?["']?[ \t]{{0,16}}[=:]
       # a (name, value) pair: ('password', 'S'), define('DB_PASSWORD', 'S')
       | ,(?=[ \t]{{0,16}}[bru]{{0,2}}\\?["'])
+      # escaped: percent-encoded (password%3DS, %22password%22%3A%22S%22), Gson's \u003d
+      | (?:%22)?%3[ad](?:%20)*(?:%22)? | \\u003d | (?:\\u0022)?\\u003a(?:\\u0022)?
+      # tab-separated: "password<TAB>S" at the start of a line
+      | (?<=\t)(?=[^\s]) | \\t(?=[^\s\\])
     )[ \t]{{0,16}}
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
-      | [bru]{{0,2}}"(?P<v3>(?:[^"\\\n]|\\.|""){{0,2048}})"
-      | [bru]{{0,2}}'(?P<v4>(?:[^'\\\n]|\\.|''){{0,2048}})'
+      | [bru]{{0,2}}"(?P<v3>(?:[^"\\]|\\[\s\S]|""){{0,2048}})"
+      | [bru]{{0,2}}'(?P<v4>(?:[^'\\]|\\[\s\S]|''){{0,2048}})'
+      | `(?P<v7>[^`]{{0,2048}})`
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
       | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
-      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s])
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s=])
     )
 """
-_VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6")
+#: A comparison with a literal (``if (api_key == "S")``) holds the secret; with a name it is code.
+_COMPARISONS: Final = frozenset({"==", "===", "!=", "!=="})
+_VALUE_GROUPS: Final = ("v1", "v2", "v3", "v4", "v5", "v6", "v7")
 #: An auth scheme after the key (``Authorization: Bearer …``): its own rule masks the credential.
 _SCHEME_VALUE = re.compile(r"(?i:bearer|basic|token|digest|negotiate|ntlm|hmac|aws4-hmac-sha256)(?=[ \t]|$)")
 #: Placeholders that may hold spaces, recognised where a bare value starts.
@@ -308,6 +270,23 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             if scheme is not None:
                 return scheme
         separator = match.group("separator")
+        if (
+            group == "v6"
+            and (separator == "=" or separator == ":")
+            and value_start == match.end("separator")
+            and match.group("keyquote") is None
+        ):
+            simple = _SIMPLE_VALUE.match(text, value_start)
+            if simple is not None and not (label is TOKEN and "ookie" in text[key_start:key_end]):
+                # A plain token up to whitespace, the end or the next &name=: every check below
+                # that could apply to it, without finding its end the long way.
+                return _replace_simple(text, start, key_start, key_end, match, label, simple.end())
+        if separator in _COMPARISONS and group == "v6":
+            return value_end  # password == other: code comparing two names, no value
+        if not separator or separator == "\\t":
+            return replace_tab_separated(text, start, key_start, match.start(group), label)
+        if separator[:1] in ESCAPED_SEPARATORS:
+            return replace_escaped(text, start, match.start(group), label, ESCAPED_SEPARATORS[separator[0]])
         if group == "v0":
             return _replace_indented(text, start, key_start, match, label)
         if _NAME_FIELD_FOLLOWS.match(text, value_end + (text[value_end : value_end + 1] in "\"'")):
@@ -348,13 +327,19 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     and (match.group("separator") == ":" or _ini_line(text, key_start, match))
                 )
                 limit = min(len(text), value_start + _MAX_VALUE)
-                value_end = bare_value_end(text, value_start, limit, query, spaces)
+                value_end = bare_value_end(
+                    text, value_start, limit, query, spaces, list_separator(text, key_start)
+                )
                 if spaces:
                     value_end = value_start + len(text[value_start:value_end].rstrip())
                     first = text[value_start:value_end].split(None, 1)[0]
                     if hides_nothing(first, label):
                         return value_end  # "auth: failed for bob", "token: the one from …"
+        if value_end - value_start >= _MAX_VALUE:  # longer than a bounded match: to its delimiter
+            value_end = long_value_end(text, value_end, group)
         value = text[value_start:value_end]
+        if value.isdigit() and _is_test_count(text, key_start, key_end, value_end):
+            return value_end
         if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
             return value_end  # go on after it: "password=none&password2=x"
         if value.startswith("eyJ") and value.count(".") >= 2:
@@ -365,6 +350,32 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
         return text[start:value_start] + label, value_end
 
     return replace
+
+
+#: A bare value of token characters that ends at whitespace, the end or ``&name=``.
+_SIMPLE_VALUE = re.compile(
+    r"(?=(?P<token>[A-Za-z0-9_.+/@~!*^-]{1,2047}))(?P=token)(?=[ \t\r\n]|$|&[\w.\[\]%-]{1,64}=)"
+)
+
+
+def _replace_simple(
+    text: str, start: int, key_start: int, key_end: int, match: re.Match[str], label: str, value_end: int
+) -> tuple[str, int] | int | None:
+    value_start = match.start("v6")
+    value = text[value_start:value_end]
+    if _NAME_FIELD_FOLLOWS.match(text, value_end):
+        return None
+    if value[0] in _SCHEME_INITIALS and _SCHEME_VALUE.match(value):
+        return None
+    if value.isdigit() and _is_test_count(text, key_start, key_end, value_end):
+        return value_end
+    if hides_nothing(value, label) or _is_code_assignment(text, key_start, match, value):
+        return value_end
+    if value.startswith("eyJ") and value.count(".") >= 2:
+        label = JWT
+    elif label is SECRET and (value.startswith(VENDOR_PREFIXES) or _HEX_VENDOR_VALUE.fullmatch(value)):
+        label = AWS_KEY if value.startswith(_AWS_KEY_PREFIXES) else API_KEY
+    return text[start:value_start] + label, value_end
 
 
 #: Vendor formats of a short prefix and hex (Twilio SK/AC, Mailgun key-), too short to be
@@ -382,7 +393,7 @@ def _replace_indented(
     text: str, start: int, key_start: int, match: re.Match[str], label: str
 ) -> tuple[str, int] | int | None:
     """A YAML value below its key: a block scalar's lines, or one indented plain value."""
-    line_start = text.rfind("\n", 0, key_start) + 1
+    line_start = max(0, _line_start(text, key_start))
     key_indent = len(_INDENT.match(text, line_start).group())  # type: ignore[union-attr]
     if text[line_start + key_indent : line_start + key_indent + 2] == "- ":
         key_indent += 2  # a list item's key: "- name: x"
@@ -462,6 +473,19 @@ def _scheme_and_credential(
     return text[key_start:credential_start] + TOKEN, end
 
 
+#: A test run's counters beside ``pass=N`` (pytest, TAP, CI summaries).
+_TEST_COUNTS = re.compile(
+    r"(?<![\w-])(?:fail(?:ed|ures?)?|errors?|skip(?:ped)?|xfail(?:ed)?|todo)[=:][ \t]?\d", re.I
+)
+
+
+def _is_test_count(text: str, key_start: int, key_end: int, value_end: int) -> bool:
+    """``pass=1 fail=0``: a count of passed tests, not a password."""
+    return text[key_start:key_end].lower() in ("pass", "passes") and (
+        _TEST_COUNTS.search(text, max(0, key_start - 64), value_end + 64) is not None
+    )
+
+
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 #: The second item of a quoted pair that is another name, not a value.
 _PAIR_NAME = re.compile(r"[a-z_]{1,64}|[A-Z_]{1,64}|(?:[A-Z]?[a-z]{1,32}){1,8}")
@@ -482,11 +506,26 @@ def _is_code_assignment(text: str, key_start: int, match: re.Match[str], value: 
     return (len(value) > 1 and value in key) or name in value.split("_")  # a variable under its own name
 
 
+_MAX_INDENT: Final = 256
+
+
+def _line_start(text: str, key_start: int) -> int:
+    """Where the line holding ``key_start`` starts, looked for at most :data:`_MAX_INDENT` back
+    (-1 beyond: a key that far into its line is not at its start), so that a megabyte on one
+    line costs no scan back to its start for each key."""
+    low = max(0, key_start - _MAX_INDENT)
+    found = text.rfind("\n", low, key_start)
+    if found >= 0:
+        return found + 1
+    return 0 if low == 0 else -1
+
+
 def _ini_line(text: str, key_start: int, match: re.Match[str]) -> bool:
     """``key = value`` alone on its line (INI, properties): the value is the rest of the line."""
-    line_start = text.rfind("\n", 0, key_start) + 1
+    line_start = _line_start(text, key_start)
     return (
-        not text[line_start:key_start].strip()
+        line_start >= 0
+        and not text[line_start:key_start].strip()
         and text[match.start("separator") - 1 : match.start("separator")] in " \t"
     )
 
@@ -498,6 +537,28 @@ def _trigger(word: str, words: frozenset[str]) -> str:
     if any(other[:4] == word[:4] and other[:5] != word[:5] for other in words):
         return word[:4]
     return word[:5]
+
+
+#: A literal compared with a secret-named name, literal first: ``if ("S" == password)``.
+_REVERSED_COMPARISON = (
+    r"(?P<quote>[\"'])(?P<value>[^\"'\n]{1,256})(?P=quote)[ \t]*[!=]==?[ \t]*(?P<key>[A-Za-z_][\w.]{0,64})"
+)
+
+
+def reversed_comparison_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        label = matcher.label_for(match.group("key").rsplit(".", 1)[-1])
+        if label is None or hides_nothing(match.group("value"), label, structured=True):
+            return match.end("value")
+        return label, match.end("value")
+
+    def replace_inside(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        replaced = replace(text, match)
+        if isinstance(replaced, tuple):  # keep the opening quote
+            return text[match.start()] + replaced[0], replaced[1]
+        return replaced
+
+    return literal_rule("reversed-comparison", ("==", "!="), _REVERSED_COMPARISON, replace_inside)
 
 
 def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
@@ -516,40 +577,3 @@ def assignment_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
         )
         for word in sorted(words)
     )
-
-
-#: XML and HTML-like elements: ``<password>value</password>``, ``<ApiKey>value</ApiKey>``.
-_ELEMENT = (
-    r"<(?P<key>[A-Za-z](?:[\w.:-]|\\u[0-9a-fA-F]{4}){0,64})>"
-    r"(?:<!\[CDATA\[(?P<cdata>[^\]]{0,2048}(?:\](?!\]>)[^\]]{0,2048}){0,8})\]\]>|(?P<value>[^<\n]{1,2048}))"
-    r"</(?P=key)>"
-)
-#: A name element then a value element: ``<key>password</key><value>S</value>`` (Java
-#: properties as XML, plist-like entries).
-_NAMED_ELEMENT = (
-    r"<(?P<tag>[Kk]ey|[Nn]ame)>(?P<key>[^<\n]{1,128})</(?P=tag)>\s{0,64}"
-    r"<(?P<vtag>[Vv]alue|string)>(?P<value>[^<]{1,2048})</(?P=vtag)>"
-)
-
-
-def element_rule(matcher: KeyMatcher) -> Rule:
-    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-        label = matcher.label_for(match.group("key").rsplit(":", 1)[-1])
-        group = "value" if match.group("value") is not None else "cdata"
-        value = match.group(group)
-        if label is None or hides_nothing(value, label, structured=group == "cdata"):
-            return None
-        return text[match.start() : match.start(group)] + label, match.end(group)
-
-    return literal_rule("xml-element", "</", _ELEMENT, replace)
-
-
-def named_element_rule(matcher: KeyMatcher) -> Rule:
-    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
-        label = matcher.label_for(match.group("key").strip())
-        value = match.group("value")
-        if label is None or hides_nothing(value.strip(), label, structured=True):
-            return None
-        return text[match.start() : match.start("value")] + label, match.end("value")
-
-    return literal_rule("xml-named-element", "</", _NAMED_ELEMENT, replace)  # the element rule's trigger

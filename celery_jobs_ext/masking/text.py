@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 
 from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
-from celery_jobs_ext.masking.engine import RuleSet, apply_rules, literal_rule
+from celery_jobs_ext.masking.commands import command_rules
+from celery_jobs_ext.masking.elements import element_rule, named_element_rule
+from celery_jobs_ext.masking.engine import Rule, RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
     _MIN_GENERIC,
@@ -15,16 +19,16 @@ from celery_jobs_ext.masking.generic import (
     _mask_long_runs,
     _upper_runs,
 )
-from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher
+from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher, is_filler
 from celery_jobs_ext.masking.password_files import HASH_RULES
+from celery_jobs_ext.masking.prose import prose_hex_rules, prose_rules
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
     JWT_PATTERN,
     PEM,
     assignment_rules,
-    element_rule,
-    named_element_rule,
     replace_jwt,
+    reversed_comparison_rule,
 )
 from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.urls import URL_RULES
@@ -32,6 +36,7 @@ from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
     has_hex_run,
+    mask_discord_tokens,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -61,14 +66,19 @@ class Masker:
                 *AUTH_RULES,
                 *HASH_RULES,
                 *assignment_rules(self.keys),
+                reversed_comparison_rule(self.keys),
                 element_rule(self.keys),
                 named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
+                *command_rules(self.keys),
+                *prose_rules(self.keys),
             )
         )
-        self.hex = RuleSet(HEX_VENDOR_RULES)
-        self.gated = RuleSet((literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *GATED_VENDOR_RULES))
+        self.hex = RuleSet((*map(_no_filler, HEX_VENDOR_RULES), *prose_hex_rules(self.keys)))
+        self.gated = RuleSet(
+            (literal_rule("jwt", "eyj", JWT_PATTERN, replace_jwt), *map(_no_filler, GATED_VENDOR_RULES))
+        )
 
     def mask_text(self, text: str) -> str:
         if len(text) < 6:
@@ -94,7 +104,20 @@ class Masker:
                 long = any(end - start >= _MIN_GENERIC for start, end in runs)
                 runs = _upper_runs(gated) if long else []
             masked = _mask_long_runs(gated, runs)
+            if "." in masked and masked is not text:
+                masked = mask_discord_tokens(masked, _upper_runs(masked))
+            elif "." in masked:
+                masked = mask_discord_tokens(masked, runs)
         return masked
+
+
+def _no_filler(rule: Rule) -> Rule:
+    """``rule`` leaving a format's example alone (``glpat-XXXX-XXXX``, ``hf_xxxxxxxx``)."""
+
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | int | None:
+        return None if is_filler(text[match.start() : match.end()]) else rule.replace(text, match)
+
+    return dataclasses.replace(rule, replace=replace)
 
 
 def _normalize_keys(keys: Iterable[str] | None) -> frozenset[str]:

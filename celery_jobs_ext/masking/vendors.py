@@ -8,6 +8,8 @@ their prefix occurs, for formats that may be all lowercase or split into short r
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Final
 
@@ -250,3 +252,34 @@ _HEX_RUN: Final = b"h" * 32
 def has_hex_run(text: str) -> bool:
     """Whether ``text`` has 32 hex digits in a row (found with one translate and one find)."""
     return text.encode("latin-1", "replace").translate(_HEX_TABLE).find(_HEX_RUN) >= 0
+
+
+#: A Discord bot token: the base64 of the bot's numeric user id, a dot, six characters of
+#: timestamp, a dot, the HMAC (detect-secrets' Discord plugin; Discord's developer docs).
+_DISCORD = re.compile(r"[MNO][A-Za-z0-9_-]{22,26}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![A-Za-z0-9_-])")
+_DISCORD_ID_SIZES: Final = range(23, 28)
+
+
+def mask_discord_tokens(text: str, runs: list[tuple[int, int]]) -> str:
+    """Mask the Discord bot tokens that start at one of ``runs`` (runs holding a capital): each
+    part is too short for the generic rule, and the first decodes to the digits of a user id."""
+    pieces: list[str] = []
+    end = 0
+    for start, run_end in runs:
+        if run_end - start not in _DISCORD_ID_SIZES or text[start] not in "MNO" or start < end:
+            continue
+        found = _DISCORD.match(text, start)
+        if found is None or (start and (text[start - 1].isalnum() or text[start - 1] in "_-")):
+            continue
+        head = text[start : text.index(".", start)]
+        try:
+            user_id = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if user_id.isdigit():
+            pieces += (text[end:start], API_KEY)
+            end = found.end()
+    if not pieces:
+        return text
+    pieces.append(text[end:])
+    return "".join(pieces)

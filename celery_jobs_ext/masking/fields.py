@@ -1,0 +1,153 @@
+"""Where a value ends: the field delimiters of the syntax around it.
+
+A password may hold ``&``, ``;``, ``:``, brackets or quotes, so each ends a bare value only where
+the syntax around says so (see :func:`bare_value_end`); a value longer than the rules' bounded
+patterns runs on to its delimiter (:func:`long_value_end`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import unquote
+
+from celery_jobs_ext.masking.keys import hides_nothing
+
+#: The longest value the patterns read (a longer one runs on to its delimiter).
+MAX_VALUE: Final = 2048
+
+#: What may end a bare value early, found in one search: the next parameter (``&name=``), a
+#: field separator (``;`` or ``,`` before a space or the end), a closing quote (one followed by a
+#: delimiter), an escaped newline or quote in a repr, an end tag, and brackets, which are counted
+#: so that ``[abc]xyz`` stays whole while ``f(password=abc)`` keeps its ``)``. ``;`` or ``,``
+#: before another ``name=`` ends the value only inside a list of that separator (see
+#: :func:`list_separator`): ``Server=db;Password=pa;ss;Timeout=3`` keeps ``;Timeout=3``, while
+#: ``password=pa;ss=word9`` alone on its line is one value.
+_FIELD_END_TEMPLATE = (
+    r"\s"
+    r"|&(?=[\w.\[\]%-]{{1,64}}=)"
+    r"|;(?=[ \t]|$){semicolon}"
+    r"|,(?=[ \t]|$){comma}"
+    r"|[\"'`](?=[\s,;:)\]}}>]|$)"
+    r"|\\[nrt\"']"
+    r"|</"
+    r"|[()\[\]{{}}]"
+)
+_FIELD_ENDS: Final = {
+    separator: re.compile(
+        _FIELD_END_TEMPLATE.format(
+            semicolon=r"|;(?=[\w.-]{1,64}=)" if separator == ";" else "",
+            comma=r"|,(?=[\w.-]{1,64}[=:])" if separator == "," else "",
+        )
+    )
+    for separator in ("", ";", ",")
+}
+#: The character before a key that opens or continues a list, and the list's separator.
+_LIST_SEPARATORS: Final = {";": ";", ",": ",", "(": ",", "[": ",", "{": ","}
+
+
+def list_separator(text: str, key_start: int) -> str:
+    """The separator of the list the key at ``key_start`` is in (``;``, ``,``), or ``""``."""
+    return _LIST_SEPARATORS.get(text[key_start - 1 : key_start], "") if key_start else ""
+
+
+_QUERY_END = re.compile(r"[&#]")
+_NEXT_FIELD = re.compile(r"[ \t]*(?:[\w.-]{1,64}[=:]|\\[nr]|#|//)")
+_OPENERS: Final = "([{"
+#: After an unmatched closing bracket, these say it closes something around the value.
+_AFTER_CLOSER: Final = frozenset(" \t\r\n,;.:'\"`)]}>")
+
+
+def bare_value_end(
+    text: str, start: int, end: int, query: bool = False, spaces: bool = False, separator: str = ""
+) -> int:
+    """Where the unquoted value starting at ``start`` really ends (at most at ``end``).
+
+    A password may hold ``&``, ``;``, ``:``, brackets or quotes (``Tr0ub4dor&3x``, ``[abc]xyz``),
+    so each is taken as the end of the value only where the syntax around says so. In a query
+    string (``query``), ``&`` and ``#`` always end it: there a literal ``&`` is written ``%26``.
+    With ``spaces`` (a YAML or header line, ``key: value``) spaces and tabs do not end it: the
+    line, a field separator or the next ``name=`` does. ``separator`` is the list the value is
+    in (:func:`list_separator`): that character before another ``name=`` ends it too.
+    """
+    if query:
+        found = _QUERY_END.search(text, start, end)
+        if found is not None:
+            end = found.start()
+    if end <= start:
+        return start
+    depth = 0
+    for found in _FIELD_ENDS[separator].finditer(text, start, end):
+        char = found.group()
+        if char in _OPENERS:
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+                continue
+            following = text[found.end() : found.end() + 1]
+            if following and following not in _AFTER_CLOSER:
+                continue
+            return max(found.start(), start + 1)
+        elif char.isspace():
+            if spaces and char in " \t" and not _NEXT_FIELD.match(text, found.end()):
+                continue
+            return max(found.start(), start + 1) if spaces else found.start()
+        else:
+            return max(found.start(), start + 1)
+    return end
+
+
+_LONG_VALUE_ENDS: Final = {
+    "v1": re.compile(r'\\"'),
+    "v2": re.compile(r"\\'"),
+    "v3": re.compile(r'"'),
+    "v4": re.compile(r"'"),
+    "v7": re.compile(r"`"),
+    "v5": re.compile(r"[\"'\\\n]"),
+    "v6": re.compile(r"[\s\"'<>]|\\[nrt\"']"),
+}
+
+
+def long_value_end(text: str, end: int, group: str) -> int:
+    """Where a value longer than the patterns' bound really ends: one scan to its delimiter."""
+    found = _LONG_VALUE_ENDS[group].search(text, end)
+    return found.start() if found else len(text)
+
+
+#: Where a value after an escaped separator ends: at an encoded delimiter (``%26`` is ``&``,
+#: Gson writes ``&`` as ``\u0026``), a raw one, or a quote.
+ESCAPED_SEPARATORS: Final = {
+    "%": re.compile(r"%(?:2[026c7]|3b|0[ad])|[&#\s\"'<>]", re.IGNORECASE),
+    "\\": re.compile(r"\\u00(?:2[026c7]|3b|0[ad])|\\[nrt\"']|[&\s\"'<>]", re.IGNORECASE),
+}
+
+
+def replace_escaped(
+    text: str, start: int, value_start: int, label: str, value_end: re.Pattern[str]
+) -> tuple[str, int] | int:
+    found = value_end.search(text, value_start, value_start + MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + MAX_VALUE)
+    if end == value_start or hides_nothing(unquote(text[value_start:end]), label):
+        return max(end, value_start)
+    return text[start:value_start] + label, end
+
+
+_TAB_FIELD_END = re.compile(r"[\t\r\n]|\\[nrt]|[\"'](?=[\s,\])}]|$)")
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,63}")
+
+
+def replace_tab_separated(
+    text: str, start: int, key_start: int, value_start: int, label: str
+) -> tuple[str, int] | int | None:
+    """``key<TAB>value`` (a TSV row, an export of settings): the value is the rest of its field.
+    Only a key that starts a field; a lowercase word after it is a column name (a header)."""
+    before = text[max(0, key_start - 2) : key_start]
+    if key_start and not before[-1:].isspace() and before[-1:] not in ("'", '"') and before != "\\n":
+        return None  # the key starts a field: after a line break, a space, a tab or a quote
+    found = _TAB_FIELD_END.search(text, value_start, value_start + MAX_VALUE)
+    end = found.start() if found else min(len(text), value_start + MAX_VALUE)
+    value = text[value_start:end].rstrip()
+    if not value or _COLUMN_NAME.fullmatch(value) or hides_nothing(value, label, structured=True):
+        return None
+    return text[start:value_start] + label, value_start + len(value)

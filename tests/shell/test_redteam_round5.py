@@ -19,10 +19,13 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandNotAllowed
 from celery_jobs_ext.shell import validate_command
@@ -311,6 +314,29 @@ def test_a_pattern_that_spells_a_writing_command_allows_exactly_that(search_path
     assert is_refused("redis-cli -n 1 FLUSHDB", ["redis-cli -n 1 *"], search_path)
     assert not is_refused("redis-cli -n 1 GET k", ["redis-cli -n 1 ..."], search_path)
     assert is_refused("redis-cli -n 1 FLUSHALL", ["redis-cli -n 1 ..."], search_path)
+
+
+def test_redis_cli_writes_only_what_a_pattern_spells_for_real(redis_url: str) -> None:
+    """Against the real server: a pinned HINCRBY counts, a bare SET or FLUSHDB never runs."""
+    installed("redis-cli")
+    url = urlsplit(redis_url)
+    if url.password:
+        pytest.skip("the test Redis needs a password")
+    key = f"jobs-test:round5:{uuid.uuid4().hex}"
+    server = f"-h {url.hostname} -p {url.port or 6379} -n {url.path.strip('/') or '0'}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pattern = f"redis-cli {server} HINCRBY {key} * 1"
+        assert validated_run(f"redis-cli {server} HINCRBY {key} task-1 1", [pattern]) is not None
+        assert client.hget(key, "task-1") == b"1"
+        assert validated_run(f"redis-cli {server} SET {key}:other x", ["redis-cli", pattern]) is None
+        assert validated_run(f"redis-cli {server} FLUSHDB", ["redis-cli", pattern]) is None
+        assert client.exists(f"{key}:other") == 0 and client.hget(key, "task-1") == b"1"
+        result = validated_run(f"redis-cli {server} HGET {key} task-1", ["redis-cli"])
+        assert result is not None and str(result["stdout"]).strip() == "1"
+    finally:
+        client.delete(key, f"{key}:other")
+        client.close()
 
 
 # --- 4. writers the sandbox stopped but the rules let through ------------------------------------

@@ -583,7 +583,7 @@ def test_only_elf_companions_are_allowed_never_a_script(tmp_path: Path) -> None:
 
 
 @needs_landlock
-def test_the_shell_tar_runs_its_compressor_with_still_executes_nothing_else(tmp_path: Path) -> None:
+def test_the_shell_tar_starts_its_compressor_through_executes_nothing_else(tmp_path: Path) -> None:
     """GNU tar runs "/bin/sh -c gzip"; that shell is in the same sandbox (run unvalidated here:
     --to-command is refused by the rules)."""
     tar = installed("tar")

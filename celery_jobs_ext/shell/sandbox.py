@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -304,6 +305,21 @@ _PG_BINARIES = "/usr/lib/postgresql"
 _TAR_NAMES = frozenset({"tar", "gtar"})
 _TAR_SHELL = "/bin/sh"
 _COMPRESSORS = ("gzip", "bzip2", "xz", "zstd", "lzip", "lzop", "lz4")
+# GCC's drivers run their compiler proper (cc1, cc1plus: read a source, write assembly, execute
+# nothing) from its library directory, and the assembler for -c; gcc -fsyntax-only failed
+# without cc1 (round 5). Not collect2/ld (they run plugins and other programs) nor
+# g++-mapper-server.
+_GCC_DRIVER = re.compile(r"(?:[A-Za-z0-9_.]+-)*(?:gcc|g\+\+|c\+\+|cpp)(?:-[0-9.]+)?\Z")
+_GCC_LIBRARIES = ("/usr/lib/gcc", "/usr/libexec/gcc", "/usr/lib64/gcc", "/usr/local/libexec/gcc")
+_GCC_PROPER = ("cc1", "cc1plus", "cc1obj", "cc1objplus")
+_ASSEMBLER = "as"
+
+
+def _listing(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
 
 
 def _is_elf(path: str) -> bool:
@@ -319,18 +335,25 @@ def companion_programs(program: str, search_path: str) -> list[str]:
 
     ``pg_wrapper`` (Debian's ``psql``, ``pg_dump`` ...) runs the same name from
     ``/usr/lib/postgresql/<version>/bin``; ``tar`` runs the compressors of ``-z``, ``-j``,
-    ``-J``, ``--zstd`` ... found on the search path, through ``/bin/sh -c``. A script is never
-    added: its interpreter would then be executable too.
+    ``-J``, ``--zstd`` ... found on the search path, through ``/bin/sh -c``; GCC's drivers
+    run ``cc1``/``cc1plus`` and ``as``. A script is never added: its interpreter would then
+    be executable too.
     """
     real = os.path.realpath(program)
     name = os.path.basename(program)
     candidates: list[str] = []
     if os.path.basename(real) == _PG_WRAPPER:
-        try:
-            versions = sorted(os.listdir(_PG_BINARIES))
-        except OSError:
-            versions = []
-        candidates = [os.path.join(_PG_BINARIES, version, "bin", name) for version in versions]
+        candidates = [os.path.join(_PG_BINARIES, version, "bin", name) for version in _listing(_PG_BINARIES)]
+    elif _GCC_DRIVER.match(os.path.basename(real)):
+        candidates = [
+            os.path.join(root, triplet, version, proper)
+            for root in _GCC_LIBRARIES
+            for triplet in _listing(root)
+            for version in _listing(os.path.join(root, triplet))
+            for proper in _GCC_PROPER
+        ]
+        assembler = _on_search_path(_ASSEMBLER, search_path)
+        candidates += [assembler] if assembler else []
     elif os.path.basename(real) in _TAR_NAMES or name in _TAR_NAMES:
         found = (_on_search_path(tool, search_path) for tool in _COMPRESSORS)
         candidates = [path for path in found if path and _is_elf(path)]

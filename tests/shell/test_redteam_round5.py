@@ -709,3 +709,24 @@ def test_writers_the_sandbox_alone_stopped_are_refused(
 )
 def test_their_ordinary_uses_pass(command: str, allowed: list[str], search_path: str) -> None:
     assert not is_refused(command, allowed, search_path)
+
+
+@needs_landlock
+def test_gcc_runs_its_compiler_proper_and_still_cannot_run_a_shell(tmp_path: Path) -> None:
+    """cc1 (and as) may execute for gcc: -fsyntax-only failed without; -wrapper sh still fails."""
+    gcc = installed("gcc")
+    (tmp_path / "a.c").write_text("int main(void) { return 0; }\n")
+    assert sandboxed([gcc, "-fsyntax-only", "a.c"], cwd=str(tmp_path))["returncode"] == 0
+    assert sandboxed([gcc, "-E", "a.c"], cwd=str(tmp_path))["stdout"]
+    marker = tmp_path / "out" / "ran"
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ShellCommandFailed):
+        sandboxed(
+            [gcc, "-wrapper", f"/bin/sh,-c,touch {marker}", "-fsyntax-only", "a.c"],
+            cwd=str(tmp_path),
+            writable_paths=[str(tmp_path / "out")],
+        )
+    assert not marker.exists()
+    with pytest.raises(ShellCommandFailed, match="Permission denied"):
+        sandboxed([gcc, "-c", "a.c"], cwd=str(tmp_path))  # as may run, but not write here
+    assert not (tmp_path / "a.o").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache, install
-from celery_jobs_ext.extension import ATTRIBUTE, LEGACY_INSTALLED, extension_for, installed
+from celery_jobs_ext.extension import ATTRIBUTE, extension_for, installed
 from celery_jobs_ext.metrics import recorder_for
 
 
@@ -31,10 +31,8 @@ def test_install_config_and_recorder_live_on_the_apps_one_extension_object() -> 
         "task jobs.shell, worker step ShellPolicyCheck",
         "tasks jobs.catch, jobs.finally",
     ]
-    # One attribute, plus the flag masking.py still reads.
-    assert sorted(name for name in vars(app) if name.startswith("_celery_jobs_ext")) == sorted(
-        [ATTRIBUTE, LEGACY_INSTALLED]
-    )
+    # One attribute on the app.
+    assert [name for name in vars(app) if name.startswith("_celery_jobs_ext")] == [ATTRIBUTE]
     ConfigCache.clear(app)
     assert extension.config is None
     assert ConfigCache.get(app) == config and extension.config is not None

@@ -84,6 +84,12 @@ def record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) ->
             time.sleep(0.01)
 
 
+@app.task(bind=True, name="tests.plain_record_start")
+def plain_record_start(self: Task, ledger_key: str, tag: str, seconds: float = 0.0) -> None:
+    """``record_start`` as a plain Celery task (no GuardedTask)."""
+    _ledger().rpush(ledger_key, json.dumps([time.time(), tag, self.request.id, os.getpid()]))
+
+
 @app.task(base=GuardedTask, bind=True, name="tests.record_run", acks_late=True)
 def record_run(self: Task, ledger_key: str, seconds: float) -> str:
     """Record "start", take ``seconds``, record "end": a run that ended is one that succeeded."""

@@ -189,8 +189,12 @@ class RateLimitStep(bootsteps.StartStopStep):
         return self._resolve(request.delivery_info)
 
     def gate(self, request: Any) -> Any:
-        """Hand ``request`` to the pool now, or hold it until its queue's budget allows."""
-        if not self.limits or not getattr(request.task, "jobs_guarded", False):
+        """Hand ``request`` to the pool now, or hold it until its queue's budget allows.
+
+        Every task of a limited queue counts, plain ones too: ``jobs_queue_rate_limits``
+        limits the queue, and a plain task going past it would break the budget.
+        """
+        if not self.limits:
             return self.handle(request)
         queue = self.queue_of(request)
         limit = self.limits.get(queue)

@@ -65,10 +65,18 @@ def worker_env(app: Celery, ledger: Ledger, **settings: Any) -> dict[str, str]:
     return {"JOBS_TEST_CONF": json.dumps(conf), "JOBS_TEST_LEDGER_URL": ledger.url}
 
 
-def publish(app: Celery, ledger: Ledger, queue: str, tag: str, count: int, seconds: float = 0.0) -> list[str]:
+def publish(
+    app: Celery,
+    ledger: Ledger,
+    queue: str,
+    tag: str,
+    count: int,
+    seconds: float = 0.0,
+    task: str = "tests.record_start",
+) -> list[str]:
     ids = []
     for _ in range(count):
-        result = app.send_task("tests.record_start", args=[ledger.key, tag, seconds], queue=queue)
+        result = app.send_task(task, args=[ledger.key, tag, seconds], queue=queue)
         ids.append(result.id)
     return ids
 
@@ -158,6 +166,26 @@ def test_two_workers_share_one_budget_and_other_queues_keep_flowing(
     # Unacknowledged messages are bounded per worker by its prefetch (2 processes x 4) plus
     # what it may hold (hold_capacity: 3 s of budget), not by the 400-message backlog.
     assert unacked_peak <= 2 * (2 * 4 + hold_capacity(limit, 8)), unacked_peak
+
+
+def test_a_plain_celery_task_on_a_limited_queue_is_held_to_the_limit(
+    make_app: Callable[..., Celery], ledger: Ledger, private_state: PrivateRedis
+) -> None:
+    """``jobs_queue_rate_limits`` limits the queue: plain tasks count, not only GuardedTasks."""
+    app = make_app()
+    limited = unique("limited")
+    app._test_queues = [limited]  # type: ignore[attr-defined]
+    limit, tasks = 120, 30
+    env = worker_env(app, ledger, jobs_queue_rate_limits={limited: limit}, jobs_state_url=private_state.url)
+    publish(app, ledger, limited, "plain", tasks, task="tests.plain_record_start")
+    with WorkerProcess(env, queues=limited, concurrency=2) as worker:
+        worker.wait_ready()
+        wait_for(lambda: ledger.count() >= tasks, timeout=60, interval=0.2, message="every plain task")
+    starts = ledger.starts("plain")
+    assert len(starts) == tasks
+    # At 120 a minute the 30 starts span about 14.5 s; unlimited they would take well under one.
+    assert achieved_per_minute(starts) <= limit * 1.05, achieved_per_minute(starts)
+    assert max_in_window(starts, window=5.0) <= limit / 60 * 5 + 1
 
 
 def test_a_worker_killed_while_holding_throttled_tasks_loses_none(

@@ -85,6 +85,13 @@ def hostile_inputs() -> dict[str, str]:
         # A space after '=' made each key look for its line's start: quadratic on one long line.
         "'pw= 1 ' repeated": _fill("pw= 1 "),
         "'password:\\n  x ' repeated (an escaped YAML value, one line)": _fill("password:\\n  x "),
+        # Red team round 2: an ODBC braced value looked for its closing brace over 2 KB per key.
+        "'pwd={a ' repeated": _fill("pwd={a "),
+        "'password={{ a ' repeated": _fill("password={{ a "),
+        "'Server=a;Pwd={a ' repeated": _fill("Server=a;Pwd={a "),
+        "'pwd={a}} ' repeated (escaped braces, no end)": _fill("pwd={a}} "),
+        "'{'password': ' repeated (a container under a key)": _fill("{'password': "),
+        "'token: [' repeated": _fill("token: ["),
     }
 
 

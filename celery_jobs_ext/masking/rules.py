@@ -24,6 +24,7 @@ from celery_jobs_ext.masking.engine import (
 from celery_jobs_ext.masking.fields import (
     ESCAPED_SEPARATORS,
     bare_value_end,
+    braced_value_end,
     list_separator,
     long_value_end,
     replace_escaped,
@@ -302,10 +303,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
             if text[value_start] == "{" and match.group("separator") == "=":
-                braced = _ODBC_BRACED.match(text, value_start, value_start + _MAX_VALUE)
-                if braced is not None and not hides_nothing(text[value_start : braced.end()], label):
+                braced = braced_value_end(text, value_start, min(len(text), value_start + _MAX_VALUE))
+                if braced is not None and not hides_nothing(text[value_start:braced], label):
                     # ODBC: Password={P@ss w0rd;x}; "}}" escapes a brace
-                    return text[start:value_start] + label, braced.end()
+                    return text[start:value_start] + label, braced
             if text[value_start] in "{$<%":
                 placeholder = _PLACEHOLDER_START.match(text, value_start)
                 if (
@@ -385,7 +386,6 @@ _AWS_KEY_PREFIXES: Final = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
 _NAME_FIELD_FOLLOWS = re.compile(
     r"""(?:,|[ \t])[ \t]{0,16}\\?["']?(?i:parameter)?(?i:value)\\?["']?[ \t]{0,16}[=:]"""
 )
-_ODBC_BRACED = re.compile(r"\{(?:[^}]|\}\})*\}(?=[;\s'\"]|$)")
 _INDENT = re.compile(r"[ \t]*")
 
 

@@ -92,6 +92,10 @@ def hostile_inputs() -> dict[str, str]:
         "'pwd={a}} ' repeated (escaped braces, no end)": _fill("pwd={a}} "),
         "'{'password': ' repeated (a container under a key)": _fill("{'password': "),
         "'token: [' repeated": _fill("token: ["),
+        "nested 'token=(' closed, then 'x' (a value going on after its container)": _fill(
+            "token=(" * 250 + ")" * 250 + "x "
+        ),
+        "'password=[get(u) for ' repeated (code in a container)": _fill("password=[get(u) for "),
     }
 
 

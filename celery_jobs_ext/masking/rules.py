@@ -13,6 +13,7 @@ import json
 import re
 from typing import Final
 
+from celery_jobs_ext.masking.containers import OPENERS, mask_container
 from celery_jobs_ext.masking.engine import (
     Replace,
     Rule,
@@ -314,6 +315,14 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
                 ):
                     return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
+            if text[value_start] in OPENERS:
+                # credentials: {'password': 'S'}, auth: ('bob', 'S'): the container's values. Code
+                # (a call, a comprehension) and a value that goes on after it, "(abc)def", are
+                # values as before.
+                walked = mask_container(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
+                if walked is not None:
+                    masked, end = walked
+                    return (text[start:value_start] + masked, end) if masked != text[value_start:end] else end
             if label is TOKEN and "ookie" in text[key_start:key_end] and match.group("keyquote") is None:
                 # A Cookie header holds several name=value pairs: hide the whole line.
                 line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)

@@ -175,3 +175,82 @@ def test_the_worker_result_repr_of_a_container_under_a_secret_key_is_masked() ->
     ):
         assert "Zq8!wRt5mK2x" not in mask_text(saferepr(value, 1024))
         assert "Zq8!wRt5mK2x" not in mask_text(f"Task t[1] succeeded in 0.1s: {saferepr(value, 1024)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Two-item argument lists read as (name, value) pairs; int and bytes arguments; a password with
+# a single quote cut by shlex's quoting
+# ---------------------------------------------------------------------------------------------
+
+PW = "Zq8!wRt5mK2x"
+ARGUMENT_LISTS = [
+    ["mysql", "-p" + PW],
+    ("7z", "-p" + PW),
+    ["sshpass", "-p" + PW],
+    ["mariadb", "-p" + PW],
+    ["redis-cli", "-p", 6380, "-a", PW],
+    [b"mysql", b"-p" + PW.encode()],
+    [b"redis-cli", b"-a", PW.encode()],
+    ["sshpass", "-p", "Zq8'wRt5mK2x", "ssh", "h"],
+    ["mysql", "-u", "root", "-p" + PW],
+    ["docker", "login", "-u", "bob", "-p", PW],
+]
+
+
+@pytest.mark.parametrize("argv", ARGUMENT_LISTS, ids=repr)
+def test_an_argument_list_is_masked_as_a_command_line_in_every_place(argv: list[Any]) -> None:
+    import subprocess
+
+    from celery_jobs_ext.masking import mask, mask_repr
+    from celery_jobs_ext.masking.exceptions import mask_exception
+
+    secret = "Zq8'wRt5mK2x" if "Zq8'wRt5mK2x" in argv else PW
+    masked = mask(argv)
+    assert type(masked) is type(argv) and len(masked) == len(argv)
+    assert not any(secret in str(item) for item in masked)
+    # untouched arguments keep their type (an int port stays an int, bytes stay bytes)
+    assert [type(item) for item in masked] == [type(item) for item in argv]
+    assert secret not in mask_repr((argv,))  # argsrepr
+    assert secret not in mask_text(repr((argv,)))  # the same text from elsewhere
+    error = mask_exception(subprocess.CalledProcessError(1, argv))
+    assert secret not in str(error) and secret not in repr(error.args)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ("password", "-x9Abc"),  # a name, then a value that starts with a dash: still a pair
+        ("--password", PW),
+    ],
+)
+def test_a_name_value_pair_whose_value_starts_with_a_dash_is_still_a_pair(value: tuple[str, str]) -> None:
+    from celery_jobs_ext.masking import mask
+
+    assert mask(value) == (value[0], "***PASSWORD***")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ls", "-la"], ["docker", "run", "-p", "8080:80"], ("grep", "-r"), ["redis-cli", "-p", 6380]],
+    ids=repr,
+)
+def test_argument_lists_without_a_secret_are_left_alone(argv: list[Any]) -> None:
+    from celery_jobs_ext.masking import mask
+
+    assert mask(argv) == argv
+    assert mask_text(repr(argv)) == repr(argv)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError(["mysql", "-p" + PW]),
+        ValueError("bad config {'credentials': ('bob', '" + PW + "')}"),
+    ],
+    ids=repr,
+)
+def test_exceptions_carrying_an_argument_list_or_a_container_are_masked(error: Exception) -> None:
+    from celery_jobs_ext.masking.exceptions import mask_exception
+
+    masked = mask_exception(error)
+    assert PW not in str(masked) and PW not in repr(masked.args)

@@ -105,8 +105,9 @@ def option_rule(matcher: KeyMatcher) -> Rule:
 #: Tool name -> the pattern of its password options, matched where an option starts; group
 #: ``value`` is the password.
 _VALUE = r"""(?P<value>\\?"[^"\n\\]{1,1024}\\?"|\\?'[^'\n\\]{1,1024}\\?'|[^\s"'\\]{1,1024})"""
-#: Between an option and its value: spaces, or the quotes and comma of an argv repr.
-_GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}\\?["'])"""
+#: Between an option and its value: spaces, or the quotes and comma of an argv repr (the value
+#: keeps its own quotes: ``'-p', "Zq8'wRt"`` is one password in double quotes).
+_GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}[bru]{0,2}(?=\\?["']))"""
 _TOOL_OPTIONS: Final = {
     "mysql": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "mariadb": r"-p(?P<value>[^\s\"'\\]{1,1024})",
@@ -218,7 +219,10 @@ class _ToolTracker:
         self.scanned = position
         words = segment.split()
         for word in reversed(words):
-            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            name = word.strip(_WORD_EDGES)
+            if name[:2] in ("b'", 'b"'):  # [b'mysql', b'-pPW']: a bytes argv repr
+                name = name[2:]
+            name = name.rsplit("/", 1)[-1].lower().removesuffix(".exe")
             if name in _TOOL_NAMES:
                 self.tool = _TOOL_NAMES[name]
                 self.tool_at = segment_start + segment.rfind(word)
@@ -229,7 +233,8 @@ class _ToolTracker:
             return None
         required = _REQUIRED_WORD.get(self.tool)
         if required is not None and not self.required_seen:
-            self.required_seen = required in segment.lower().split()
+            # "docker login -p" and its argv repr "'docker', 'login', '-p'"
+            self.required_seen = required in {word.strip(_WORD_EDGES) for word in segment.lower().split()}
             if not self.required_seen:
                 return None
         return self.tool, self.tool_at
@@ -241,7 +246,10 @@ class _ToolTracker:
         offset = position
         for word in text[position:end].split():
             offset = text.find(word, offset)
-            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            name = word.strip(_WORD_EDGES)
+            if name[:2] in ("b'", 'b"'):  # [b'mysql', b'-pPW']: a bytes argv repr
+                name = name[2:]
+            name = name.rsplit("/", 1)[-1].lower().removesuffix(".exe")
             if name in _TOOL_NAMES:
                 self.scanned = offset
                 return offset

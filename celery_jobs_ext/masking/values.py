@@ -50,6 +50,38 @@ def _is_key(item: Any) -> bool:
     return isinstance(item, str) and 0 < len(item) <= _MAX_PAIR_KEY and not any(c.isspace() for c in item)
 
 
+def _is_option(item: Any) -> bool:
+    """Whether ``item`` is a command-line option (``-p…``, ``--password``, ``b"-p…"``)."""
+    if isinstance(item, bytes):
+        return item.startswith(b"-")
+    return isinstance(item, str) and item.startswith("-")
+
+
+def _argument_text(item: str | bytes | int) -> str:
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "surrogateescape")
+    return item if isinstance(item, str) else str(item)
+
+
+def _like(item: str | bytes | int, masked: str) -> str | bytes:
+    """A masked argument as the type it came in (an int's mask is text)."""
+    return masked.encode("utf-8", "surrogateescape") if isinstance(item, bytes) else masked
+
+
+#: Characters that keep their meaning inside double quotes in a POSIX shell.
+_DOUBLE_QUOTE_SPECIAL: Final = frozenset('"$`\\!')
+
+
+def _quote(argument: str) -> str:
+    """Quote ``argument`` for one command line the rules read. ``shlex.quote`` writes a single
+    quote as ``'"'"'``, which cut ``Zq8'wRt5`` into pieces no rule saw as one password; double
+    quotes keep it whole when nothing in it is special there."""
+    quoted = shlex.quote(argument)
+    if quoted == argument or "'" not in argument or _DOUBLE_QUOTE_SPECIAL.intersection(argument):
+        return quoted
+    return f'"{argument}"'
+
+
 class _ObjectRepr:
     """An object's masked repr that reprs as itself, so :func:`saferepr` shows it unquoted."""
 
@@ -110,6 +142,11 @@ class Walker:
             except TypeError:
                 return tuple(items)
         if isinstance(value, (list, tuple)):
+            if len(value) == 2 and _is_option(value[1]) and not self._is_secret_name(value[0]):
+                # ["mysql", "-pPW"], ["7z", "-pPW"]: a program and an option, not a name/value pair
+                argv = self._argv(value)
+                if argv is not None:
+                    return argv
             if len(value) == 2 and (_is_key(value[0]) or self._is_secret_name(value[0])):
                 # A (name, value) pair: a header list entry, an ASGI header, a form field.
                 pair = [self.walk(value[0], depth), self.item(value[0], value[1], depth)]
@@ -126,14 +163,18 @@ class Walker:
             return set(items)
         return items
 
-    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[str] | tuple[str, ...] | str | None:
+    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...] | str | None:
         """Mask a command's argument list as one command line, so ``["mysql", "-pPW"]`` is seen
-        as the command it is; None when ``value`` is not a list of strings with an option."""
-        if len(value) < 2 or not all(isinstance(item, str) for item in value):
+        as the command it is; None when ``value`` is not a list of arguments with an option.
+
+        Arguments may be str, bytes or int (``["redis-cli", "-p", 6380, "-a", PW]``); an
+        argument the masking left alone comes back as it was, of its own type."""
+        if len(value) < 2 or not all(isinstance(item, (str, bytes, int)) for item in value):
             return None
-        if not any(item.startswith("-") for item in value):
+        if not any(_is_option(item) for item in value):
             return None
-        line = shlex.join(value)
+        texts = [_argument_text(item) for item in value]
+        line = " ".join(_quote(text) for text in texts)
         masked = self.masker.mask_text(line)
         if masked is line:
             return None
@@ -143,7 +184,11 @@ class Walker:
             return masked
         if len(parts) != len(value):
             return masked
-        return tuple(parts) if isinstance(value, tuple) else parts
+        items = [
+            item if part == text else _like(item, part)
+            for item, text, part in zip(value, texts, parts, strict=True)
+        ]
+        return tuple(items) if isinstance(value, tuple) else items
 
     def _is_secret_name(self, item: Any) -> bool:
         """A short string naming a secret, spaces allowed (``('Api Key', S)``)."""

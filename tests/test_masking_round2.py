@@ -254,3 +254,57 @@ def test_exceptions_carrying_an_argument_list_or_a_container_are_masked(error: E
 
     masked = mask_exception(error)
     assert PW not in str(masked) and PW not in repr(masked.args)
+
+
+# ---------------------------------------------------------------------------------------------
+# MaskingFilter left record.args raw when the message they formed was clean (Celery's "received"
+# and failure lines; Sentry sends logentry.params, JSON handlers print the arguments)
+# ---------------------------------------------------------------------------------------------
+
+
+def _filtered(msg: str, args: Any) -> Any:
+    import logging
+
+    from celery_jobs_ext.masking import MaskingFilter
+
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, None)
+    assert MaskingFilter().filter(record)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("msg", "args"),
+    [
+        (  # Celery's LOG_RECEIVED context, arguments as the request's argsrepr
+            "Task %(name)s[%(id)s] received",
+            {"name": "t", "id": "1", "args": f"({{'password': '{PW}'}},)", "kwargs": "{}"},
+        ),
+        (  # LOG_FAILURE: the arguments and the traceback ride beside a clean description
+            "Task %(name)s[%(id)s] %(description)s: %(exc)s",
+            {
+                "name": "t",
+                "id": "1",
+                "description": "raised unexpected",
+                "exc": "ValueError()",
+                "args": f"('mysql -p{PW}',)",
+                "kwargs": "{}",
+                "traceback": f"  File 'x.py', line 3\n    connect(password='{PW}')",
+            },
+        ),
+        ("retrying %s", (["mysql", "-p" + PW],)),
+        ("job %s done", ({"token": PW},)),
+        ("n=%d via %s", (3, b"curl -u bob:" + PW.encode())),
+    ],
+)
+def test_log_record_arguments_are_masked_even_when_the_message_is_clean(msg: str, args: Any) -> None:
+    record = _filtered(msg, (args,) if isinstance(args, dict) else args)
+    assert PW not in repr(record.args)
+    assert PW not in record.getMessage()
+
+
+def test_clean_log_record_arguments_are_left_as_they_were() -> None:
+    args = (3, "ok", ["a", "-b"], {"x": 1}, object())
+    record = _filtered("%d %s %s %s %s", args)
+    assert record.args is args
+    mapping = {"name": "t", "id": "1", "args": "(1, 2)"}
+    assert _filtered("Task %(name)s[%(id)s] received", (mapping,)).args is mapping

@@ -308,3 +308,35 @@ def test_clean_log_record_arguments_are_left_as_they_were() -> None:
     assert record.args is args
     mapping = {"name": "t", "id": "1", "args": "(1, 2)"}
     assert _filtered("Task %(name)s[%(id)s] received", (mapping,)).args is mapping
+
+
+# ---------------------------------------------------------------------------------------------
+# Key names the built-in list missed: psk, bearer, refresh, sas, rpcpass
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "label"),
+    [
+        ("psk", "PASSWORD"),
+        ("wpa_psk", "PASSWORD"),
+        ("bearer", "TOKEN"),
+        ("refresh", "TOKEN"),
+        ("sas", "TOKEN"),
+        ("storage_sas", "TOKEN"),
+        ("rpcpass", "PASSWORD"),
+    ],
+)
+def test_round2_key_names_hide_their_values_in_structures_and_text(key: str, label: str) -> None:
+    from celery_jobs_ext.masking import mask
+
+    assert mask({key: PW}) == {key: f"***{label}***"}
+    assert mask_text(f"{key}={PW} next") == f"{key}=***{label}*** next"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["refresh=30", "refresh: true", "auto_refresh=Zq8wRt5mK2x", "refresh_interval: 5m", "token_type: bearer"],
+)
+def test_words_around_the_new_key_names_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

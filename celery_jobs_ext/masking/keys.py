@@ -85,6 +85,13 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "subscription_key",
         "requirepass",
         "masterauth",
+        # Red-team round 2: a Wi-Fi or IPsec pre-shared key, a bare bearer or refresh token, an
+        # Azure shared access signature, bitcoind's rpcpassword spelt short.
+        "psk",
+        "bearer",
+        "refresh",
+        "sas",
+        "rpcpass",
         # Password in other languages: German, Spanish, French (add your own to jobs_mask_keys).
         "passwort",
         "contraseña",
@@ -126,9 +133,9 @@ _FORM_WORDS: Final = frozenset(
 )
 
 #: Short names: secret only as the last whole word of a key.
-_LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "jwt"})
+_LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "jwt", "psk", "bearer", "sas"})
 #: Bare names: secret only as the whole key; ``key`` ends far too many harmless names.
-_WHOLE_KEY_NAMES: Final = frozenset({"key", "appid"})
+_WHOLE_KEY_NAMES: Final = frozenset({"key", "appid", "refresh"})
 #: Names whose values are passwords: every value but an empty one, a placeholder or a status word
 #: is masked (a password may well be ``4821`` or ``correct-horse-battery-staple``).
 _PASSWORD_PARTS: Final = (
@@ -141,7 +148,7 @@ _PASSWORD_PARTS: Final = (
     "wachtwoord",
     "parool",
 )
-_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth"})
+_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth", "psk"})
 
 #: Names whose ``…id`` is the secret itself (a session id), not a reference to one.
 _ID_NAMES: Final = frozenset({"session"})
@@ -175,7 +182,7 @@ def _label_for_name(name: str) -> str:
         return PRIVATE_KEY
     if name.endswith(("apikey", "accesskey", "appid")):
         return API_KEY
-    if any(part in name for part in ("token", "auth", "cookie", "session")):
+    if any(part in name for part in ("token", "auth", "cookie", "session", "bearer", "refresh", "sas")):
         return TOKEN
     return SECRET
 

@@ -340,3 +340,49 @@ def test_round2_key_names_hide_their_values_in_structures_and_text(key: str, lab
 )
 def test_words_around_the_new_key_names_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Placeholders and lookups with a default: the default is the secret where the variable is unset
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "spring.datasource.password=${DB_PASS:vg7b8^T77xS}",
+            "spring.datasource.password=${DB_PASS:***PASSWORD***}",
+        ),
+        (
+            "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-67Tal%wxLvR}",
+            "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-***PASSWORD***}",
+        ),
+        ('password: "${DB_PASS-Zq8wRt5mK2x}"', 'password: "${DB_PASS-***PASSWORD***}"'),
+        (
+            "password = os.getenv('DB_PASSWORD', 'r9u6V%ykM0o')",
+            "password = os.getenv('DB_PASSWORD', '***PASSWORD***')",
+        ),
+        ("pw = getenv('X', 'r9u6V%ykM0o')", "pw = getenv('X', '***PASSWORD***')"),
+        ('api_token = ENV.fetch("T", "Zq8wRt5mK2xAbC")', 'api_token = ENV.fetch("T", "***TOKEN***")'),
+    ],
+)
+def test_the_default_of_a_placeholder_or_lookup_under_a_secret_key_is_masked(
+    text: str, expected: str
+) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=${DB_PASS}",
+        "password=${DB_PASS:?must be set}",
+        "password=${DB_PASS:-}",
+        "password = os.getenv('DB_PASSWORD')",
+        "password = os.getenv('DB_PASSWORD', None)",
+        "token = os.environ.get('T', '')",
+    ],
+)
+def test_placeholders_and_lookups_without_a_default_secret_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -205,3 +205,30 @@ def braced_value_end(text: str, value_start: int, limit: int) -> int | None:
     if end < len(text) and text[end] not in _BRACED_END_FOLLOWS:
         return None
     return end
+
+
+# A placeholder or lookup with a default (red-team round 2): the default is the secret itself,
+# written where the variable is unset. ``${DB_PASS:pw}`` (Spring), ``${X:-pw}`` and ``${X-pw}``
+# (shell, Compose; not ``:?`` errors or ``:+`` alternatives), ``os.getenv('X', 'pw')``,
+# ``os.environ.get(…)``, ``ENV.fetch(…)``, ``env('X', 'pw')``.
+_SECRET_DEFAULT = re.compile(
+    r"""\$\{[A-Za-z_][\w.-]{0,64}(?::-|:=|-|:(?![?+-]))(?P<braced>[^{}\n]{1,256})\}"""
+    r"""|(?:[\w.]{0,64}\.)?(?:getenv|get|fetch|env)\([ \t]{0,4}(?P<quote>["'])[\w.-]{1,64}(?P=quote)"""
+    r"""[ \t]{0,4},[ \t]{0,4}(?P<q2>["'])(?P<quoted>[^"'\n]{1,256})(?P=q2)[ \t]{0,4}\)"""
+)
+
+
+def secret_default(text: str, value_start: int, limit: int, label: str) -> tuple[int, int] | None:
+    """The span of a default at ``value_start`` that could hide a secret, or None."""
+    if text[value_start : value_start + 1] not in _DEFAULT_STARTS:
+        return None
+    found = _SECRET_DEFAULT.match(text, value_start, limit)
+    if found is None:
+        return None
+    group = "braced" if found.group("braced") is not None else "quoted"
+    if hides_nothing(found.group(group), label):
+        return None
+    return found.start(group), found.end(group)
+
+
+_DEFAULT_STARTS: Final = frozenset("$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")

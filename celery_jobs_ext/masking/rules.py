@@ -30,6 +30,7 @@ from celery_jobs_ext.masking.fields import (
     long_value_end,
     replace_escaped,
     replace_tab_separated,
+    secret_default,
 )
 from celery_jobs_ext.masking.keys import (
     API_KEY,
@@ -267,6 +268,9 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
+        default = secret_default(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
+        if default is not None:  # ${DB_PASS:S}, os.getenv('X', 'S'): the default is the secret
+            return text[start : default[0]] + label, default[1]
         if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
             scheme = _scheme_and_credential(text, start, value_start, value_end if group != "v6" else None)
             if scheme is not None:

@@ -268,9 +268,6 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
-        default = secret_default(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
-        if default is not None:  # ${DB_PASS:S}, os.getenv('X', 'S'): the default is the secret
-            return text[start : default[0]] + label, default[1]
         if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
             scheme = _scheme_and_credential(text, start, value_start, value_end if group != "v6" else None)
             if scheme is not None:
@@ -287,6 +284,9 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 # A plain token up to whitespace, the end or the next &name=: every check below
                 # that could apply to it, without finding its end the long way.
                 return _replace_simple(text, start, key_start, key_end, match, label, simple.end())
+        default = secret_default(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
+        if default is not None:  # ${DB_PASS:S}, os.getenv('X', 'S'): the default is the secret
+            return text[start : default[0]] + label, default[1]
         if separator in _COMPARISONS and group == "v6":
             return value_end  # password == other: code comparing two names, no value
         if not separator or separator == "\\t":

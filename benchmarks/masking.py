@@ -96,6 +96,9 @@ def hostile_inputs() -> dict[str, str]:
             "token=(" * 250 + ")" * 250 + "x "
         ),
         "'password=[get(u) for ' repeated (code in a container)": _fill("password=[get(u) for "),
+        "\"password 'x' \" repeated (SQL)": _fill("password 'x' "),
+        "'identified by x ' repeated (SQL)": _fill("identified by x "),
+        '"password \'" repeated, unclosed (SQL)': _fill("password '"),
     }
 
 

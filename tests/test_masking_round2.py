@@ -386,3 +386,62 @@ def test_the_default_of_a_placeholder_or_lookup_under_a_secret_key_is_masked(
 )
 def test_placeholders_and_lookups_without_a_default_secret_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Passwords SQL takes by position
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ALTER USER app WITH PASSWORD '7jZOU-fkTmo';", "ALTER USER app WITH PASSWORD '***PASSWORD***';"),
+        (
+            "CREATE USER 'app'@'%' IDENTIFIED BY 'f8ZYO-pgOVM';",
+            "CREATE USER 'app'@'%' IDENTIFIED BY '***PASSWORD***';",
+        ),
+        (
+            "CREATE LOGIN app WITH PASSWORD = 'qKn6g!KSz2G';",
+            "CREATE LOGIN app WITH PASSWORD = '***PASSWORD***';",
+        ),
+        (
+            "SET PASSWORD FOR 'root'@'localhost' = PASSWORD('VnB5T^p09MZ');",
+            "SET PASSWORD FOR 'root'@'localhost' = PASSWORD('***PASSWORD***');",
+        ),
+        ("ALTER USER scott IDENTIFIED BY tiger9X;", "ALTER USER scott IDENTIFIED BY ***PASSWORD***;"),
+        (
+            "IDENTIFIED WITH mysql_native_password BY 'Zq8wRt5'",
+            "IDENTIFIED WITH mysql_native_password BY '***PASSWORD***'",
+        ),
+        (
+            "ALTER ROLE r WITH ENCRYPTED PASSWORD 'md5abc123def'",
+            "ALTER ROLE r WITH ENCRYPTED PASSWORD '***PASSWORD***'",
+        ),
+        (
+            "WARNING: using password 'TmWh4^zCaTi' from command line",
+            "WARNING: using password '***PASSWORD***' from command line",
+        ),
+    ],
+)
+def test_passwords_sql_takes_by_position_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the password is identified by its hash",
+        "IDENTIFIED BY VALUES",
+        "ALTER ROLE x PASSWORD NULL",
+        "password (optional)",
+        "ALTER USER app WITH PASSWORD NULL;",
+    ],
+)
+def test_sql_and_prose_without_a_password_literal_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_a_separator_after_a_netrc_password_token_is_not_its_value() -> None:
+    assert mask_text("machine h login u password Zq8wRt5") == "machine h login u password ***PASSWORD***"
+    assert mask_text("CREATE LOGIN app WITH PASSWORD = 'qKn6g!KSz2G';").count("qKn6g") == 0

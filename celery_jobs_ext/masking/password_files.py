@@ -17,7 +17,8 @@ from celery_jobs_ext.masking.keys import PASSWORD, PRIVATE_KEY, hides_nothing
 
 #: netrc: ``machine host login user password secret`` (on one line or several). Needs a
 #: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
-_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>[^\s]{1,1024})"
+#: A separator is not a value: ``CREATE LOGIN app WITH PASSWORD = 'S'`` is the key rule's.
+_NETRC = r"password(?<![\w-]password)[ \t]+(?P<value>(?![=:]{1,3}(?:\s|$))[^\s]{1,1024})"
 _NETRC_CONTEXT = re.compile(r"(?:^|\s)(?:machine|default|login)\s", re.IGNORECASE)
 
 

@@ -30,6 +30,7 @@ from celery_jobs_ext.masking.rules import (
     replace_jwt,
     reversed_comparison_rule,
 )
+from celery_jobs_ext.masking.sql import sql_rules
 from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.urls import URL_RULES
 from celery_jobs_ext.masking.vendors import (
@@ -73,6 +74,7 @@ class Masker:
                 tool_rule(),
                 *command_rules(self.keys),
                 *prose_rules(self.keys),
+                *sql_rules(),
             )
         )
         self.hex = RuleSet((*map(_no_filler, HEX_VENDOR_RULES), *prose_hex_rules(self.keys)))

@@ -445,3 +445,42 @@ def test_sql_and_prose_without_a_password_literal_are_left_alone(text: str) -> N
 def test_a_separator_after_a_netrc_password_token_is_not_its_value() -> None:
     assert mask_text("machine h login u password Zq8wRt5") == "machine h login u password ***PASSWORD***"
     assert mask_text("CREATE LOGIN app WITH PASSWORD = 'qKn6g!KSz2G';").count("qKn6g") == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Space-separated directives: a secret-named name and its value alone on a line
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ENV POSTGRES_PASSWORD KCpAW#z7Ext", "ENV POSTGRES_PASSWORD ***PASSWORD***"),
+        ("setenv DB_PASSWD LjZL6-tzxTc", "setenv DB_PASSWD ***PASSWORD***"),
+        ("vrrp\n  auth_pass SqQY5!GbqwT\n}", "vrrp\n  auth_pass ***PASSWORD***\n}"),
+        ("bind_pw apHI4!BWWda", "bind_pw ***PASSWORD***"),
+        ("storePassword D9T9V%PR2hZ", "storePassword ***PASSWORD***"),
+        ("password OVxuq^Miq5H;", "password ***PASSWORD***;"),
+        ('secret "A6Ult%378hf";  # tsig key', 'secret "***SECRET***";  # tsig key'),
+        ("export API_TOKEN Zq8wRt5mK2x", "export API_TOKEN ***TOKEN***"),
+    ],
+)
+def test_a_secret_directive_and_its_value_alone_on_a_line_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password reset",
+        "Token expired",
+        "session 42",
+        "token abc def",
+        "Password changed successfully",
+        "secret none",
+        "password (optional)",
+        "token <redacted>",
+    ],
+)
+def test_prose_lines_that_start_with_a_secret_word_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from celery_jobs_ext.masking.engine import fixed, literal_rule, lowercase_rule, span
-from celery_jobs_ext.masking.keys import PASSWORD, PRIVATE_KEY, hides_nothing
+from celery_jobs_ext.masking.engine import Rule, fixed, literal_rule, lowercase_rule, span
+from celery_jobs_ext.masking.keys import PASSWORD, PRIVATE_KEY, KeyMatcher, hides_nothing
+from celery_jobs_ext.masking.truncated import VENDOR_PREFIXES
 
 #: netrc: ``machine host login user password secret`` (on one line or several). Needs a
 #: ``machine``, ``default`` or ``login`` token shortly before, so prose "password is" is kept.
@@ -131,3 +132,39 @@ HASH_RULES: Final = (
     lowercase_rule("netrc", frozenset({"pass"}), _NETRC, _replace_netrc),
     literal_rule("pgpass", ":", _PGPASS, _replace_pgpass),
 )
+
+
+#: A configuration line of a secret-named directive and its value, space-separated, alone on
+#: its line (red-team round 2): Dockerfile ``ENV POSTGRES_PASSWORD S``, csh ``setenv DB_PASSWD
+#: S``, keepalived ``auth_pass S``, slapd ``bind_pw S``, BIND and nginx ``secret "S";``. Written
+#: lowercase: runs on the lowercased text.
+_DIRECTIVE_LINE = (
+    # a line's start, also an escaped newline or an opening quote (the line in a repr or JSON)
+    r"(?m)(?:^|(?<=\\n)|(?<=[\"']))"
+    r"[ \t]*(?:(?:env|setenv|export|set)[ \t]+)?(?P<key>[a-z][a-z0-9_.-]{0,63})[ \t]+"
+    r"(?P<value>\"[^\"\n]{1,256}\"|'[^'\n]{1,256}'|[^\s\"';\\]{1,256})[ \t]*;?(?:[ \t]+#[^\n\"'\\]*)?"
+    r"(?=\r?$|\\[rn]|\\?[\"'])"
+)
+#: A value with something other than letters: "password reset" and "token expired" are prose.
+_NOT_ONLY_LETTERS = re.compile(r"[^A-Za-z]")
+
+
+def directive_line_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(span(text, match, "key"))
+        if label is None:
+            return None
+        start, end = match.start("value"), match.end("value")
+        if text[start] in "\"'":
+            start, end = start + 1, end - 1
+        value = text[start:end]
+        if (
+            not _NOT_ONLY_LETTERS.search(value)
+            # a mask, "password (optional)", a vendor's key (the vendor rules label it)
+            or value.startswith(("***", "(", "[", "<", "{", *VENDOR_PREFIXES))
+            or hides_nothing(value, label)
+        ):
+            return None
+        return text[match.start() : start] + label, end
+
+    return lowercase_rule("directive-line", matcher.last_words, _DIRECTIVE_LINE, replace)

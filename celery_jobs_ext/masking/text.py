@@ -20,7 +20,7 @@ from celery_jobs_ext.masking.generic import (
     _upper_runs,
 )
 from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher, is_filler
-from celery_jobs_ext.masking.password_files import HASH_RULES, directive_line_rule
+from celery_jobs_ext.masking.password_files import HASH_RULES, directive_line_rules
 from celery_jobs_ext.masking.prose import prose_hex_rules, prose_rules
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
@@ -75,7 +75,7 @@ class Masker:
                 *command_rules(self.keys),
                 *prose_rules(self.keys),
                 *sql_rules(),
-                directive_line_rule(self.keys),
+                *directive_line_rules(self.keys),
             )
         )
         self.hex = RuleSet((*map(_no_filler, HEX_VENDOR_RULES), *prose_hex_rules(self.keys)))

@@ -109,7 +109,7 @@ ACCEPTED_COMMANDS = [
         ("find . -name {}", [".", "-name", "{}"]),
         ("find . -name '*.py' ! -path './.git/*'", [".", "-name", "*.py", "!", "-path", "./.git/*"]),
         ("git log HEAD~3 --format=%H,%an", ["log", "HEAD~3", "--format=%H,%an"]),
-        ("scp host:~/a.txt b", ["host:~/a.txt", "b"]),
+        ("scp b host:~/a.txt", ["b", "host:~/a.txt"]),  # a local destination needs a pattern
         ("ls a#b x=y user@host:path ] ^ +x", ["a#b", "x=y", "user@host:path", "]", "^", "+x"]),
         ("echo 'café' \"naïve\"", ["café", "naïve"]),
         ("echo '\uff1b'", ["\uff1b"]),

@@ -79,7 +79,7 @@ CODE_RUNNING_PROGRAMS: Mapping[str, str] = MappingProxyType(
         "tex": "runs TeX code given as an argument, which reads and writes files",
         "pandoc": "runs filters and writes files",
         "magick": "runs delegate programs for some formats and writes files",
-        "redis-cli": "sends any command to the server, including ones that write files there",
+        "redis-cli": "reads any key of any server it reaches (bare: read-only commands; pin writes)",
         "duckdb": "runs SQL that reads and writes files and loads extensions",
         "ansible": "runs any module, shell included, on the hosts it reaches",
         "ansible-playbook": "runs playbooks and the programs their variables name",
@@ -89,7 +89,7 @@ CODE_RUNNING_PROGRAMS: Mapping[str, str] = MappingProxyType(
         "gnuplot": "runs scripts, which can run commands",
         "mongosh": "runs JavaScript files, which can run programs",
         "apt-get": "installs packages, whose scripts run as root",
-        "dpkg": "installs packages, whose scripts run as root",
+        "dpkg": "shows any package's files; a pattern that installs runs package scripts as root",
     }
 )
 """Programs (by family) that can run code or write files through their arguments, and how."""

@@ -9,6 +9,12 @@ status"`` allows exactly that command; ``"du -sh /srv/*"`` allows ``du -sh`` on 
   ``/``; as in a shell glob, at the start of a path segment they match neither a leading
   ``.`` (``/srv/*`` is not ``/srv/.env``) nor nothing (``/srv/*`` is not ``/srv/``); a word
   matched this way may not be ``.`` or ``..`` or contain such a path segment;
+- in a URL (a word with ``scheme://``) a wildcard stays in the part it is written in: in
+  the host part it matches host characters only (letters, digits, ``.``, ``-``, ``_``,
+  ``~``; never ``@ : # ? \\ %``), so ``http://*.example.com/*`` is not
+  ``http://127.0.0.1:6379#.example.com/x`` and ``https://example.com*`` is not
+  ``https://example.com@127.0.0.1``; in the path it never matches ``#``, ``@`` or ``\\``
+  (``*`` not ``?`` either; ``?`` may match the ``?`` of a query) unless the pattern spells them;
 - a wildcard word matches an option-looking word (one starting with ``-``) only when the
   pattern word itself starts with ``-`` (``--since=*``, ``-n*``): ``"grep -E * f.log"`` never
   lets ``*`` be ``-f/etc/passwd``;
@@ -119,12 +125,42 @@ def _parse_cached(entries: tuple[str, ...], setting: str) -> tuple[AllowedEntry,
     return tuple(parse_entry(entry, setting) for entry in entries)
 
 
+# A URL in a pattern word: its wildcards stay inside the URL part they are written in.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST_CHARACTER = "[A-Za-z0-9._~-]"
+"""What ``*`` and ``?`` match in a URL's host part: never ``@ : # ? / \\`` or ``%``."""
+_PATH_EXCLUDED = "/#@\\\\"
+"""What they never match in its path (``*`` not ``?`` either): ``#`` and ``@`` start other parts."""
+
+
+def _url_parts(word: str) -> tuple[int, int]:
+    """Where the host part of a URL in ``word`` starts and ends (both ``len(word)`` if none)."""
+    scheme = _SCHEME.search(word)
+    if scheme is None or "*" in word[: scheme.end()] or "?" in word[: scheme.end()]:
+        return len(word), len(word)
+    host_end = word.find("/", scheme.end())
+    return scheme.end(), len(word) if host_end < 0 else host_end
+
+
 def _word_regex(word: str) -> re.Pattern[str]:
-    """The pattern word as a regular expression, with a shell glob's rules for ``/`` and dots."""
+    """The pattern word as a regular expression, with a shell glob's rules for ``/`` and dots.
+
+    In a URL (``scheme://``) a wildcard matches only host characters in the host part and
+    never ``#``, ``@`` or ``\\`` in the path (``*`` not ``?`` either), so ``http://*.example.com/*``
+    is not ``http://127.0.0.1:6379#.example.com/x`` and ``https://example.com*`` is not
+    ``https://example.com@127.0.0.1``. ``?`` in the path may match a literal ``?`` (a query).
+    """
+    host_start, host_end = _url_parts(word)
     parts = []
     for index, char in enumerate(word):
         segment_start = index == 0 or word[index - 1] == "/"
-        if char == "*":
+        if host_start <= index < host_end and char in "*?":
+            parts.append(_HOST_CHARACTER + {"*": "+" if segment_start else "*", "?": ""}[char])
+        elif index >= host_end and char == "*":
+            parts.append(f"(?!\\.)[^{_PATH_EXCLUDED}?]+" if segment_start else f"[^{_PATH_EXCLUDED}?]*")
+        elif index >= host_end and char == "?":
+            parts.append(f"[^{_PATH_EXCLUDED}.]" if segment_start else f"[^{_PATH_EXCLUDED}]")
+        elif char == "*":
             # Like a shell glob: at the start of a path segment, not a hidden name and not empty.
             parts.append("(?!\\.)[^/]+" if segment_start else "[^/]*")
         elif char == "?":

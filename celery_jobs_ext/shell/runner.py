@@ -440,4 +440,9 @@ def _run(
         returncode = process.returncode if process.returncode else -signal.SIGKILL
     if returncode != 0:
         raise failure(returncode, stderr.tail_text())
-    return {"returncode": returncode, "stdout": stdout.text(), "stderr": stderr.text()}
+    errors = stderr.text()
+    if plan is not None and any(sign in errors for sign in _SANDBOX_DENIALS):
+        # A wrapper that ignores its failed exec (Debian's pg_wrapper before round 5) exits 0
+        # with nothing done: the note makes the denial visible in the result too.
+        errors = errors.rstrip("\n") + _SANDBOX_NOTE + "\n"
+    return {"returncode": returncode, "stdout": stdout.text(), "stderr": errors}

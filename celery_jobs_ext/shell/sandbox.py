@@ -6,8 +6,9 @@ kernel enforces (Linux Landlock, applied by the reaper helper before it starts t
 
 - **execute**: only the program's real path, its ELF interpreter (``PT_INTERP``), a script's
   ``#!`` interpreter (for ``#!/usr/bin/env X``: env and ``X`` found on the command's search
-  path), the same again for each of those, git's own helper directory for git, and the paths
-  of ``jobs_shell_sandbox_executables``;
+  path), the same again for each of those, git's own helper directory for git, the real
+  program of a package's wrapper and tar's compressors (:func:`companion_programs`), and
+  the paths of ``jobs_shell_sandbox_executables``;
 - **write** (create, write, truncate, rename, remove): only a private temporary directory the
   runner makes per command and exports as ``TMPDIR``, ``/dev/null``, and the paths of
   ``jobs_shell_writable_paths``;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -290,10 +292,81 @@ def _add_program(path: str, found: list[str], search_path: str, depth: int = 0) 
                 found.append(directory)
 
 
+# Wrappers that execute their package's real program, and programs that run helpers which
+# cannot run others (a compressor reads and writes streams; its writes are confined like the
+# command's). Round 5 found Debian's psql and pg_dump (perl's pg_wrapper) denied the real
+# binary and exiting 0 with nothing on stdout; tar -z failed for want of gzip. GNU tar starts
+# its compressor as "/bin/sh -c gzip" (tar 1.34, measured), so tar also gets /bin/sh: inside
+# the same sandbox it can execute only tar, the compressors and itself, and write only where
+# tar could, while every tar option that hands the shell a command of the message's is
+# refused by the argument rules.
+_PG_WRAPPER = "pg_wrapper"
+_PG_BINARIES = "/usr/lib/postgresql"
+_TAR_NAMES = frozenset({"tar", "gtar"})
+_TAR_SHELL = "/bin/sh"
+_COMPRESSORS = ("gzip", "bzip2", "xz", "zstd", "lzip", "lzop", "lz4")
+# GCC's drivers run their compiler proper (cc1, cc1plus: read a source, write assembly, execute
+# nothing) from its library directory, and the assembler for -c; gcc -fsyntax-only failed
+# without cc1 (round 5). Not collect2/ld (they run plugins and other programs) nor
+# g++-mapper-server.
+_GCC_DRIVER = re.compile(r"(?:[A-Za-z0-9_.]+-)*(?:gcc|g\+\+|c\+\+|cpp)(?:-[0-9.]+)?\Z")
+_GCC_LIBRARIES = ("/usr/lib/gcc", "/usr/libexec/gcc", "/usr/lib64/gcc", "/usr/local/libexec/gcc")
+_GCC_PROPER = ("cc1", "cc1plus", "cc1obj", "cc1objplus")
+_ASSEMBLER = "as"
+
+
+def _listing(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as program:
+            return program.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def companion_programs(program: str, search_path: str) -> list[str]:
+    """The programs a wrapper or tar executes as part of its own work: ELF binaries only.
+
+    ``pg_wrapper`` (Debian's ``psql``, ``pg_dump`` ...) runs the same name from
+    ``/usr/lib/postgresql/<version>/bin``; ``tar`` runs the compressors of ``-z``, ``-j``,
+    ``-J``, ``--zstd`` ... found on the search path, through ``/bin/sh -c``; GCC's drivers
+    run ``cc1``/``cc1plus`` and ``as``. A script is never added: its interpreter would then
+    be executable too.
+    """
+    real = os.path.realpath(program)
+    name = os.path.basename(program)
+    candidates: list[str] = []
+    if os.path.basename(real) == _PG_WRAPPER:
+        candidates = [os.path.join(_PG_BINARIES, version, "bin", name) for version in _listing(_PG_BINARIES)]
+    elif _GCC_DRIVER.match(os.path.basename(real)):
+        candidates = [
+            os.path.join(root, triplet, version, proper)
+            for root in _GCC_LIBRARIES
+            for triplet in _listing(root)
+            for version in _listing(os.path.join(root, triplet))
+            for proper in _GCC_PROPER
+        ]
+        assembler = _on_search_path(_ASSEMBLER, search_path)
+        candidates += [assembler] if assembler else []
+    elif os.path.basename(real) in _TAR_NAMES or name in _TAR_NAMES:
+        found = (_on_search_path(tool, search_path) for tool in _COMPRESSORS)
+        candidates = [path for path in found if path and _is_elf(path)]
+        candidates += [_TAR_SHELL] if candidates else []
+    return [candidate for candidate in candidates if os.path.isfile(candidate) and _is_elf(candidate)]
+
+
 def program_executables(program: str, search_path: str) -> tuple[str, ...]:
     """Everything the kernel must be allowed to execute to start ``program`` (an absolute path)."""
     found: list[str] = []
     _add_program(program, found, search_path)
+    for companion in companion_programs(program, search_path):
+        _add_program(companion, found, search_path)
     return tuple(found)
 
 

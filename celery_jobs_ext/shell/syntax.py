@@ -117,6 +117,9 @@ _OPERATORS: tuple[tuple[str, str], ...] = (
     ("{", "brace expansion or grouping"), ("}", "brace expansion or grouping"),
 )  # fmt: skip
 _UNQUOTED_SPECIAL = frozenset(";&|<>()`$*?[{}")
+# A brace pair no shell expands: inside a word, a plain name between (bash expands only a
+# comma list or a {a..b} sequence). What follows is read as usual ({c,d} after it is refused).
+_LITERAL_BRACES = re.compile(r"\{[A-Za-z0-9_.:+-]*\}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -215,6 +218,15 @@ def _split_words(command: str) -> list[str]:
                 current.append("{}")  # the literal word {}, as every shell passes it
                 in_word, previous_unquoted = True, "}"
                 index += 2
+                continue
+        if char == "{" and in_word:
+            literal = _LITERAL_BRACES.match(command, index)
+            if literal and ".." not in literal.group():
+                # curl's -w %{http_code}, git's HEAD@{1}: no comma, no '..', inside a word,
+                # so bash passes it as it is (and sh has no brace expansion at all)
+                current.append(literal.group())
+                previous_unquoted = "}"
+                index = literal.end()
                 continue
         if char in _UNQUOTED_SPECIAL:
             _refuse_unquoted(command, index, current, quoted)

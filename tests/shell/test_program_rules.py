@@ -267,7 +267,7 @@ ORDINARY = [
     "make test",
     "ip -br addr", "ip route show", "tar -czf - dir", "rsync -avz src/ host:dst/", "nmap -sV host",
     "openssl x509 -in cert.pem -noout -text", "less -R f", "emacs -nw -fs f", "emacs --batch -q f",
-    "vim -R f", "zip -r - d", "redis-cli -h db -n 1 HINCRBY k f 1", "redis-cli GET config",
+    "vim -R f", "zip -r - d", "redis-cli -h db -n 1 HGET k f", "redis-cli GET config",
     "convert in.png -resize 50% png:-", "curl https://example.com/", "julia script.jl",
     "pwsh -File /srv/x.ps1", "bash -e deploy.sh",
 ]  # fmt: skip

@@ -124,17 +124,17 @@ def test_sqlite3_parameter_set_is_refused_under_a_rest_pattern(search_path: str)
 @pytest.mark.parametrize(
     "command",
     [
-        "sqlite3 /srv/app.db 'select count(*) from t'",
-        "sqlite3 -header -csv /srv/app.db 'select upper(name), length(x) from t'",
-        "sqlite3 /srv/app.db .schema",
-        "sqlite3 /srv/app.db .dump",
-        "sqlite3 /srv/app.db \"select 'drop' from t\"",
-        "sqlite3 /srv/app.db 'with r as (select * from t) select count(*), max(a) from r'",
-        "sqlite3 /srv/app.db 'select row_number() over (partition by a order by b) from t'",
-        "sqlite3 /srv/app.db 'create index if not exists i on t(a)'",
-        "sqlite3 /srv/app.db 'insert into t(a, b) values (1, datetime(\"now\"))'",
-        "sqlite3 /srv/app.db 'select cast(a as text) from t where exists (select 1) and c not in (1, 2)'",
-        "sqlite3 /srv/app.db \"select name from pragma_table_info('t')\"",
+        "sqlite3 app.db 'select count(*) from t'",
+        "sqlite3 -header -csv app.db 'select upper(name), length(x) from t'",
+        "sqlite3 app.db .schema",
+        "sqlite3 app.db .dump",
+        "sqlite3 app.db \"select 'drop' from t\"",
+        "sqlite3 app.db 'with r as (select * from t) select count(*), max(a) from r'",
+        "sqlite3 app.db 'select row_number() over (partition by a order by b) from t'",
+        "sqlite3 app.db 'create index if not exists i on t(a)'",
+        "sqlite3 app.db 'insert into t(a, b) values (1, datetime(\"now\"))'",
+        "sqlite3 app.db 'select cast(a as text) from t where exists (select 1) and c not in (1, 2)'",
+        "sqlite3 app.db \"select name from pragma_table_info('t')\"",
     ],
 )
 def test_sqlite3_ordinary_queries_still_pass(command: str, search_path: str) -> None:

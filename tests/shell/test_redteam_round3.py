@@ -216,7 +216,7 @@ def test_redis_cli_unknown_options_are_refused_and_flags_take_no_value(
 
 @pytest.mark.parametrize(
     "command",
-    ["redis-cli -h db -n 1 --raw GET k", "redis-cli --scan --pattern 'user:*'", "redis-cli -X tag SET k v"],
+    ["redis-cli -h db -n 1 --raw GET k", "redis-cli --scan --pattern 'user:*'", "redis-cli -X tag GET k"],
 )
 def test_ordinary_redis_cli_commands_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, ["redis-cli"], search_path)

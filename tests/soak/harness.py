@@ -495,7 +495,8 @@ class Soak:
             "jobs_timeout_grace": 1,
             "jobs_retry_strategy": "fixed",
             "jobs_retry_base": 1,
-            "jobs_allowed_shell_commands": ["echo", "redis-cli"],
+            # redis-cli listed bare runs read-only commands only: the ledger's write is pinned
+            "jobs_allowed_shell_commands": ["echo", *self._shell_patterns()],
             "jobs_shell_allowed_env": ["API_TOKEN"],
         }
         if self.settings.broker == "redis":
@@ -577,7 +578,8 @@ class Soak:
             [expected], lambda: task.apply_async((self.secrets.note(),), self.secrets.payload(), **options)
         )
 
-    def _shell_command(self, task_id: str) -> str:
+    def _ledger_command(self, task_id: str) -> str | None:
+        """The redis-cli command that counts a shell run in the ledger (None without redis-cli)."""
         ledger = urlsplit(self.main_redis_url)
         if shutil.which("redis-cli", path="/usr/local/bin:/usr/bin:/bin") and not ledger.password:
             database = ledger.path.strip("/") or "0"
@@ -585,7 +587,15 @@ class Soak:
                 f"redis-cli -h {ledger.hostname} -p {ledger.port or 6379} -n {database} "
                 f"HINCRBY {self.key(soak_app.SHELL)} {task_id} 1"
             )
-        return f"echo {task_id}"
+        return None
+
+    def _shell_patterns(self) -> list[str]:
+        """The entry pinning exactly the ledger's command shape, any task id in its place."""
+        command = self._ledger_command("*")
+        return [command] if command else []
+
+    def _shell_command(self, task_id: str) -> str:
+        return self._ledger_command(task_id) or f"echo {task_id}"
 
     def _shell_unit(self) -> Unit:
         options = self._options(RETRY)

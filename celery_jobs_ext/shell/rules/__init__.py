@@ -48,7 +48,7 @@ from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_pro
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
-from celery_jobs_ext.shell.rules.ssh import check_ssh
+from celery_jobs_ext.shell.rules.ssh import check_scp_destination, check_ssh
 from celery_jobs_ext.shell.rules.system import (
     check_date,
     check_hostname,
@@ -72,7 +72,7 @@ _ARGUMENT_CHECKERS: Mapping[str, tuple[Checker, ...]] = MappingProxyType(
         "awk": (check_awk,),
         "git": (check_git,),
         "ssh": (check_ssh,),
-        "scp": (check_ssh,),
+        "scp": (check_ssh, check_scp_destination),
         "sftp": (check_ssh,),
         "sqlite3": (check_sqlite,),
         "curl": (check_curl, check_curl_uploads),

@@ -4,7 +4,11 @@
 ``mount``/``umount``/``swapoff``/``losetup -f FILE``, ``ifconfig eth0 down``, ``route del``
 change the machine's state; ``useradd``, ``usermod``, ``passwd``, ``chpasswd``... change its
 users; ``ssh-keygen`` writes key files (``~/.ssh/id_*`` by default, ``-R`` and ``-H`` rewrite
-``known_hosts``, ``-Y sign`` writes a signature); ``setcap`` changes a file's capabilities.
+``known_hosts``, ``-Y sign`` writes a signature); ``setcap`` changes a file's capabilities;
+``dpkg -i``, ``update-alternatives --install``, ``debconf-set-selections`` change the
+installed software and its settings; ``tic`` (without ``-c``/``-C``/``-I``/``-D``) compiles
+terminal descriptions into a database, ``pydoc -w`` writes HTML, ``zipnote -w`` rewrites an
+archive, ``gpgtar`` extracts and writes archives.
 A bare-listed one may use only the options of its entry in :data:`READ_ONLY` (each word an
 allowed option, short letters in any cluster, at most so many operands, and one of the
 required options that make it only show); anything else needs an argument pattern.
@@ -111,6 +115,48 @@ READ_ONLY: Mapping[str, _ReadOnly] = MappingProxyType(
         ),
         "setcap": _NOTHING,
         "setenforce": _NOTHING,
+        # round 5: writers the sandbox stopped but the rules let through (the sandbox is off
+        # where the kernel has no Landlock)
+        "dpkg": _ReadOnly(
+            letters="lLsSpCcIfV",
+            long=_words(
+                "--list --listfiles --status --search --print-avail --get-selections "
+                "--print-architecture --print-foreign-architectures --compare-versions --audit "
+                "--contents --info --field --verify --no-pager"
+            ),
+            operands=16,
+            required=(
+                "-l", "-L", "-s", "-S", "-p", "-C", "-c", "-I", "-f", "-V", "--list", "--listfiles",
+                "--status", "--search", "--print-avail", "--get-selections", "--print-architecture",
+                "--print-foreign-architectures", "--compare-versions", "--audit", "--contents",
+                "--info", "--field", "--verify",
+            ),
+        ),
+        "update-alternatives": _ReadOnly(
+            long=_words("--display --query --list --get-selections --quiet --verbose"),
+            operands=1,
+            required=("--display", "--query", "--list", "--get-selections"),
+        ),
+        "debconf-set-selections": _NOTHING,
+        "debconf-communicate": _NOTHING,
+        "debconf-apt-progress": _NOTHING,
+        "dpkg-reconfigure": _NOTHING,
+        # installs a key in a remote host's authorized_keys (and runs ssh through a shell)
+        "ssh-copy-id": _NOTHING,
+        "tic": _ReadOnly(
+            letters="1aCcDeIfGgKLNqQrsTtUVvWwx0123456789",
+            value_letters="eR",
+            operands=1,
+            required=("-c", "-C", "-I", "-D", "-Q"),
+        ),
+        "pydoc": _ReadOnly(letters="k", operands=1),
+        "zipnote": _ReadOnly(letters="qhvL", operands=1),
+        "gpgtar": _ReadOnly(
+            letters="tv",
+            long=_words("--list-archive --verbose --quiet"),
+            operands=1,
+            required=("-t", "--list-archive"),
+        ),
         **dict.fromkeys(_USER_TOOLS.split(), _NOTHING),
     }
 )  # fmt: skip

@@ -1,9 +1,14 @@
-"""redis-cli: server commands that write files on the server's host or load code into it.
+"""redis-cli: listed bare, it runs read-only commands only (an allow list).
 
-``CONFIG SET dir`` plus ``SAVE`` writes a file of partly chosen content wherever the server
-can write, ``MODULE LOAD`` loads a library into the server, ``REPLICAOF`` makes it copy a
-chosen server's data; ``--rdb`` writes a dump file on the worker. The command is the first
-word that is neither an option nor an option's value; commands are case-insensitive.
+Round 5 found the old deny list (``CONFIG``, ``MODULE``, ``SAVE`` ...) let ``FLUSHALL``,
+``SWAPDB``, ``CLIENT KILL``, ``RESTORE``, ``EVAL``, ``FCALL`` through: any command that changes
+data, runs server-side code or acts on other clients needs a pattern that spells it (``"redis-cli
+-n 3 HINCRBY jobs:counts * 1"``). Named specially (and refused through a wildcard, as every
+command outside the list): ``CONFIG SET dir`` plus
+``SAVE`` writes a file wherever the server can write, ``MODULE LOAD`` loads a library,
+``REPLICAOF`` copies a chosen server's data; ``--rdb`` writes a dump file on the worker. The
+command is the first word that is neither an option nor an option's value; commands are
+case-insensitive.
 """
 
 from __future__ import annotations
@@ -19,6 +24,28 @@ REFUSED_REDIS_COMMANDS = frozenset(
         "shutdown", "failover", "acl", "migrate", "sync", "psync", "cluster", "monitor",
     }
 )  # fmt: skip
+# What a bare-listed redis-cli may run: commands that only read, and for the commands with
+# subcommands, the subcommands that only read (None: every subcommand reads).
+READ_ONLY_REDIS_COMMANDS: dict[str, frozenset[str] | None] = {
+    **dict.fromkeys(
+        (
+            "get", "mget", "exists", "ttl", "pttl", "expiretime", "pexpiretime", "type", "strlen",
+            "getrange", "getbit", "bitcount", "bitpos", "llen", "lrange", "lindex", "lpos", "hget",
+            "hmget", "hgetall", "hkeys", "hvals", "hlen", "hexists", "hstrlen", "scard", "smembers",
+            "sismember", "smismember", "zcard", "zrange", "zrangebyscore", "zrevrange",
+            "zrevrangebyscore", "zrangebylex", "zscore", "zmscore", "zrank", "zrevrank", "zcount",
+            "zlexcount", "xlen", "xrange", "xrevrange", "xinfo", "pfcount", "geopos", "geodist",
+            "info", "ping", "dbsize", "time", "echo", "scan", "hscan", "sscan", "zscan", "keys",
+            "pubsub", "lastsave", "role",
+        ),
+        None,
+    ),
+    "memory": frozenset({"usage", "stats", "doctor", "help"}),
+    "client": frozenset({"list", "info", "getname", "id", "help"}),
+    "slowlog": frozenset({"get", "len", "help"}),
+    "latency": frozenset({"latest", "history", "doctor", "graph", "help"}),
+    "command": frozenset({"count", "docs", "info", "list", "getkeys", "help"}),
+}  # fmt: skip
 # redis-cli's options, from its --help (7.0 to 8.0). redis-cli compares them exactly (no
 # abbreviations, no "--opt=value"), so anything not named here is refused: an unknown option
 # would shift where the command starts. Options that take a value, then those that take none.
@@ -69,12 +96,34 @@ def check_redis_cli(
                 )
             position += 2 if argument in _VALUE_OPTIONS else 1
             continue
-        if argument.lower() in REFUSED_REDIS_COMMANDS and not literal:
-            refuse(
-                f"the Redis command {argument!r} can write files on the server's host, load code "
-                "into the server or copy another server's data"
-            )
+        if literal:
+            return  # a command the pattern spells: the administrator chose it
+        _check_redis_command(program, arguments[position:], trusted, position)
         return
+
+
+def _check_redis_command(program: str, command: Sequence[str], trusted: frozenset[int], start: int) -> None:
+    name = command[0].lower()
+    if name in REFUSED_REDIS_COMMANDS:
+        refuse(
+            f"the Redis command {command[0]!r} can write files on the server's host, load code "
+            "into the server or copy another server's data"
+        )
+    if name not in READ_ONLY_REDIS_COMMANDS:
+        refuse(
+            f"the Redis command {command[0]!r} is not one that only reads: a bare-listed "
+            f"{program!r} runs read-only commands (GET, HGETALL, SCAN, INFO ...: docs/security.md); "
+            'pin a command that changes data in a pattern ("redis-cli -n 3 HINCRBY jobs:counts * 1")'
+        )
+    subcommands = READ_ONLY_REDIS_COMMANDS[name]
+    if subcommands is None:
+        return
+    if len(command) < 2 or (command[1].lower() not in subcommands and start + 1 not in trusted):
+        refuse(
+            f"the Redis command {' '.join(command[:2])!r} is not one that only reads: "
+            f"{command[0].upper()} allows {', '.join(sorted(sub.upper() for sub in subcommands))} "
+            "when listed bare; pin others in a pattern"
+        )
 
 
 # mysql's client commands: "\!" anywhere in a line, the long names at the start of a statement.

@@ -64,6 +64,34 @@ _GIT_SUBCOMMAND_OPTIONS: Mapping[str, tuple[tuple[str, ...], str]] = MappingProx
 )
 
 
+# Options of clone and init whose value is the next word (when not given with "=").
+_CLONE_VALUE_OPTIONS = frozenset(
+    {"-o", "--origin", "-b", "--branch", "-u", "--upload-pack", "--reference", "--reference-if-able",
+     "--depth", "--shallow-since", "--shallow-exclude", "-j", "--jobs", "--filter", "--server-option",
+     "--bundle-uri", "--ref-format", "--template", "-c", "--config", "--separate-git-dir",
+     "--object-format", "--revision"}
+)  # fmt: skip
+
+
+def _operands(words: Sequence[str], start: int, value_options: frozenset[str]) -> list[tuple[int, str]]:
+    """The (position, word) operands among ``words``: not options, not an option's value."""
+    found: list[tuple[int, str]] = []
+    skip = False
+    for position, word in enumerate(words, start=start):
+        if skip:
+            skip = False
+        elif word == "--":
+            found.extend(
+                (after, rest) for after, rest in enumerate(words[position - start + 1 :], start=position + 1)
+            )
+            break
+        elif word.startswith("-") and word != "-":
+            skip = word in value_options
+        else:
+            found.append((position, word))
+    return found
+
+
 def check_git(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
@@ -126,8 +154,11 @@ def check_git(
     if subcommand == "worktree" and (not actions or actions[0] not in _SAFE_WORKTREE_ACTIONS):
         refuse("'git worktree' may only list or prune (add writes a checkout anywhere)")
     if subcommand in ("clone", "init"):
-        for position, word in enumerate(rest, start=index + 1):
-            if position in trusted or word.startswith("-") or "://" in word:
+        operands = _operands(rest, index + 1, _CLONE_VALUE_OPTIONS)
+        # clone's first operand is the repository it reads (a local path may be absolute);
+        # the destination is the second, or for init the first
+        for position, word in operands[1:] if subcommand == "clone" else operands:
+            if position in trusted or "://" in word:
                 continue
             if word.startswith("/") or ".." in word.split("/"):
                 refuse(

@@ -81,7 +81,10 @@ def check_python(
     """Refuse ``-W`` categories in a module (imported), ``-X`` options outside the safe set,
     and scripts of the interpreter's own library."""
     _check_python_script(program, arguments, trusted)
+    script = python_script_position(arguments)
     for position, argument in enumerate(arguments):
+        if script is not None and position > script:
+            break  # the script's own arguments
         if position in trusted:
             continue
         for letter, value in _short_values(argument, _PYTHON_VALUE_LETTERS):
@@ -113,8 +116,11 @@ _PYTHON_EVALUATING_SCRIPTS = frozenset(
 _PYTHON_LONG_WITH_VALUE = frozenset({"--check-hash-based-pycs"})
 
 
-def _python_script(arguments: Sequence[str]) -> int | None:
-    """The position of the script operand python runs (after its options), if any."""
+def python_script_position(arguments: Sequence[str]) -> int | None:
+    """The position of the script operand python runs (after its options), if any.
+
+    Everything after it is the script's own arguments (``python3 app.py -c conf.yml``).
+    """
     position = 0
     while position < len(arguments):
         argument = arguments[position]
@@ -132,7 +138,7 @@ def _python_script(arguments: Sequence[str]) -> int | None:
 
 
 def _check_python_script(program: str, arguments: Sequence[str], trusted: frozenset[int]) -> None:
-    position = _python_script(arguments)
+    position = python_script_position(arguments)
     if position is None or position in trusted:
         return
     script = os.path.normpath(arguments[position])

@@ -19,7 +19,9 @@ is allowed when its value is ``-`` (standard output), ``/dev/stdout`` or ``/dev/
 programs that read it so (``curl -o -``, ``curl -o /dev/null``, ``wget -qO-``). OpenSSL,
 sqlite3 and TeX read their one-dash options with two dashes too, so ``--out`` is ``-out``.
 Every argument is examined, also after ``--`` and after what looks like an option's value:
-safer than guessing where a program stops reading options.
+safer than guessing where a program stops reading options. The exception is python, whose
+grammar is simple and whose script's own options are common (``python3 app.py -c conf.yml``):
+after the script operand nothing is python's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
+from celery_jobs_ext.shell.rules.interpreters import python_script_position
 from celery_jobs_ext.shell.rules.table import (
     DEFAULT_REFUSAL_REASON,
     DENIED_ARGUMENTS,
@@ -170,7 +173,11 @@ def check_denied_arguments(
         candidates += [(name, entry, name) for entry in configured.get(name, ())]
     # A real option spelled out in full is that option, not an abbreviation of a longer one.
     exceptions |= {entry for _, entry, _ in candidates if entry.startswith("--")}
+    # python stops reading options at its script: what follows is the script's (app.py -c x)
+    script = python_script_position(arguments) if "python" in names else None
     for position, raw in enumerate(arguments):
+        if script is not None and position > script:
+            break
         if position in trusted:
             continue
         argument = normalised(raw, names)

@@ -21,6 +21,7 @@ SAFE_DOCKER_SUBCOMMANDS = frozenset(
 _SAFE_DOCKER_MANAGEMENT = frozenset({"image", "container", "network", "volume", "system", "context"})
 _SAFE_DOCKER_ACTIONS = frozenset({"ls", "list", "inspect", "df", "history", "show"})
 _DOCKER_WRITING_OPTIONS = ("-o", "--output")
+_INFORMATION = frozenset({"--version", "-v", "--help", "-h"})
 
 
 def check_docker(
@@ -30,6 +31,8 @@ def check_docker(
     check_launcher(program, arguments, trusted, pinned)
     if not arguments or 0 in trusted:
         return  # a pattern spells the subcommand out: the administrator chose it
+    if len(arguments) == 1 and arguments[0] in _INFORMATION:
+        return  # docker --version, --help: print and exit
     subcommand = arguments[0]
     action = arguments[1] if len(arguments) > 1 else ""
     if subcommand.startswith("-"):

@@ -10,8 +10,10 @@ written with a comment or quotes before its parenthesis is still that function.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
+from urllib.parse import unquote
 
 from celery_jobs_ext.shell.rules.table import REFUSAL_REASONS
 from celery_jobs_ext.shell.syntax import refuse
@@ -100,7 +102,43 @@ _OPTION_VALUES = frozenset(
     {"-separator", "-newline", "-nullvalue", "-vfs", "-mmap", "-maxsize", "-heap", "-escape"}
 )  # fmt: skip
 _OPTION_TWO_VALUES = frozenset({"-lookaside", "-pagecache"})
-_REFUSED_OPTIONS = ("-cmd", "-init", "-A", "-archive", "-interactive", "-deserialize", "-zip")
+_REFUSED_OPTIONS = (
+    "-cmd", "-init", "-A", "-archive", "-interactive", "-deserialize", "-zip", "-append",
+)  # fmt: skip
+
+
+def _read_only_uri(uri: str) -> bool:
+    """Whether a database URI is opened read-only (every ``mode`` is ``ro``, or ``immutable=1``)."""
+    query = uri.partition("?")[2].partition("#")[0]
+    # SQLite decodes %HH in parameter names and values (m%6Fde=rwc is mode=rwc)
+    parameters = [tuple(unquote(part) for part in pair.partition("=")[::2]) for pair in query.split("&")]
+    modes = {value for name, value in parameters if name == "mode"}
+    return modes == {"ro"} or (not modes - {"ro"} and ("immutable", "1") in parameters)
+
+
+def _check_database(program: str, database: str) -> None:
+    """Refuse a database operand that creates a file: a URI not opened read-only, a missing file.
+
+    sqlite3 creates a database file it is given that does not exist (``sqlite3 /tmp/x/new.db
+    .dump`` leaves one behind) and a URI's ``mode=rwc`` says so outright. A relative name is
+    judged where the command runs, which validation does not know: the sandbox keeps the
+    working directory unwritable unless it is listed in ``jobs_shell_writable_paths``.
+    """
+    if database.lower().startswith("file:"):
+        if not _read_only_uri(database):
+            refuse(
+                f"argument {database!r} of {program!r} is a database URI not opened read-only; "
+                "a bare-listed sqlite3 opens URIs with mode=ro or immutable=1 only (it would "
+                "create or write the file); pin other databases with a pattern"
+            )
+    elif database.startswith("/") and not os.path.exists(database) and database != ":memory:":
+        refuse(
+            f"argument {database!r} of {program!r} names no existing database, which sqlite3 "
+            "would create; a bare-listed sqlite3 opens existing databases only (pin a new one "
+            "with a pattern)"
+        )
+
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
@@ -218,8 +256,9 @@ def check_sqlite(
             option = argument[1:] if argument.startswith("--") else argument
             if not literal and (option.startswith("-A") or option.split("=", 1)[0] in _REFUSED_OPTIONS):
                 refuse(
-                    f"argument {argument!r} of {program!r} runs dot-commands, reads a script or "
-                    "opens an archive; pass SQL as an argument instead"
+                    f"argument {argument!r} of {program!r} runs dot-commands, reads a script, "
+                    "opens an archive or writes a database onto the end of a file; pass SQL as an "
+                    "argument instead"
                 )
             expect = "value" if option in _OPTION_VALUES or option == "-init" else ""
             expect = "command" if option == "-cmd" else expect
@@ -227,6 +266,8 @@ def check_sqlite(
             continue
         if not database_seen:
             database_seen = True  # the database file name, not SQL
+            if not literal:
+                _check_database(program, argument)
             continue
         if not literal:
             _check_command_text(program, argument)

@@ -98,3 +98,48 @@ def check_ssh(
                 "the ssh settings jobs.shell passes (settings that run a local program, load a library, "
                 "read other configuration or write a file are refused)"
             )
+
+
+def _scp_operands(arguments: Sequence[str], value_letters: str) -> list[tuple[int, str]]:
+    """scp's (position, word) operands: not options, not an option's value."""
+    found: list[tuple[int, str]] = []
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument == "--":
+            found.extend(enumerate(arguments[position + 1 :], start=position + 1))
+            break
+        if argument.startswith("-") and len(argument) > 1:
+            taken = next((i for i, letter in enumerate(argument[1:], 1) if letter in value_letters), None)
+            position += 2 if taken is not None and taken == len(argument) - 1 else 1
+            continue
+        found.append((position, argument))
+        position += 1
+    return found
+
+
+def _is_remote(operand: str) -> bool:
+    """scp's own test: ``[user@]host:path`` (a ':' before any '/') or an ``scp://`` URI."""
+    return operand.lower().startswith("scp://") or ":" in operand.split("/", 1)[0]
+
+
+def check_scp_destination(
+    program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
+) -> None:
+    """Refuse a local destination for a bare-listed scp: it writes that file like ``cp``.
+
+    Round 5: ``scp a b`` copied a local file with the sandbox off. Uploading (a remote
+    destination) passes; a download or local copy needs a pattern that pins where it writes.
+    """
+    if pinned:
+        return
+    operands = _scp_operands(arguments, SHORT_OPTIONS_WITH_VALUES["scp"])
+    if len(operands) < 2:
+        return
+    position, destination = operands[-1]
+    if position not in trusted and not _is_remote(destination):
+        refuse(
+            f"argument {destination!r} of {program!r} is a local destination, which scp writes "
+            "like cp; a bare-listed scp only uploads (host:path): pin a download or a local copy "
+            "with a pattern"
+        )

@@ -62,7 +62,10 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "+", "-k", "--lesskey-file", "--lesskey-src", "--lesskey-content",
             "-o", "--log-file", "-O", "--LOG-FILE",
         ),
-        "man": ("-P", "--pager", "-H", "--html", "-X", "--gxditview", "-C", "--config-file"),
+        "man": (
+            "-P", "--pager", "-H", "--html", "-X", "--gxditview", "-C", "--config-file", "-l",
+            "--local-file",
+        ),
         "vim": (
             "+", "-c", "--cmd", "-S", "-u", "-U", "-s", "-w", "-W", "-i", "-V", "--startuptime",
             "--remote", "--remote-silent", "--remote-wait", "--remote-wait-silent", "--remote-tab",
@@ -102,6 +105,9 @@ DENIED_ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "-c", "--php-ini", "-z", "--zend-extension", "-S", "--server",
         ),
         "lua": ("-e", "-l"),
+        # round 5: a listed debugpy ran -c code; --listen/--connect open a debugger to the
+        # network, --log-to writes files, --pid attaches to another process
+        "debugpy": ("-c", "-m", "--listen", "--connect", "--log-to", "--pid"),
         "sh": ("-c", "--command", "--commands", "-C", "--init-command", "--rcfile", "--init-file"),
         "nu": (
             "-c", "--commands", "-e", "--execute", "--config", "--env-config", "--plugin-config",
@@ -261,6 +267,8 @@ SHORT_OPTIONS_WITH_VALUES: Mapping[str, str] = MappingProxyType(
         "sort": "kotST",
         "psql": "cdfhLopPRTUvF",
         "mysql": "eDhPpSu",
+        # round 5: -uroot is -u root, not -r (mysqldump --help: these take a value)
+        "mysqldump": "hPpSurTw#",
         "nc": "ceGgIiMmoOPpqsTVWwXx",
         "make": "CEfIjlOoW",
         "journalctl": "cDFgiMnopSUtu",
@@ -299,7 +307,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "curl": "makes curl write files (also by uploading to a file:// URL) or read a config file",
         "wget": "makes wget write files, read a config file or run a program",
         "less": "makes less run commands or write files",
-        "man": "makes man run another program or read a config file",
+        "man": "makes man run another program, read a config file or format a chosen local file",
         "vim": "runs editor commands or scripts",
         "emacs": "runs Lisp code",
         "zip": "makes zip run another program",
@@ -311,6 +319,7 @@ REFUSAL_REASONS: Mapping[str, str] = MappingProxyType(
         "nmap": "runs scripts or writes files",
         "nc": "runs a program or writes a file",
         "python": "runs code given on the command line",
+        "debugpy": "runs code, opens a debugger to the network, attaches to a process or writes a log",
         "perl": "runs code given on the command line or edits files in place",
         "ruby": "runs code given on the command line or edits files in place",
         "node": "runs code given on the command line or opens a debugger",

@@ -98,6 +98,10 @@ def hostile_inputs() -> dict[str, str]:
         "'password=[get(u) for ' repeated (code in a container)": _fill("password=[get(u) for "),
         "\"password 'x' \" repeated (SQL)": _fill("password 'x' "),
         "'identified by x ' repeated (SQL)": _fill("identified by x "),
+        "\"x.connect('a', 1, 'b', 'c') \" repeated (positional passwords)": _fill(
+            "x.connect('a', 1, 'b', 'c') "
+        ),
+        "'.login(' repeated": _fill(".login("),
         "'password x1\\n' repeated (directive lines)": _fill("password x1\n"),
         "'\\n' x 1 MB after 'password'": "password" + "\n" * MB,
         '"password \'" repeated, unclosed (SQL)': _fill("password '"),

@@ -484,3 +484,65 @@ def test_a_secret_directive_and_its_value_alone_on_a_line_are_masked(text: str, 
 )
 def test_prose_lines_that_start_with_a_secret_word_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Passwords passed by position to the calls that take them
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "mysqli_connect('db', 'app', 'QOvak!d0hrY', 'shop');",
+            "mysqli_connect('db', 'app', '***PASSWORD***', 'shop');",
+        ),
+        ("$pdo = new PDO($dsn, 'app', 'K81Zy%Z9vnY');", "$pdo = new PDO($dsn, 'app', '***PASSWORD***');"),
+        (
+            'DriverManager.getConnection(url, "app", "THcn8-ABlag")',
+            'DriverManager.getConnection(url, "app", "***PASSWORD***")',
+        ),
+        (
+            "pymysql.connect('db', 'app', 'x8pVN#VVK94', 'shop')",
+            "pymysql.connect('db', 'app', '***PASSWORD***', 'shop')",
+        ),
+        ("ssh.connect('h', 22, 'u', 'Rt3os-UlmBM')", "ssh.connect('h', 22, 'u', '***PASSWORD***')"),
+        (
+            "User.objects.create_user('bob', 'b@x.com', 'rfbLF^iTson')",
+            "User.objects.create_user('bob', 'b@x.com', '***PASSWORD***')",
+        ),
+        ("HTTPBasicAuth('bob', 'UGDV7!DHeDN')", "HTTPBasicAuth('bob', '***PASSWORD***')"),
+        ("smtp.login('me@example.com', 'YNumo_FbfqI')", "smtp.login('me@example.com', '***PASSWORD***')"),
+        ('new NetworkCredential("bob", "1vBHZ^sMIgU")', 'new NetworkCredential("bob", "***PASSWORD***")'),
+        (
+            'new PasswordAuthentication("bob", "qbVri^N1qiY".toCharArray())',
+            'new PasswordAuthentication("bob", "***PASSWORD***".toCharArray())',
+        ),
+        (
+            "jwt.encode(payload, 'OI1oh#vo6AZ', algorithm='HS256')",
+            "jwt.encode(payload, '***SECRET***', algorithm='HS256')",
+        ),
+        ("hmac.new(b'DNtpT!LaCD5', msg, hashlib.sha256)", "hmac.new(b'***SECRET***', msg, hashlib.sha256)"),
+        ('ds.setPassword("th7df!icAqz");', 'ds.setPassword("***PASSWORD***");'),
+    ],
+)
+def test_a_password_passed_by_position_is_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client.connect(host, port, user, password)",
+        "smtp.login(user, password)",
+        "conn.connect('h', 'u', 'p', 'x')",  # not paramiko's shape: no port second
+        "jwt.encode(payload, key)",
+        "mysqli_connect($h, $u, $p)",
+        "create_user('bob', email, get_pw())",
+        "x.resetPassword(token)",
+        "Connected to redis://h:6379",
+    ],
+)
+def test_calls_with_variables_or_another_shape_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.masking.calls import call_rules
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
 from celery_jobs_ext.masking.commands import command_rules
 from celery_jobs_ext.masking.elements import element_rule, named_element_rule
@@ -75,6 +76,7 @@ class Masker:
                 *command_rules(self.keys),
                 *prose_rules(self.keys),
                 *sql_rules(),
+                *call_rules(),
                 *directive_line_rules(self.keys),
             )
         )

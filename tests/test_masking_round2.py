@@ -546,3 +546,46 @@ def test_a_password_passed_by_position_is_masked(text: str, expected: str) -> No
 )
 def test_calls_with_variables_or_another_shape_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# False positives: a file name under kubectl's --from-file, a YAML tag with no value below it,
+# preference cookies
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kubectl create secret generic db --from-file=password=./pw.txt",
+        "kubectl create secret generic db --from-env-file=secrets=/etc/app.env",
+        "password: !vault |",
+        "password: |",
+        "Set-Cookie: theme=dark; Path=/",
+        "Cookie: theme=dark; lang=en; tz=120",
+        "Set-Cookie: consent=yes; Max-Age=31536000; SameSite=Lax; Secure",
+    ],
+)
+def test_round2_false_positives_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "kubectl create secret generic db --from-literal=password=Zq8wRt5",
+            "kubectl create secret generic db --from-literal=password=***PASSWORD***",
+        ),
+        (
+            "vault_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  ab9e5f3c8540da0cb7c78e450144e7c2\n",
+            "vault_password: !vault |\n  ***PASSWORD***\n",
+        ),
+        ("token: !!str 9O4cU^FD2lf", "token: !!str ***TOKEN***"),
+        ("password=!abc123X", "password=***PASSWORD***"),
+        ("Set-Cookie: sid=Zq8wRt5mK2xAbC; Path=/; HttpOnly", "Set-Cookie: ***TOKEN***"),
+        ("Cookie: sessionid=8f3k2j4h5g6f7d8s9a0; theme=dark", "Cookie: ***TOKEN***"),
+    ],
+)
+def test_their_secret_look_alikes_are_still_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

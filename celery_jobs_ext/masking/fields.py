@@ -232,3 +232,22 @@ def secret_default(text: str, value_start: int, limit: int, label: str) -> tuple
 
 
 _DEFAULT_STARTS: Final = frozenset("$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+#: Cookie attributes (RFC 6265 and its drafts): they describe a cookie and hold no secret.
+_COOKIE_ATTRIBUTES: Final = frozenset(
+    {"path", "domain", "expires", "max-age", "samesite", "secure", "httponly", "priority", "partitioned"}
+)
+#: A preference's value: a short lowercase word, a small number, a path.
+_PLAIN_COOKIE_VALUE = re.compile(r"[a-z]{0,12}|[0-9]{1,6}|/[\w/.-]{0,64}")
+
+
+def cookies_hide_nothing(header: str) -> bool:
+    """Whether every cookie of a Cookie or Set-Cookie value is a preference (``theme=dark``)."""
+    for pair in header.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.lower() in _COOKIE_ATTRIBUTES:
+            continue
+        if not _PLAIN_COOKIE_VALUE.fullmatch(value.strip()):
+            return False
+    return True

@@ -26,6 +26,7 @@ from celery_jobs_ext.masking.fields import (
     ESCAPED_SEPARATORS,
     bare_value_end,
     braced_value_end,
+    cookies_hide_nothing,
     list_separator,
     long_value_end,
     replace_escaped,
@@ -223,7 +224,7 @@ _ASSIGNMENT = r"""
       | (?:%22)?%3[ad](?:%20)*(?:%22)? | \\u003d | (?:\\u0022)?\\u003a(?:\\u0022)?
       # tab-separated: "password<TAB>S" at the start of a line
       | (?<=\t)(?=[^\s]) | \\t(?=[^\s\\])
-    )[ \t]{{0,16}}
+    )[ \t]{{0,16}}(?:!{{1,2}}[a-z][a-z0-9_./-]{{0,32}}[ \t]{{1,16}})?  # a YAML tag: !vault, !!str
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
@@ -233,7 +234,8 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
       | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
-      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s=])
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$)|(?:!\S{{1,33}}[ \t]{{1,16}})?[|>][-+0-9]{{0,2}}[ \t]*(?:\r?\n|$))
+        (?P<v6>[^\s=])
     )
 """
 #: A comparison with a literal (``if (api_key == "S")``) holds the secret; with a name it is code.
@@ -250,6 +252,7 @@ _MAX_VALUE: Final = 2048
 #: A Cookie header's value ends at the line's end, an escaped newline or a closing quote.
 _COOKIE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
 _QUERY_STARTS: Final = frozenset("?&")
+_FILE_OPTIONS: Final = ("--from-file=", "--from-env-file=")
 _SCHEME_INITIALS: Final = frozenset("bBtTdDnNhHaA")
 
 
@@ -266,6 +269,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             text, max(0, key_start - 256), key_start
         ):
             return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
+        if text.endswith(_FILE_OPTIONS, 0, key_start):
+            return None  # kubectl --from-file=password=./pw.txt: a file's name, not its content
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
         if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
@@ -331,6 +336,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 # A Cookie header holds several name=value pairs: hide the whole line.
                 line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)
                 value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)
+                if cookies_hide_nothing(text[value_start:value_end]):
+                    return value_end  # Set-Cookie: theme=dark; Path=/
             else:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
                 # "key: value" after a space (YAML, headers): the value may hold spaces.

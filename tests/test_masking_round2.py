@@ -589,3 +589,24 @@ def test_round2_false_positives_are_left_alone(text: str) -> None:
 )
 def test_their_secret_look_alikes_are_still_masked(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"key": "api_token", "val": PW},
+        {"field": "password", "value": PW},
+        [{"id": "x", "name": "password", "data": PW}],
+    ],
+    ids=repr,
+)
+def test_name_value_records_with_val_data_and_field_are_masked(value: Any) -> None:
+    from celery_jobs_ext.masking import mask_repr
+
+    assert PW not in mask_repr(value)
+
+
+def test_a_record_whose_name_is_ordinary_keeps_its_data() -> None:
+    from celery_jobs_ext.masking import mask
+
+    assert mask({"name": "report", "data": [1, 2]}) == {"name": "report", "data": [1, 2]}

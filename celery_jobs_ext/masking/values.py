@@ -38,8 +38,8 @@ _SAFE_SCALARS: Final = (
 _MAX_PAIR_KEY = 64
 #: Name/value records (k8s env and Secret entries, CloudFormation and SSM parameters, AWS tags,
 #: ECS environment): the name field says what the value field holds.
-_RECORD_NAME_FIELDS: Final = ("name", "Name", "key", "Key", "ParameterKey", "ParameterName")
-_RECORD_VALUE_FIELDS: Final = frozenset({"value", "Value", "ParameterValue", "valueFrom"})
+_RECORD_NAME_FIELDS: Final = ("name", "Name", "key", "Key", "field", "Field", "ParameterKey", "ParameterName")
+_RECORD_VALUE_FIELDS: Final = frozenset({"value", "Value", "val", "data", "ParameterValue", "valueFrom"})
 _MAX_RECORD_FIELDS: Final = 8
 
 

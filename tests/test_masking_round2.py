@@ -610,3 +610,37 @@ def test_a_record_whose_name_is_ordinary_keeps_its_data() -> None:
     from celery_jobs_ext.masking import mask
 
     assert mask({"name": "report", "data": [1, 2]}) == {"name": "report", "data": [1, 2]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines: password options of more tools (from their manuals)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("psexec \\\\host -u admin -p jP1ru_lwVa2 cmd", "psexec \\\\host -u admin -p ***PASSWORD*** cmd"),
+        ('mysql -u root -p"mmu5i-V8WeB" shop', 'mysql -u root -p"***PASSWORD***" shop'),
+        ("mysql -u root -p'mm u5i' shop", "mysql -u root -p'***PASSWORD***' shop"),
+        ("http -a bob:TSuPT#g1yKU GET example.com", "http -a bob:***PASSWORD*** GET example.com"),
+        ("lftp -u bob,axmi9_2HtkS sftp://f.example.com", "lftp -u bob,***PASSWORD*** sftp://f.example.com"),
+        ("rdesktop -u admin -p lIvuo_httXl host", "rdesktop -u admin -p ***PASSWORD*** host"),
+        ("cqlsh -u cassandra -p 7Ozqd!nmiqF db", "cqlsh -u cassandra -p ***PASSWORD*** db"),
+        ("isql -U sa -P 6TdSa%kUFsU -S syb", "isql -U sa -P ***PASSWORD*** -S syb"),
+        (
+            "ldappasswd -x -D cn=admin -w secret0 -s dLL0T_uY0NT uid=bob",
+            "ldappasswd -x -D cn=admin -w ***PASSWORD*** -s ***PASSWORD*** uid=bob",
+        ),
+    ],
+)
+def test_password_options_of_more_tools_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ldapsearch -s sub -b dc=x", "http -a GET example.com", "rdesktop -u admin host", "mysql -p shop"],
+)
+def test_their_other_options_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -109,7 +109,8 @@ _VALUE = r"""(?P<value>\\?"[^"\n\\]{1,1024}\\?"|\\?'[^'\n\\]{1,1024}\\?'|[^\s"'\
 #: keeps its own quotes: ``'-p', "Zq8'wRt"`` is one password in double quotes).
 _GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}[bru]{0,2}(?=\\?["']))"""
 _TOOL_OPTIONS: Final = {
-    "mysql": r"-p(?P<value>[^\s\"'\\]{1,1024})",
+    # -p"S" and -p'S' (a password with spaces or symbols, quoted for the shell) too
+    "mysql": r"-p(?P<value>\\?\"[^\"\n\\]{1,1024}\\?\"|\\?'[^'\n\\]{1,1024}\\?'|[^\s\"'\\]{1,1024})",
     "mariadb": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "sshpass": rf"-p(?:{_GAP}|[ \t]*){_VALUE}",
     "redis-cli": rf"-a{_GAP}{_VALUE}",
@@ -119,6 +120,13 @@ _TOOL_OPTIONS: Final = {
     "mongo": rf"-p{_GAP}{_VALUE}",
     "sqlcmd": rf"-P(?:{_GAP}|[ \t]*){_VALUE}",
     "ldap": rf"-w{_GAP}{_VALUE}",
+    "ldappasswd": rf"-[ws]{_GAP}{_VALUE}",  # -s: the new password
+    # Red-team round 2, from the tools' manuals: psexec, rdesktop, cqlsh -p; Sybase isql -P;
+    # lftp -u user,password; HTTPie -a user:password.
+    **dict.fromkeys(("psexec", "rdesktop", "cqlsh"), rf"-p{_GAP}{_VALUE}"),
+    "isql": rf"-P(?:{_GAP}|[ \t]*){_VALUE}",
+    "lftp": rf"-u{_GAP}[^\s,]{{1,256}},(?P<value>[^\s\"'\\]{{1,1024}})",
+    "http": rf"-a{_GAP}[^\s:]{{1,256}}:(?P<value>[^\s\"'\\]{{1,1024}})",
     "ipmitool": rf"-P{_GAP}{_VALUE}",
     "zip": rf"-P{_GAP}{_VALUE}",
     "7z": r"-p(?P<value>[^\s\"'\\]{1,1024})",
@@ -162,7 +170,7 @@ _TOOL_NAMES: Final = {
     **dict.fromkeys(("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport"), "mongo"),
     **dict.fromkeys(("sqlcmd", "bcp", "osql"), "sqlcmd"),
     **dict.fromkeys(
-        ("ldapsearch", "ldapmodify", "ldapadd", "ldapdelete", "ldappasswd", "ldapwhoami", "ldapcompare"),
+        ("ldapsearch", "ldapmodify", "ldapadd", "ldapdelete", "ldapwhoami", "ldapcompare"),
         "ldap",
     ),
     "ipmitool": "ipmitool",
@@ -179,6 +187,9 @@ _TOOL_NAMES: Final = {
     "influx": "influx",
     "ssh-keygen": "ssh-keygen",
     **dict.fromkeys(("unrar", "rar"), "unrar"),
+    "ldappasswd": "ldappasswd",
+    **{name: name for name in ("psexec", "rdesktop", "cqlsh", "isql", "lftp")},
+    **dict.fromkeys(("http", "https"), "http"),
 }
 _COMPILED_OPTIONS: Final = {tool: re.compile(pattern) for tool, pattern in _TOOL_OPTIONS.items()}
 _MAX_LINE: Final = 4096

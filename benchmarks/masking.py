@@ -102,6 +102,8 @@ def hostile_inputs() -> dict[str, str]:
             "x.connect('a', 1, 'b', 'c') "
         ),
         "'.login(' repeated": _fill(".login("),
+        "'rabbitmqctl add_user a ' repeated (positional passwords)": _fill("rabbitmqctl add_user a "),
+        "'redis-cli auth ' repeated": _fill("redis-cli auth "),
         "'password x1\\n' repeated (directive lines)": _fill("password x1\n"),
         "'\\n' x 1 MB after 'password'": "password" + "\n" * MB,
         '"password \'" repeated, unclosed (SQL)': _fill("password '"),

@@ -644,3 +644,36 @@ def test_password_options_of_more_tools_are_masked(text: str, expected: str) -> 
 )
 def test_their_other_options_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rabbitmqctl add_user admin api8G%7oJv1", "rabbitmqctl add_user admin ***PASSWORD***"),
+        ("rabbitmqctl change_password admin mHOue-k6J3Z", "rabbitmqctl change_password admin ***PASSWORD***"),
+        ("redis-cli AUTH default 3OGKF%JKnCk", "redis-cli AUTH default ***PASSWORD***"),
+        ("redis-cli -h h AUTH 3OGKF%JKnCk", "redis-cli -h h AUTH ***PASSWORD***"),
+        (
+            "db2 connect to shop user db2inst1 using shivc#xxC3V",
+            "db2 connect to shop user db2inst1 using ***PASSWORD***",
+        ),
+        (
+            "nmcli dev wifi connect HomeNet password KblUO#JRVzC",
+            "nmcli dev wifi connect HomeNet password ***PASSWORD***",
+        ),
+        ("wpa_passphrase HomeNet Q8N8D-RkL8L", "wpa_passphrase HomeNet ***PASSWORD***"),
+        (
+            "schtasks /create /tn t /tr x.exe /ru admin /rp THA1q_eWsa4",
+            "schtasks /create /tn t /tr x.exe /ru admin /rp ***PASSWORD***",
+        ),
+    ],
+)
+def test_passwords_that_tools_take_by_position_are_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["rabbitmqctl list_users", "redis-cli GET auth", "wpa_passphrase HomeNet", "nmcli con show"]
+)
+def test_the_same_tools_without_a_password_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -104,6 +104,8 @@ def hostile_inputs() -> dict[str, str]:
         "'.login(' repeated": _fill(".login("),
         "'rabbitmqctl add_user a ' repeated (positional passwords)": _fill("rabbitmqctl add_user a "),
         "'redis-cli auth ' repeated": _fill("redis-cli auth "),
+        "'<p name=\"password\">' repeated (elements named by an attribute)": _fill('<p name="password">'),
+        "'<p a name=' repeated": _fill("<p a name="),
         "'password x1\\n' repeated (directive lines)": _fill("password x1\n"),
         "'\\n' x 1 MB after 'password'": "password" + "\n" * MB,
         '"password \'" repeated, unclosed (SQL)': _fill("password '"),

@@ -677,3 +677,52 @@ def test_passwords_that_tools_take_by_position_are_masked(text: str, expected: s
 )
 def test_the_same_tools_without_a_password_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '<Property name="password">uDCWV-fFuhL</Property>',
+            '<Property name="password">***PASSWORD***</Property>',
+        ),
+        (
+            '<property name="connection.password">NOPNi^PECjh</property>',
+            '<property name="connection.password">***PASSWORD***</property>',
+        ),
+        ('<entry key="db.password">ESH7b#dCRH4</entry>', '<entry key="db.password">***PASSWORD***</entry>'),
+    ],
+)
+def test_an_element_named_by_its_attribute_has_its_content_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<property name="connection.username">sa</property>',
+        '<entry key="password"></entry>',
+        '<a href="x" name="token">Click here</a>',
+    ],
+)
+def test_elements_named_by_an_attribute_without_a_secret_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["net", "use", "Z:", "\\\\fs\\s", PW, "/user:bob"], ["xfreerdp", "/v:h", "/u:admin", "/p:" + PW]],
+    ids=repr,
+)
+def test_argument_lists_with_windows_options_are_masked_as_command_lines(argv: list[str]) -> None:
+    from celery_jobs_ext.masking import mask, mask_repr
+
+    assert PW not in repr(mask(argv))
+    assert PW not in mask_repr((argv,))
+
+
+def test_a_path_is_not_a_windows_option() -> None:
+    from celery_jobs_ext.masking import mask
+
+    assert mask(["ls", "/tmp"]) == ["ls", "/tmp"]
+    assert mask(["robocopy", "a", "b", "/MIR"]) == ["robocopy", "a", "b", "/MIR"]

@@ -11,7 +11,7 @@ from celery_jobs_ext.errors import ImproperlyConfigured
 from celery_jobs_ext.masking.calls import call_rules
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
 from celery_jobs_ext.masking.commands import command_rules
-from celery_jobs_ext.masking.elements import element_rule, named_element_rule
+from celery_jobs_ext.masking.elements import attribute_named_element_rule, element_rule, named_element_rule
 from celery_jobs_ext.masking.engine import Rule, RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
@@ -71,6 +71,7 @@ class Masker:
                 reversed_comparison_rule(self.keys),
                 element_rule(self.keys),
                 named_element_rule(self.keys),
+                attribute_named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
                 *command_rules(self.keys),

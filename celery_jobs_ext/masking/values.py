@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -57,6 +58,14 @@ def _is_option(item: Any) -> bool:
     return isinstance(item, str) and item.startswith("-")
 
 
+#: A Windows-style option with a value: ``/p:S``, ``/user:bob`` (not a path: ``/tmp``).
+_WINDOWS_OPTION = re.compile(r"/[A-Za-z][\w-]{0,15}:")
+
+
+def _is_windows_option(item: Any) -> bool:
+    return isinstance(item, str) and _WINDOWS_OPTION.match(item) is not None
+
+
 def _argument_text(item: str | bytes | int) -> str:
     if isinstance(item, bytes):
         return item.decode("utf-8", "surrogateescape")
@@ -68,6 +77,8 @@ def _like(item: str | bytes | int, masked: str) -> str | bytes:
     return masked.encode("utf-8", "surrogateescape") if isinstance(item, bytes) else masked
 
 
+#: What a command line's rules would read as a boundary, so an argument holding one is quoted.
+_QUOTE_FOR_RULES = re.compile(r"[\s'\"\\;|&<>]")
 #: Characters that keep their meaning inside double quotes in a POSIX shell.
 _DOUBLE_QUOTE_SPECIAL: Final = frozenset('"$`\\!')
 
@@ -76,6 +87,8 @@ def _quote(argument: str) -> str:
     """Quote ``argument`` for one command line the rules read. ``shlex.quote`` writes a single
     quote as ``'"'"'``, which cut ``Zq8'wRt5`` into pieces no rule saw as one password; double
     quotes keep it whole when nothing in it is special there."""
+    if argument and not _QUOTE_FOR_RULES.search(argument):
+        return argument  # "/p:Zq8!wRt" as written: shlex.split reads it back whole
     quoted = shlex.quote(argument)
     if quoted == argument or "'" not in argument or _DOUBLE_QUOTE_SPECIAL.intersection(argument):
         return quoted
@@ -171,7 +184,7 @@ class Walker:
         argument the masking left alone comes back as it was, of its own type."""
         if len(value) < 2 or not all(isinstance(item, (str, bytes, int)) for item in value):
             return None
-        if not any(_is_option(item) for item in value):
+        if not any(_is_option(item) or _is_windows_option(item) for item in value):
             return None
         texts = [_argument_text(item) for item in value]
         line = " ".join(_quote(text) for text in texts)

@@ -13,7 +13,7 @@ from celery import Celery
 
 from celery_jobs_ext.canvas import register_canvas_tasks
 from celery_jobs_ext.config import ConfigCheck, register_defaults
-from celery_jobs_ext.extension import LEGACY_INSTALLED, extension_for
+from celery_jobs_ext.extension import extension_for
 from celery_jobs_ext.metrics import MetricsStep
 from celery_jobs_ext.ratelimit import RateLimitStep
 from celery_jobs_ext.reconnect import ConnectionLossCheck, RedisReconnectFix
@@ -50,7 +50,6 @@ def install(app: Celery) -> Celery:
     if extension.installed:
         return app
     extension.installed = True
-    setattr(app, LEGACY_INSTALLED, True)
     register_defaults(app)
     for blueprint, step in _BOOTSTEPS:
         app.steps[blueprint].add(step)

@@ -189,18 +189,42 @@ def register_defaults(app: Celery) -> None:
 
     Only keys the user has not set are registered: ``app.add_defaults`` puts its
     mapping in front of the one ``config_from_object`` loaded, so a default for a
-    key the user set there would shadow the user's value.
+    key the user set there would shadow the user's value. Then the mapping moves to the
+    end of the chain: each of the dozen lookups Celery makes per publish missed it first,
+    at the cost of a ``KeyError`` (about 4 µs a publish, plain tasks included).
     """
     extension = extension_for(app)
     if extension.defaults_registered:
         return
     extension.defaults_registered = True
+    registered: list[dict[str, Any]] = []
 
     def unset_defaults() -> dict[str, Any]:
         conf = app.conf
-        return {key: _copy(value) for key, value in DEFAULTS.items() if _unset(conf, key)}
+        mapping = {key: _copy(value) for key, value in DEFAULTS.items() if _unset(conf, key)}
+        registered.append(mapping)
+        return mapping
 
-    app.add_defaults(unset_defaults)
+    def move_last(**kwargs: Any) -> None:
+        for mapping in registered:
+            _move_to_end(app.conf, mapping)
+
+    if app.configured:
+        app.add_defaults(unset_defaults)
+        move_last()
+    else:
+        app.on_after_configure.connect(move_last, weak=False)
+        app.add_defaults(unset_defaults)
+
+
+def _move_to_end(conf: Any, mapping: dict[str, Any]) -> None:
+    """Move ``mapping`` (by identity) to the end of ``conf``'s chain of mappings."""
+    for chain in (conf.maps, conf.defaults):
+        for index, each in enumerate(chain):
+            if each is mapping:
+                del chain[index]
+                chain.append(mapping)
+                break
 
 
 def _unset(conf: Any, key: str) -> bool:

@@ -26,8 +26,6 @@ __all__ = ["Extension", "extension_for", "installed"]
 
 #: The one attribute the extension sets on an app.
 ATTRIBUTE = "_celery_jobs_ext"
-#: Read by masking.py (not yet moved to :func:`installed`); set together with ``Extension.installed``.
-LEGACY_INSTALLED = "_celery_jobs_ext_installed"
 
 _lock = threading.Lock()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 from celery_jobs_ext import ConfigCache, install
-from celery_jobs_ext.extension import ATTRIBUTE, LEGACY_INSTALLED, extension_for, installed
+from celery_jobs_ext.extension import ATTRIBUTE, extension_for, installed
 from celery_jobs_ext.metrics import recorder_for
 
 
@@ -31,10 +31,8 @@ def test_install_config_and_recorder_live_on_the_apps_one_extension_object() -> 
         "task jobs.shell, worker step ShellPolicyCheck",
         "tasks jobs.catch, jobs.finally",
     ]
-    # One attribute, plus the flag masking.py still reads.
-    assert sorted(name for name in vars(app) if name.startswith("_celery_jobs_ext")) == sorted(
-        [ATTRIBUTE, LEGACY_INSTALLED]
-    )
+    # One attribute on the app.
+    assert [name for name in vars(app) if name.startswith("_celery_jobs_ext")] == [ATTRIBUTE]
     ConfigCache.clear(app)
     assert extension.config is None
     assert ConfigCache.get(app) == config and extension.config is not None
@@ -70,3 +68,19 @@ def test_a_producer_process_gets_no_publish_hook_of_ours() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert output.strip() == "0"
+
+
+def test_the_jobs_defaults_sit_behind_celerys_own_so_celerys_lookups_never_miss_them_first() -> None:
+    """Celery reads a dozen settings per publish; a mapping in front of its defaults made each
+    of those lookups raise and catch a ``KeyError`` first (about 4 µs a publish, plain tasks
+    included). Both orders: configured before install, and install before configuration."""
+    configured_first = Celery("configured-first", broker="memory://")
+    configured_first.conf.task_serializer  # noqa: B018 - configures the app
+    lazy = Celery("lazy", broker="memory://")
+    for app in (configured_first, lazy):
+        install(app)
+        assert app.conf.jobs_timeout is None or app.conf.jobs_timeout >= 0
+        maps = app.conf.maps
+        ours = [index for index, mapping in enumerate(maps) if "jobs_timeout" in mapping]
+        assert ours == [len(maps) - 1], [sorted(mapping)[:3] for mapping in maps]
+        assert app.conf.task_serializer == "json"

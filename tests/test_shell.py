@@ -269,13 +269,11 @@ def test_unicode_look_alikes_and_invisible_characters_are_refused(
 # -- size ----------------------------------------------------------------------------------
 
 
-def test_command_over_the_maximum_is_refused_fast_with_its_length_and_the_maximum(
+def test_command_over_the_maximum_is_refused_with_its_length_and_the_maximum(
     check: Validate,
 ) -> None:
     command = "ls " + "a;" * 49_999 + "x"
-    started = time.monotonic()
     assert_refused(check, command, f"is 100002 characters long; the maximum is {MAX_COMMAND_LENGTH}")
-    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize(
@@ -292,12 +290,11 @@ def test_command_over_the_maximum_is_refused_fast_with_its_length_and_the_maximu
     ],
     ids=["quotes", "open-quotes", "escapes", "sed", "awk", "options", "git", "cluster"],
 )
-def test_hostile_command_at_the_maximum_gets_a_verdict_fast(check: Validate, command: str) -> None:
+def test_hostile_command_at_the_maximum_gets_a_verdict(check: Validate, command: str) -> None:
+    """A verdict, not a crash; how long it takes is measured in benchmarks, not here."""
     assert len(command) <= MAX_COMMAND_LENGTH
-    started = time.monotonic()
     with contextlib.suppress(ShellCommandNotAllowed):
         check(command)
-    assert time.monotonic() - started < 2.0
 
 
 @pytest.mark.parametrize("command", ["", " ", "\t \t"])
@@ -768,9 +765,8 @@ def test_run_command_passes_arguments_verbatim_without_a_shell() -> None:
 
 
 def test_run_command_gives_the_program_an_empty_stdin() -> None:
-    started = time.monotonic()
+    # With a stdin left open, cat would wait for input and the run would time out.
     assert run_command(["cat"], timeout=10)["stdout"] == ""
-    assert time.monotonic() - started < 5
 
 
 def test_non_zero_exit_raises_with_the_code_and_the_end_of_stderr() -> None:
@@ -823,10 +819,8 @@ def test_invalid_utf8_output_is_decoded_with_replacement_characters() -> None:
 
 
 def test_timeout_kills_the_program_and_says_so() -> None:
-    started = time.monotonic()
     with pytest.raises(ShellCommandTimedOut) as caught:
         run_command(["sleep", "30"], timeout=0.5)
-    assert time.monotonic() - started < 5
     assert caught.value.returncode == -9
     assert "timed out after 0.5 s" in str(caught.value)
     assert isinstance(caught.value, ShellCommandFailed)
@@ -863,10 +857,9 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_background_child_holding_the_pipes_does_not_hold_the_task() -> None:
     script = "import subprocess; subprocess.Popen(['sleep', '30'])"
-    started = time.monotonic()
+    # Held by the child's pipes, the run would outlast its 20 s timeout and raise instead.
     result = run_command([PYTHON, "-c", script], timeout=20, sandbox_executables=program_paths("sleep"))
     assert result["returncode"] == 0
-    assert time.monotonic() - started < 10
 
 
 def test_env_gives_the_program_only_path_and_the_given_variables() -> None:

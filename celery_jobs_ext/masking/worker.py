@@ -10,6 +10,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from celery.utils.saferepr import saferepr
 from celery.worker.request import Request
 
+from celery_jobs_ext.extension import installed
 from celery_jobs_ext.masking.log_filter import add_masking_filter
 from celery_jobs_ext.masking.text import Masker, masker_for_keys
 from celery_jobs_ext.masking.values import _RECORD_VALUE_FIELDS, CYCLE_MARKER, Walker, _is_key
@@ -156,7 +157,7 @@ class ShownMasker:
 
 def _app_masks(app: Any) -> tuple[bool, frozenset[str] | None]:
     """Whether ``app`` has the extension installed with masking on, and its keys."""
-    if app is None or not app.__dict__.get("_celery_jobs_ext_installed"):
+    if app is None or not installed(app):
         return False, None
     from celery_jobs_ext.config import ConfigCache
 

@@ -726,3 +726,15 @@ def test_a_path_is_not_a_windows_option() -> None:
 
     assert mask(["ls", "/tmp"]) == ["ls", "/tmp"]
     assert mask(["robocopy", "a", "b", "/MIR"]) == ["robocopy", "a", "b", "/MIR"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password = "7KDZQEQb"', 'password = "***PASSWORD***"'),
+        ("token = 'x1y2z3w4'", "token = '***TOKEN***'"),
+        ('password := "Zq8wRt5"', 'password := "***PASSWORD***"'),
+    ],
+)
+def test_a_separator_is_never_taken_for_a_directive_value(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

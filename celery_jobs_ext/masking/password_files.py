@@ -140,7 +140,7 @@ HASH_RULES: Final = (
 #: lowercase: runs on the lowercased text.
 _DIRECTIVE_TAIL = (
     r"[ \t]*(?:(?:env|setenv|export|set)[ \t]+)?(?P<key>[a-z][a-z0-9_.-]{0,63})[ \t]+"
-    r"(?P<value>\"[^\"\n]{1,256}\"|'[^'\n]{1,256}'|[^\s\"';\\]{1,256})[ \t]*;?(?:[ \t]+#[^\n\"'\\]*)?"
+    r"(?P<value>\"[^\"\n]{1,256}\"|'[^'\n]{1,256}'|(?![=:])[^\s\"';\\]{1,256})[ \t]*;?(?:[ \t]+#[^\n\"'\\]*)?"
     r"(?=\r?\n|\Z|\\[rn]|\\?[\"'])"
 )
 #: Where a line starts: the text's start (also inside the quotes of its repr or JSON string), a

@@ -738,3 +738,24 @@ def test_a_path_is_not_a_windows_option() -> None:
 )
 def test_a_separator_is_never_taken_for_a_directive_value(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# partial: a quoted key cut in two by a space
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('api_key: "WqrAz2Kr HhSyrntT1L"', 'api_key: "***API_KEY***"'),
+        ('token="zdw41CoX FkytaeEztB"', 'token="***TOKEN***"'),
+    ],
+)
+def test_a_quoted_key_with_a_space_in_it_is_masked_whole(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ['token: "the one from vault"', 'api_key: "see README for setup"'])
+def test_quoted_prose_under_a_key_is_left_alone(text: str) -> None:
+    assert mask_text(text) == text

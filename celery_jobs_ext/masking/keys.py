@@ -408,10 +408,13 @@ def _hides_nothing(value: str, label: str) -> bool:
         return _ABSOLUTE_PATH.fullmatch(stripped) is not None  # PWD=/home/app is a directory
     if stripped.isdigit():  # "session: 4", "tokens: 12": counts, not credentials
         return label == TOKEN and len(stripped) <= _MAX_SMALL_NUMBER
-    if any(char.isspace() for char in stripped) and (
-        _USAGE_CHARACTERS.intersection(stripped) if label == SECRET else "=" not in stripped
+    if (
+        any(char.isspace() for char in stripped)
+        and (_USAGE_CHARACTERS.intersection(stripped) if label == SECRET else "=" not in stripped)
+        and not any(_GENERATED_WORD.fullmatch(word) for word in stripped.split())
     ):
         return True  # tokens and keys hold no spaces; "[N=1]" and "<task_name> <secs>" are usage strings
+    # (but "WqrAz2Kr HhSyrntT1L" is a key cut in two: a word of 8+ with lower, upper and digit)
     return _hides_nothing_other(stripped, label)
 
 
@@ -458,6 +461,7 @@ def _has_random_part(value: str) -> bool:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_GENERATED_WORD = re.compile(r"(?=\S*[a-z])(?=\S*[A-Z])(?=\S*[0-9])\S{8,}")
 
 
 #: Values repeat (the same status words, the same placeholders): judge short ones once.

@@ -759,3 +759,20 @@ def test_a_quoted_key_with_a_space_in_it_is_masked_whole(text: str, expected: st
 @pytest.mark.parametrize("text", ['token: "the one from vault"', 'api_key: "see README for setup"'])
 def test_quoted_prose_under_a_key_is_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+def test_enum_and_tuple_keys_name_their_values() -> None:
+    import enum
+
+    from celery_jobs_ext.masking import mask
+
+    class Field(str, enum.Enum):
+        password = "password"
+
+    class Kind(enum.Enum):
+        token = 1
+
+    assert PW not in repr(mask({Field.password: PW}))
+    assert mask({("db", "password"): PW}) == {("db", "password"): "***PASSWORD***"}
+    assert mask({Kind.token: PW}) == {Kind.token: "***TOKEN***"}
+    assert mask({("db", "host"): "h"}) == {("db", "host"): "h"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 import shlex
 from collections.abc import Iterable
@@ -64,6 +65,18 @@ _WINDOWS_OPTION = re.compile(r"/[A-Za-z][\w-]{0,15}:")
 
 def _is_windows_option(item: Any) -> bool:
     return isinstance(item, str) and _WINDOWS_OPTION.match(item) is not None
+
+
+def _key_name(key: Any) -> Any:
+    """The name a key gives its value: bytes decoded, an enum member's value or name
+    (``{F.password: S}``), a tuple key's last name (``{("db", "password"): S}``)."""
+    if isinstance(key, (bytes, bytearray)):
+        return key.decode("utf-8", "replace")
+    if isinstance(key, enum.Enum):
+        return key.value if isinstance(key.value, str) else key.name
+    if isinstance(key, tuple) and key and isinstance(key[-1], str):
+        return key[-1]
+    return key
 
 
 def _argument_text(item: str | bytes | int) -> str:
@@ -234,7 +247,7 @@ class Walker:
         return self.masker.mask_text(key) if isinstance(key, str) else key
 
     def item(self, key: Any, item: Any, depth: int) -> Any:
-        name = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
+        name = _key_name(key)
         if isinstance(name, str) and item is not None:
             label = self.masker.keys.label_for(name)
             if label is not None:

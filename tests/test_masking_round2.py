@@ -776,3 +776,13 @@ def test_enum_and_tuple_keys_name_their_values() -> None:
     assert mask({("db", "password"): PW}) == {("db", "password"): "***PASSWORD***"}
     assert mask({Kind.token: PW}) == {Kind.token: "***TOKEN***"}
     assert mask({("db", "host"): "h"}) == {("db", "host"): "h"}
+
+
+def test_a_netloc_holding_a_password_is_masked_in_structures() -> None:
+    import urllib.parse
+
+    from celery_jobs_ext.masking import mask, mask_repr
+
+    assert PW not in mask_repr(urllib.parse.urlsplit(f"postgres://app:{PW}@db/x"))
+    assert mask({"netloc": f"app:{PW}@db:5432"}) == {"netloc": "app:***PASSWORD***@db:5432"}
+    assert mask({"netloc": "db:5432"}) == {"netloc": "db:5432"}

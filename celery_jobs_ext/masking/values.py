@@ -248,6 +248,9 @@ class Walker:
 
     def item(self, key: Any, item: Any, depth: int) -> Any:
         name = _key_name(key)
+        if name == "netloc" and isinstance(item, str) and "@" in item:
+            # urlsplit()'s netloc, "user:S@host", has no scheme for the URL rule to start from
+            return self.masker.mask_text("x://" + item)[4:]
         if isinstance(name, str) and item is not None:
             label = self.masker.keys.label_for(name)
             if label is not None:

@@ -786,3 +786,14 @@ def test_a_netloc_holding_a_password_is_masked_in_structures() -> None:
     assert PW not in mask_repr(urllib.parse.urlsplit(f"postgres://app:{PW}@db/x"))
     assert mask({"netloc": f"app:{PW}@db:5432"}) == {"netloc": "app:***PASSWORD***@db:5432"}
     assert mask({"netloc": "db:5432"}) == {"netloc": "db:5432"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SECRET_KEY: Final = '5jrfN%8UIgM'", "SECRET_KEY: Final = '***SECRET***'"),
+        ("API_TOKEN: Final[str] = 'Zq8wRt5mK2xAbC'", "API_TOKEN: Final[str] = '***TOKEN***'"),
+    ],
+)
+def test_a_final_annotated_secret_is_masked(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -213,7 +213,7 @@ _MAX_KEY_WALK: Final = 64
 _ASSIGNMENT = r"""
     {name}(?=(?P<rest>[a-z0-9_.\]-]{{0,40}}))(?P=rest)(?P<keyquote>\\?["'])?\]?
     # a typed declaration: Go's "var k string = ", Kotlin's and TypeScript's "k: String = "
-    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str)\??(?=[ \t]{{0,4}}=[^=]))?
+    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str|final(?:\[str\])?)\??(?=[ \t]{{0,4}}=[^=]))?
     [ \t]{{0,16}}(?P<separator>=>|:{{1,3}}=|[?.+]=|[!=]==?|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
       | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}

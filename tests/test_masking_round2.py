@@ -797,3 +797,30 @@ def test_a_netloc_holding_a_password_is_masked_in_structures() -> None:
 )
 def test_a_final_annotated_secret_is_masked(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Vendor formats round 2 found without a rule
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "rdme_abo8hs9l3vtpc3rxdmdm2csahjnbmxx4wfvoyimxbdbskbzyi00yddi8j4qibbewceg8wv",
+        "rubygems_1ae8bbca07cd444beb7421a9bee35b4be53e889556b1b1e5",
+        "shippo_live_541e6a91dd5af752a3c7a0a569dd63cb8a3494b8",
+        "patECkFh19OTybsYi.edc7417ce5bdd3aa268e255abb44a457b2ce37f5a049931d46f477c7bf613f56",
+        "LTAIEfmCaDmuT5hImtjWX4qo",
+        "oy267hoxer7nbrjr4ke0ye8rgn2ux0mx6rqciospbqos5y",
+    ],
+)
+def test_round2_vendor_formats_are_masked(token: str) -> None:
+    assert mask_text(f"key for the build {token} here") == "key for the build ***API_KEY*** here"
+
+
+@pytest.mark.parametrize(
+    "text", ["LTAIxxxxxxxxxxxxxxxx", "oy2aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "pattern matching"]
+)
+def test_their_fillers_and_look_alikes_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -37,6 +37,7 @@ from celery_jobs_ext.masking.urls import URL_RULES
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
+    LOWERCASE_VENDOR_RULES,
     has_hex_run,
     mask_discord_tokens,
 )
@@ -67,6 +68,7 @@ class Masker:
                 *URL_RULES,
                 *AUTH_RULES,
                 *HASH_RULES,
+                *map(_no_filler, LOWERCASE_VENDOR_RULES),
                 *assignment_rules(self.keys),
                 reversed_comparison_rule(self.keys),
                 element_rule(self.keys),

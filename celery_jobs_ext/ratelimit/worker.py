@@ -16,6 +16,7 @@ slot is reserved while waiting.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -37,6 +38,10 @@ from celery_jobs_ext.state import execute_with_riders
 
 #: How long a worker in ``wait`` mode waits before asking an unreachable state again.
 UNAVAILABLE_RETRY_SECONDS = 1.0
+#: At most one "queue throttled" line per queue per this many seconds (INFO).
+THROTTLE_LOG_SECONDS = 30.0
+
+logger = logging.getLogger("celery_jobs_ext.ratelimit")
 #: Seconds of a queue's budget a worker may hold before it pauses consuming from the queue.
 HOLD_SECONDS = 3.0
 #: Upper bound of held requests per queue, whatever the rate.
@@ -76,10 +81,11 @@ class _QueueGate:
     that other workers share.
     """
 
-    __slots__ = ("granted", "held", "paused", "scheduled", "slots", "slots_until", "want")
+    __slots__ = ("granted", "held", "logged_at", "paused", "scheduled", "slots", "slots_until", "want")
 
     def __init__(self) -> None:
         self.held: deque[Any] = deque()
+        self.logged_at = -math.inf
         self.paused = False
         self.scheduled = False
         self.slots = 0
@@ -201,7 +207,25 @@ class RateLimitStep(bootsteps.StartStopStep):
             return self.handle(request)
         self._hold(queue, gate, request, limit)
         self._schedule(queue, gate, retry_after)
+        self._note_throttled(queue, gate, limit)
         return None
+
+    def _note_throttled(self, queue: str, gate: _QueueGate, limit: float) -> None:
+        """Say in the log that ``queue`` is at its limit: at most once per interval, at INFO.
+
+        Without it a throttled queue looks like a stuck one: tasks wait and nothing says why.
+        """
+        now = time.monotonic()
+        if now - gate.logged_at < THROTTLE_LOG_SECONDS:
+            return
+        gate.logged_at = now
+        logger.info(
+            "Rate limited: queue %r is at its limit of %g jobs a minute; %d message(s) held "
+            "until its budget allows",
+            queue,
+            limit,
+            len(gate.held),
+        )
 
     def _decide(self, queue: str, gate: _QueueGate, limit: float) -> float | None:
         """None when a slot was taken; else seconds to wait.
@@ -274,6 +298,7 @@ class RateLimitStep(bootsteps.StartStopStep):
             retry_after = self._decide(queue, gate, limit) if limit else None
             if retry_after is not None:
                 self._schedule(queue, gate, retry_after)
+                self._note_throttled(queue, gate, limit or 0.0)
                 return
             request = gate.held.popleft()
             self.consumer.qos.decrement_eventually()

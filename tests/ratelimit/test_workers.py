@@ -135,7 +135,15 @@ def test_two_workers_share_one_budget_and_other_queues_keep_flowing(
             return ledger.count() >= backlog + 200
 
         wait_for(all_done, timeout=120, interval=0.2, message="every task to start")
+        outputs = [worker.output() for worker in workers]
     scripts = script_calls(private_state)
+    # A throttled queue says so in the worker's log, naming the queue and its limit, at most
+    # once per interval per queue (the backlog lasts about 40 s: one or two lines a worker);
+    # the free queue never does.
+    line = f"Rate limited: queue {limited!r} is at its limit of 600 jobs a minute;"
+    assert any(line in output for output in outputs), outputs[0][-2000:]
+    assert all(output.count(line) <= 3 for output in outputs)
+    assert not any(f"queue {free!r} is at its limit" in output for output in outputs)
 
     limited_starts, free_starts = ledger.starts("limited"), ledger.starts("free")
     assert len(limited_starts) == backlog and len(free_starts) == 200

@@ -85,6 +85,30 @@ def hostile_inputs() -> dict[str, str]:
         # A space after '=' made each key look for its line's start: quadratic on one long line.
         "'pw= 1 ' repeated": _fill("pw= 1 "),
         "'password:\\n  x ' repeated (an escaped YAML value, one line)": _fill("password:\\n  x "),
+        # Red team round 2: an ODBC braced value looked for its closing brace over 2 KB per key.
+        "'pwd={a ' repeated": _fill("pwd={a "),
+        "'password={{ a ' repeated": _fill("password={{ a "),
+        "'Server=a;Pwd={a ' repeated": _fill("Server=a;Pwd={a "),
+        "'pwd={a}} ' repeated (escaped braces, no end)": _fill("pwd={a}} "),
+        "'{'password': ' repeated (a container under a key)": _fill("{'password': "),
+        "'token: [' repeated": _fill("token: ["),
+        "nested 'token=(' closed, then 'x' (a value going on after its container)": _fill(
+            "token=(" * 250 + ")" * 250 + "x "
+        ),
+        "'password=[get(u) for ' repeated (code in a container)": _fill("password=[get(u) for "),
+        "\"password 'x' \" repeated (SQL)": _fill("password 'x' "),
+        "'identified by x ' repeated (SQL)": _fill("identified by x "),
+        "\"x.connect('a', 1, 'b', 'c') \" repeated (positional passwords)": _fill(
+            "x.connect('a', 1, 'b', 'c') "
+        ),
+        "'.login(' repeated": _fill(".login("),
+        "'rabbitmqctl add_user a ' repeated (positional passwords)": _fill("rabbitmqctl add_user a "),
+        "'redis-cli auth ' repeated": _fill("redis-cli auth "),
+        "'<p name=\"password\">' repeated (elements named by an attribute)": _fill('<p name="password">'),
+        "'<p a name=' repeated": _fill("<p a name="),
+        "'password x1\\n' repeated (directive lines)": _fill("password x1\n"),
+        "'\\n' x 1 MB after 'password'": "password" + "\n" * MB,
+        '"password \'" repeated, unclosed (SQL)': _fill("password '"),
     }
 
 

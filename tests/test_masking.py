@@ -392,6 +392,11 @@ def test_default_keys_are_the_documented_ones() -> None:
         "subscription_key",
         "requirepass",
         "masterauth",
+        "psk",
+        "bearer",
+        "refresh",
+        "sas",
+        "rpcpass",
     } == DEFAULT_MASK_KEYS
 
 

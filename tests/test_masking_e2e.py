@@ -207,3 +207,39 @@ def test_a_token_cut_by_celerys_result_repr_is_masked_whole(
     assert token[:8] not in log, "a cut token's visible part stays out of the log"
     assert "***API_KEY***" in succeeded[0]["result"]
     assert token[:8] not in json.dumps(succeeded)
+
+
+def test_a_returned_container_under_a_secret_key_is_masked_in_the_log_and_the_event(
+    make_app: Callable[..., Celery], redis_url: str
+) -> None:
+    """Red-team round 2: ``{'auth': ('bob', S)}`` returned by a task reached the worker's
+    "succeeded in" line and the task-succeeded event, its key's mask ending at the first quote."""
+    app = make_app()
+    queue = app.conf.task_default_queue
+    conf = {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "task_default_queue": queue,
+        "jobs_state_prefix": app.conf.jobs_state_prefix,
+        "worker_send_task_events": True,
+    }
+    secret = "Zq8!wRt5mK2x"
+    recorder = EventRecorder(app)
+    with WorkerProcess({"JOBS_TEST_CONF": json.dumps(conf)}, queues=queue, concurrency=1) as worker:
+        worker.wait_ready()
+        returned = {"auth": ["bob", secret], "token": {"access_token": secret, "expires_in": 3600}}
+        result = app.send_task("tests.leak_in_return_list", args=[returned])
+        wait_for(result.ready, timeout=60, message=f"task {result.id}")
+        wait_for(
+            lambda: any(e.get("type") == "task-succeeded" for e in recorder.events),
+            timeout=30,
+            message="task-succeeded event",
+        )
+        worker.stop()
+        log = worker.output()
+    recorder.stop()
+    succeeded = [e for e in recorder.events if e.get("type") == "task-succeeded"]
+    assert "succeeded in" in log and "'auth': ['bob', '***TOKEN***']" in log
+    assert secret not in log
+    assert "'access_token': '***TOKEN***'" in succeeded[0]["result"]
+    assert secret not in json.dumps(succeeded)

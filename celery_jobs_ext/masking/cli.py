@@ -105,10 +105,12 @@ def option_rule(matcher: KeyMatcher) -> Rule:
 #: Tool name -> the pattern of its password options, matched where an option starts; group
 #: ``value`` is the password.
 _VALUE = r"""(?P<value>\\?"[^"\n\\]{1,1024}\\?"|\\?'[^'\n\\]{1,1024}\\?'|[^\s"'\\]{1,1024})"""
-#: Between an option and its value: spaces, or the quotes and comma of an argv repr.
-_GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}\\?["'])"""
+#: Between an option and its value: spaces, or the quotes and comma of an argv repr (the value
+#: keeps its own quotes: ``'-p', "Zq8'wRt"`` is one password in double quotes).
+_GAP = r"""(?:[ \t]+|\\?["'],[ \t]{0,4}[bru]{0,2}(?=\\?["']))"""
 _TOOL_OPTIONS: Final = {
-    "mysql": r"-p(?P<value>[^\s\"'\\]{1,1024})",
+    # -p"S" and -p'S' (a password with spaces or symbols, quoted for the shell) too
+    "mysql": r"-p(?P<value>\\?\"[^\"\n\\]{1,1024}\\?\"|\\?'[^'\n\\]{1,1024}\\?'|[^\s\"'\\]{1,1024})",
     "mariadb": r"-p(?P<value>[^\s\"'\\]{1,1024})",
     "sshpass": rf"-p(?:{_GAP}|[ \t]*){_VALUE}",
     "redis-cli": rf"-a{_GAP}{_VALUE}",
@@ -118,6 +120,13 @@ _TOOL_OPTIONS: Final = {
     "mongo": rf"-p{_GAP}{_VALUE}",
     "sqlcmd": rf"-P(?:{_GAP}|[ \t]*){_VALUE}",
     "ldap": rf"-w{_GAP}{_VALUE}",
+    "ldappasswd": rf"-[ws]{_GAP}{_VALUE}",  # -s: the new password
+    # Red-team round 2, from the tools' manuals: psexec, rdesktop, cqlsh -p; Sybase isql -P;
+    # lftp -u user,password; HTTPie -a user:password.
+    **dict.fromkeys(("psexec", "rdesktop", "cqlsh"), rf"-p{_GAP}{_VALUE}"),
+    "isql": rf"-P(?:{_GAP}|[ \t]*){_VALUE}",
+    "lftp": rf"-u{_GAP}[^\s,]{{1,256}},(?P<value>[^\s\"'\\]{{1,1024}})",
+    "http": rf"-a{_GAP}[^\s:]{{1,256}}:(?P<value>[^\s\"'\\]{{1,1024}})",
     "ipmitool": rf"-P{_GAP}{_VALUE}",
     "zip": rf"-P{_GAP}{_VALUE}",
     "7z": r"-p(?P<value>[^\s\"'\\]{1,1024})",
@@ -161,7 +170,7 @@ _TOOL_NAMES: Final = {
     **dict.fromkeys(("mongo", "mongosh", "mongodump", "mongorestore", "mongoexport", "mongoimport"), "mongo"),
     **dict.fromkeys(("sqlcmd", "bcp", "osql"), "sqlcmd"),
     **dict.fromkeys(
-        ("ldapsearch", "ldapmodify", "ldapadd", "ldapdelete", "ldappasswd", "ldapwhoami", "ldapcompare"),
+        ("ldapsearch", "ldapmodify", "ldapadd", "ldapdelete", "ldapwhoami", "ldapcompare"),
         "ldap",
     ),
     "ipmitool": "ipmitool",
@@ -178,6 +187,9 @@ _TOOL_NAMES: Final = {
     "influx": "influx",
     "ssh-keygen": "ssh-keygen",
     **dict.fromkeys(("unrar", "rar"), "unrar"),
+    "ldappasswd": "ldappasswd",
+    **{name: name for name in ("psexec", "rdesktop", "cqlsh", "isql", "lftp")},
+    **dict.fromkeys(("http", "https"), "http"),
 }
 _COMPILED_OPTIONS: Final = {tool: re.compile(pattern) for tool, pattern in _TOOL_OPTIONS.items()}
 _MAX_LINE: Final = 4096
@@ -218,7 +230,10 @@ class _ToolTracker:
         self.scanned = position
         words = segment.split()
         for word in reversed(words):
-            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            name = word.strip(_WORD_EDGES)
+            if name[:2] in ("b'", 'b"'):  # [b'mysql', b'-pPW']: a bytes argv repr
+                name = name[2:]
+            name = name.rsplit("/", 1)[-1].lower().removesuffix(".exe")
             if name in _TOOL_NAMES:
                 self.tool = _TOOL_NAMES[name]
                 self.tool_at = segment_start + segment.rfind(word)
@@ -229,7 +244,8 @@ class _ToolTracker:
             return None
         required = _REQUIRED_WORD.get(self.tool)
         if required is not None and not self.required_seen:
-            self.required_seen = required in segment.lower().split()
+            # "docker login -p" and its argv repr "'docker', 'login', '-p'"
+            self.required_seen = required in {word.strip(_WORD_EDGES) for word in segment.lower().split()}
             if not self.required_seen:
                 return None
         return self.tool, self.tool_at
@@ -241,7 +257,10 @@ class _ToolTracker:
         offset = position
         for word in text[position:end].split():
             offset = text.find(word, offset)
-            name = word.strip(_WORD_EDGES).rsplit("/", 1)[-1].lower().removesuffix(".exe")
+            name = word.strip(_WORD_EDGES)
+            if name[:2] in ("b'", 'b"'):  # [b'mysql', b'-pPW']: a bytes argv repr
+                name = name[2:]
+            name = name.rsplit("/", 1)[-1].lower().removesuffix(".exe")
             if name in _TOOL_NAMES:
                 self.scanned = offset
                 return offset

@@ -377,6 +377,44 @@ def _after_word(*words: str) -> Callable[[str, re.Match[str]], bool]:
     return accept
 
 
+# -- passwords by position (red-team round 2, from the tools' manuals) ---------------------------
+
+#: Tool -> (sub-command or word, how many words after it, whether the password is the last).
+#: ``rabbitmqctl add_user NAME PW``, ``redis-cli AUTH [USER] PW``, ``db2 connect … using PW``,
+#: ``nmcli … password PW``, ``schtasks … /rp PW``, ``wpa_passphrase SSID PW``.
+_POSITIONAL: Final = {
+    "rabbitmqctl": {"add_user": 2, "change_password": 2},
+    "redis-cli": {"auth": -1},
+    "valkey-cli": {"auth": -1},
+    "db2": {"using": 1},
+    "nmcli": {"password": 1},
+    "schtasks": {"/rp": 1},
+    "wpa_passphrase": {"": 2},
+}
+
+
+def _positional_masker(tool: str) -> WordsMasker:
+    table = _POSITIONAL[tool]
+
+    def mask(words: list[Word], matcher: KeyMatcher) -> list[tuple[int, int, str]]:
+        names = [word[2].lower() for word in words]
+        for keyword, count in table.items():
+            if keyword == "":
+                after = [word for word in words if not word[2].startswith("-")]
+            elif keyword in names:
+                after = words[names.index(keyword) + 1 :]
+            else:
+                continue
+            if count == -1:  # AUTH [user] password: the last of one or two words
+                rest = after[:2]
+                return _secret_span(*rest[-1], PASSWORD) if rest else []
+            if len(after) >= count:
+                return _secret_span(*after[count - 1], PASSWORD)
+        return []
+
+    return mask
+
+
 def command_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
     """The rules of this module, cheapest literal first in each pattern."""
     tool = r"(?<![\w/.-]{name})(?:\.exe)?(?=[ \t])"
@@ -422,6 +460,16 @@ def command_rules(matcher: KeyMatcher) -> tuple[Rule, ...]:
             _secret_store_set,
             matcher,
             _after_word("gh", "user-", "fly", "flyctl"),
+        ),
+        *(
+            _command_rule(
+                f"positional:{name}",
+                frozenset({name}),
+                name + tool.format(name=name),
+                _positional_masker(name),
+                matcher,
+            )
+            for name in _POSITIONAL
         ),
         here_string_rule(matcher),
         *(

@@ -1,5 +1,6 @@
 """Secret-named XML and HTML-like elements: ``<password>S</password>``, ``<ApiKey>S</ApiKey>``,
-and name/value element pairs (``<key>password</key><value>S</value>``)."""
+name/value element pairs (``<key>password</key><value>S</value>``) and elements named by an
+attribute (``<Property name="password">S</Property>``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,25 @@ _NAMED_ELEMENT = (
     r"<(?P<tag>[Kk]ey|[Nn]ame)>(?P<key>[^<\n]{1,128})</(?P=tag)>\s{0,64}"
     r"<(?P<vtag>[Vv]alue|string)>(?P<value>[^<]{1,2048})</(?P=vtag)>"
 )
+
+
+#: An element named by its attribute: ``<Property name="password">S</Property>`` (Ant, WildFly,
+#: Hibernate), ``<entry key="db.password">S</entry>`` (Java properties as XML).
+_ATTRIBUTE_NAMED_ELEMENT = (
+    r"<(?P<tag>[A-Za-z][\w.:-]{0,64})[ \t][^<>\n]{0,256}?(?<![\w-])(?:name|key)=\\?(?P<quote>[\"'])"
+    r"(?P<key>[^\"'<>\n\\]{1,128})\\?(?P=quote)[^<>\n/]{0,256}>(?P<value>[^<]{1,2048})</(?P=tag)>"
+)
+
+
+def attribute_named_element_rule(matcher: KeyMatcher) -> Rule:
+    def replace(text: str, match: re.Match[str]) -> tuple[str, int] | None:
+        label = matcher.label_for(match.group("key").strip())
+        value = match.group("value")
+        if label is None or hides_nothing(value.strip(), label):
+            return None
+        return text[match.start() : match.start("value")] + label, match.end("value")
+
+    return literal_rule("xml-attribute-named-element", "</", _ATTRIBUTE_NAMED_ELEMENT, replace)
 
 
 def element_rule(matcher: KeyMatcher) -> Rule:

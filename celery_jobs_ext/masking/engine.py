@@ -132,11 +132,13 @@ def found_triggers(rule_set: RuleSet, where: str) -> list[str]:
         trigger for trigger, gates in rule_set.gated_triggers if gates <= present and trigger in where
     ]
     if triggers and rule_set.longer_triggers:
-        triggers += [
-            trigger
-            for trigger, gates, shorter in rule_set.longer_triggers
-            if shorter in triggers and gates <= present and trigger in where
-        ]
+        # In order of length, so a chain resolves: "setpassword" holds "password", which holds
+        # "pass" (one comprehension over the first list missed every link after the first).
+        found = set(triggers)
+        for trigger, gates, shorter in rule_set.longer_triggers:
+            if shorter in found and gates <= present and trigger in where:
+                found.add(trigger)
+                triggers.append(trigger)
     return triggers
 
 

@@ -85,6 +85,13 @@ DEFAULT_MASK_KEYS: Final[frozenset[str]] = frozenset(
         "subscription_key",
         "requirepass",
         "masterauth",
+        # Red-team round 2: a Wi-Fi or IPsec pre-shared key, a bare bearer or refresh token, an
+        # Azure shared access signature, bitcoind's rpcpassword spelt short.
+        "psk",
+        "bearer",
+        "refresh",
+        "sas",
+        "rpcpass",
         # Password in other languages: German, Spanish, French (add your own to jobs_mask_keys).
         "passwort",
         "contraseña",
@@ -126,9 +133,9 @@ _FORM_WORDS: Final = frozenset(
 )
 
 #: Short names: secret only as the last whole word of a key.
-_LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "jwt"})
+_LAST_WORD_NAMES: Final = frozenset({"pw", "pwd", "pass", "pin", "otp", "sig", "jwt", "psk", "bearer", "sas"})
 #: Bare names: secret only as the whole key; ``key`` ends far too many harmless names.
-_WHOLE_KEY_NAMES: Final = frozenset({"key", "appid"})
+_WHOLE_KEY_NAMES: Final = frozenset({"key", "appid", "refresh"})
 #: Names whose values are passwords: every value but an empty one, a placeholder or a status word
 #: is masked (a password may well be ``4821`` or ``correct-horse-battery-staple``).
 _PASSWORD_PARTS: Final = (
@@ -141,7 +148,7 @@ _PASSWORD_PARTS: Final = (
     "wachtwoord",
     "parool",
 )
-_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth"})
+_PASSWORD_NAMES: Final = frozenset({"pw", "pwd", "pin", "otp", "masterauth", "psk"})
 
 #: Names whose ``…id`` is the secret itself (a session id), not a reference to one.
 _ID_NAMES: Final = frozenset({"session"})
@@ -175,7 +182,7 @@ def _label_for_name(name: str) -> str:
         return PRIVATE_KEY
     if name.endswith(("apikey", "accesskey", "appid")):
         return API_KEY
-    if any(part in name for part in ("token", "auth", "cookie", "session")):
+    if any(part in name for part in ("token", "auth", "cookie", "session", "bearer", "refresh", "sas")):
         return TOKEN
     return SECRET
 
@@ -401,10 +408,13 @@ def _hides_nothing(value: str, label: str) -> bool:
         return _ABSOLUTE_PATH.fullmatch(stripped) is not None  # PWD=/home/app is a directory
     if stripped.isdigit():  # "session: 4", "tokens: 12": counts, not credentials
         return label == TOKEN and len(stripped) <= _MAX_SMALL_NUMBER
-    if any(char.isspace() for char in stripped) and (
-        _USAGE_CHARACTERS.intersection(stripped) if label == SECRET else "=" not in stripped
+    if (
+        any(char.isspace() for char in stripped)
+        and (_USAGE_CHARACTERS.intersection(stripped) if label == SECRET else "=" not in stripped)
+        and not any(_GENERATED_WORD.fullmatch(word) for word in stripped.split())
     ):
         return True  # tokens and keys hold no spaces; "[N=1]" and "<task_name> <secs>" are usage strings
+    # (but "WqrAz2Kr HhSyrntT1L" is a key cut in two: a word of 8+ with lower, upper and digit)
     return _hides_nothing_other(stripped, label)
 
 
@@ -451,6 +461,7 @@ def _has_random_part(value: str) -> bool:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_GENERATED_WORD = re.compile(r"(?=\S*[a-z])(?=\S*[A-Z])(?=\S*[0-9])\S{8,}")
 
 
 #: Values repeat (the same status words, the same placeholders): judge short ones once.

@@ -14,9 +14,10 @@ class MaskingFilter(logging.Filter):
     """A logging filter for handlers that masks secrets in messages, tracebacks and stacks.
 
     Put it on handlers, not loggers: handler filters also see records propagated from child
-    loggers. When the formatted message (``msg % args``) holds a secret, the masked message
+    loggers. The arguments are masked first (handlers such as Sentry's read them beside the
+    message). When the formatted message (``msg % args``) holds a secret, the masked message
     replaces ``msg`` and ``args`` becomes None, so every later handler and formatter sees the
-    masked text; a clean record is left as it is (``msg`` still the template). It never drops a
+    masked text; a clean record keeps ``msg`` as the template. It never drops a
     record, and a record that passes two masking handlers is left as the first one made it. If
     ``msg % args`` fails, the arguments are masked, so the "Logging error" report shows no secret.
 
@@ -43,7 +44,7 @@ class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask ``record`` in place; always True, so no record is dropped."""
         if isinstance(record.args, Mapping) and record.args:
-            self._mask_mapping_args(record)
+            self._mask_args(record, by_content=False)
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: the handler reports it, with msg and args
@@ -55,6 +56,8 @@ class MaskingFilter(logging.Filter):
             if masked is not message and masked != message:
                 record.msg = masked
                 record.args = None
+            elif record.args:
+                self._mask_args(record, by_content=True)
         self._mask_extra(record)
         if record.exc_info and not record.exc_text:
             record.exc_text = self._exception_formatter.formatException(record.exc_info)
@@ -64,17 +67,35 @@ class MaskingFilter(logging.Filter):
             record.stack_info = self._masker.mask_text(record.stack_info)
         return True
 
-    def _mask_mapping_args(self, record: logging.LogRecord) -> None:
-        """``"%(user)s:%(pw)s"`` with a mapping: values under secret names are masked by name,
-        which the formatted message no longer shows."""
-        args: Mapping[Any, Any] = record.args  # type: ignore[assignment]
+    def _mask_args(self, record: logging.LogRecord, by_content: bool) -> None:
+        """Mask ``record.args`` by name (before formatting, for ``"%(user)s:%(pw)s"``, whose
+        message no longer shows the name) and, when the message they make is clean, by content.
+
+        Handlers read the arguments beside the message: Sentry sends them as ``logentry.params``,
+        JSON formatters print them, and Celery's "received" and failure lines pass the task's
+        arguments and traceback in a mapping its message may not show. Strings, bytes and
+        containers are masked by content; other objects are left (the message holds their
+        ``str``, and it is clean).
+        """
         walker = Walker(self._masker, objects_as_repr=True)
-        masked = {
-            key: walker.item(key, value, 0) if self._masker.keys.label_for(str(key)) is not None else value
-            for key, value in args.items()
-        }
-        if any(masked[key] is not args[key] for key in masked):
-            record.args = masked
+        if isinstance(record.args, Mapping):
+            args: Mapping[Any, Any] = record.args
+            masked = {key: self._mask_arg(walker, value, by_content, key) for key, value in args.items()}
+            if any(masked[key] is not args[key] for key in masked):
+                record.args = masked
+        elif isinstance(record.args, tuple):
+            items = tuple(self._mask_arg(walker, value, by_content) for value in record.args)
+            if any(item is not value for item, value in zip(items, record.args, strict=True)):
+                record.args = items
+
+    def _mask_arg(self, walker: Walker, value: Any, by_content: bool, key: Any = None) -> Any:
+        if key is not None and self._masker.keys.label_for(str(key)) is not None:
+            masked = walker.item(str(key), value, 0)
+        elif by_content and isinstance(value, _MASKED_EXTRA_TYPES):
+            masked = walker.walk(value, 0)
+        else:
+            return value
+        return value if masked is value or (type(masked) is type(value) and masked == value) else masked
 
     def _mask_extra(self, record: logging.LogRecord) -> None:
         """Mask the fields passed with ``extra={...}``, by name and content.

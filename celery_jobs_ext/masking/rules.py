@@ -13,6 +13,7 @@ import json
 import re
 from typing import Final
 
+from celery_jobs_ext.masking.containers import OPENERS, mask_container
 from celery_jobs_ext.masking.engine import (
     Replace,
     Rule,
@@ -24,10 +25,13 @@ from celery_jobs_ext.masking.engine import (
 from celery_jobs_ext.masking.fields import (
     ESCAPED_SEPARATORS,
     bare_value_end,
+    braced_value_end,
+    cookies_hide_nothing,
     list_separator,
     long_value_end,
     replace_escaped,
     replace_tab_separated,
+    secret_default,
 )
 from celery_jobs_ext.masking.keys import (
     API_KEY,
@@ -209,7 +213,7 @@ _MAX_KEY_WALK: Final = 64
 _ASSIGNMENT = r"""
     {name}(?=(?P<rest>[a-z0-9_.\]-]{{0,40}}))(?P=rest)(?P<keyquote>\\?["'])?\]?
     # a typed declaration: Go's "var k string = ", Kotlin's and TypeScript's "k: String = "
-    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str)\??(?=[ \t]{{0,4}}=[^=]))?
+    (?:(?:[ \t]{{1,4}}|[ \t]{{0,4}}:[ \t]{{0,4}})(?:string|str|final(?:\[str\])?)\??(?=[ \t]{{0,4}}=[^=]))?
     [ \t]{{0,16}}(?P<separator>=>|:{{1,3}}=|[?.+]=|[!=]==?|[=:]
       # a name/value record: {{'name': 'DB_PASSWORD', 'value': 'S'}}, k8s "- name: X\n  value: S"
       | (?:,|\r?\n|(?:\\r)?\\n|(?<=["'])[ \t])[ \t]{{0,16}}
@@ -220,7 +224,7 @@ _ASSIGNMENT = r"""
       | (?:%22)?%3[ad](?:%20)*(?:%22)? | \\u003d | (?:\\u0022)?\\u003a(?:\\u0022)?
       # tab-separated: "password<TAB>S" at the start of a line
       | (?<=\t)(?=[^\s]) | \\t(?=[^\s\\])
-    )[ \t]{{0,16}}
+    )[ \t]{{0,16}}(?:!{{1,2}}[a-z][a-z0-9_./-]{{0,32}}[ \t]{{1,16}})?  # a YAML tag: !vault, !!str
     (?:
         [bru]{{0,2}}\\"(?P<v1>(?:[^"\\\n]|\\[^"\n]){{0,2048}})\\"
       | [bru]{{0,2}}\\'(?P<v2>(?:[^'\\\n]|\\[^'\n]){{0,2048}})\\'
@@ -230,7 +234,8 @@ _ASSIGNMENT = r"""
       | [bru]{{0,2}}\\?["'](?P<v5>[^"'\\\n]{{1,2048}})
       # a YAML block scalar (password: |, >-) or a value on the next, indented line
       | (?P<v0>(?:[|>][-+0-9]{{0,2}}[ \t]{{0,16}})?(?:\r?\n|(?:\\r)?\\n)[ \t]{{1,64}}(?=[^\s\\]))
-      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$))(?P<v6>[^\s=])
+      | (?![a-z0-9_.-]{{1,64}}:(?:\s|$)|(?:!\S{{1,33}}[ \t]{{1,16}})?[|>][-+0-9]{{0,2}}[ \t]*(?:\r?\n|$))
+        (?P<v6>[^\s=])
     )
 """
 #: A comparison with a literal (``if (api_key == "S")``) holds the secret; with a name it is code.
@@ -247,6 +252,7 @@ _MAX_VALUE: Final = 2048
 #: A Cookie header's value ends at the line's end, an escaped newline or a closing quote.
 _COOKIE_END = re.compile(r"[\r\n]|\\[nr]|[\"'](?=[\s,;)\]}]|$)")
 _QUERY_STARTS: Final = frozenset("?&")
+_FILE_OPTIONS: Final = ("--from-file=", "--from-env-file=")
 _SCHEME_INITIALS: Final = frozenset("bBtTdDnNhHaA")
 
 
@@ -263,6 +269,8 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             text, max(0, key_start - 256), key_start
         ):
             return None  # arn:aws:secretsmanager:…:secret:prod/db-AbCdEf names a resource
+        if text.endswith(_FILE_OPTIONS, 0, key_start):
+            return None  # kubectl --from-file=password=./pw.txt: a file's name, not its content
         group = match.lastgroup or "v6"  # the value group closes last
         value_start, value_end = match.start(group), match.end(group)
         if label is TOKEN and text[key_start:key_end].lower().rstrip("]").endswith(_AUTHORIZATION_KEYS):
@@ -281,6 +289,9 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                 # A plain token up to whitespace, the end or the next &name=: every check below
                 # that could apply to it, without finding its end the long way.
                 return _replace_simple(text, start, key_start, key_end, match, label, simple.end())
+        default = secret_default(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
+        if default is not None:  # ${DB_PASS:S}, os.getenv('X', 'S'): the default is the secret
+            return text[start : default[0]] + label, default[1]
         if separator in _COMPARISONS and group == "v6":
             return value_end  # password == other: code comparing two names, no value
         if not separator or separator == "\\t":
@@ -302,10 +313,10 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
             return None  # "Bearer …": the auth-scheme rule judges the credential
         if group == "v6":
             if text[value_start] == "{" and match.group("separator") == "=":
-                braced = _ODBC_BRACED.match(text, value_start, value_start + _MAX_VALUE)
-                if braced is not None and not hides_nothing(text[value_start : braced.end()], label):
+                braced = braced_value_end(text, value_start, min(len(text), value_start + _MAX_VALUE))
+                if braced is not None and not hides_nothing(text[value_start:braced], label):
                     # ODBC: Password={P@ss w0rd;x}; "}}" escapes a brace
-                    return text[start:value_start] + label, braced.end()
+                    return text[start:value_start] + label, braced
             if text[value_start] in "{$<%":
                 placeholder = _PLACEHOLDER_START.match(text, value_start)
                 if (
@@ -313,10 +324,20 @@ def _assignment_replacer(matcher: KeyMatcher) -> Replace:
                     and text[placeholder.end() : placeholder.end() + 1] in _AFTER_PLACEHOLDER
                 ):
                     return placeholder.end()  # "{{ api_key }}", "<your token>": spans spaces
+            if text[value_start] in OPENERS:
+                # credentials: {'password': 'S'}, auth: ('bob', 'S'): the container's values. Code
+                # (a call, a comprehension) and a value that goes on after it, "(abc)def", are
+                # values as before.
+                walked = mask_container(text, value_start, min(len(text), value_start + _MAX_VALUE), label)
+                if walked is not None:
+                    masked, end = walked
+                    return (text[start:value_start] + masked, end) if masked != text[value_start:end] else end
             if label is TOKEN and "ookie" in text[key_start:key_end] and match.group("keyquote") is None:
                 # A Cookie header holds several name=value pairs: hide the whole line.
                 line_end = _COOKIE_END.search(text, value_start, value_start + _MAX_VALUE)
                 value_end = line_end.start() if line_end else min(len(text), value_start + _MAX_VALUE)
+                if cookies_hide_nothing(text[value_start:value_end]):
+                    return value_end  # Set-Cookie: theme=dark; Path=/
             else:
                 query = key_start > 0 and text[key_start - 1] in _QUERY_STARTS
                 # "key: value" after a space (YAML, headers): the value may hold spaces.
@@ -385,7 +406,6 @@ _AWS_KEY_PREFIXES: Final = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
 _NAME_FIELD_FOLLOWS = re.compile(
     r"""(?:,|[ \t])[ \t]{0,16}\\?["']?(?i:parameter)?(?i:value)\\?["']?[ \t]{0,16}[=:]"""
 )
-_ODBC_BRACED = re.compile(r"\{(?:[^}]|\}\})*\}(?=[;\s'\"]|$)")
 _INDENT = re.compile(r"[ \t]*")
 
 

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from celery_jobs_ext.errors import ImproperlyConfigured
+from celery_jobs_ext.masking.calls import call_rules
 from celery_jobs_ext.masking.cli import option_rule, tool_rule
 from celery_jobs_ext.masking.commands import command_rules
-from celery_jobs_ext.masking.elements import element_rule, named_element_rule
+from celery_jobs_ext.masking.elements import attribute_named_element_rule, element_rule, named_element_rule
 from celery_jobs_ext.masking.engine import Rule, RuleSet, apply_rules, literal_rule
 from celery_jobs_ext.masking.generic import (
     _MIN_CANDIDATE,
@@ -20,7 +21,7 @@ from celery_jobs_ext.masking.generic import (
     _upper_runs,
 )
 from celery_jobs_ext.masking.keys import DEFAULT_MASK_KEYS, KeyMatcher, is_filler
-from celery_jobs_ext.masking.password_files import HASH_RULES
+from celery_jobs_ext.masking.password_files import HASH_RULES, directive_line_rules
 from celery_jobs_ext.masking.prose import prose_hex_rules, prose_rules
 from celery_jobs_ext.masking.rules import (
     AUTH_RULES,
@@ -30,11 +31,13 @@ from celery_jobs_ext.masking.rules import (
     replace_jwt,
     reversed_comparison_rule,
 )
+from celery_jobs_ext.masking.sql import sql_rules
 from celery_jobs_ext.masking.truncated import mask_truncated
 from celery_jobs_ext.masking.urls import URL_RULES
 from celery_jobs_ext.masking.vendors import (
     GATED_VENDOR_RULES,
     HEX_VENDOR_RULES,
+    LOWERCASE_VENDOR_RULES,
     has_hex_run,
     mask_discord_tokens,
 )
@@ -65,14 +68,19 @@ class Masker:
                 *URL_RULES,
                 *AUTH_RULES,
                 *HASH_RULES,
+                *map(_no_filler, LOWERCASE_VENDOR_RULES),
                 *assignment_rules(self.keys),
                 reversed_comparison_rule(self.keys),
                 element_rule(self.keys),
                 named_element_rule(self.keys),
+                attribute_named_element_rule(self.keys),
                 option_rule(self.keys),
                 tool_rule(),
                 *command_rules(self.keys),
                 *prose_rules(self.keys),
+                *sql_rules(),
+                *call_rules(),
+                *directive_line_rules(self.keys),
             )
         )
         self.hex = RuleSet((*map(_no_filler, HEX_VENDOR_RULES), *prose_hex_rules(self.keys)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import re
 import shlex
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -38,8 +40,8 @@ _SAFE_SCALARS: Final = (
 _MAX_PAIR_KEY = 64
 #: Name/value records (k8s env and Secret entries, CloudFormation and SSM parameters, AWS tags,
 #: ECS environment): the name field says what the value field holds.
-_RECORD_NAME_FIELDS: Final = ("name", "Name", "key", "Key", "ParameterKey", "ParameterName")
-_RECORD_VALUE_FIELDS: Final = frozenset({"value", "Value", "ParameterValue", "valueFrom"})
+_RECORD_NAME_FIELDS: Final = ("name", "Name", "key", "Key", "field", "Field", "ParameterKey", "ParameterName")
+_RECORD_VALUE_FIELDS: Final = frozenset({"value", "Value", "val", "data", "ParameterValue", "valueFrom"})
 _MAX_RECORD_FIELDS: Final = 8
 
 
@@ -48,6 +50,62 @@ def _is_key(item: Any) -> bool:
     if isinstance(item, (bytes, bytearray)):
         item = bytes(item).decode("utf-8", "replace")
     return isinstance(item, str) and 0 < len(item) <= _MAX_PAIR_KEY and not any(c.isspace() for c in item)
+
+
+def _is_option(item: Any) -> bool:
+    """Whether ``item`` is a command-line option (``-p…``, ``--password``, ``b"-p…"``)."""
+    if isinstance(item, bytes):
+        return item.startswith(b"-")
+    return isinstance(item, str) and item.startswith("-")
+
+
+#: A Windows-style option with a value: ``/p:S``, ``/user:bob`` (not a path: ``/tmp``).
+_WINDOWS_OPTION = re.compile(r"/[A-Za-z][\w-]{0,15}:")
+
+
+def _is_windows_option(item: Any) -> bool:
+    return isinstance(item, str) and _WINDOWS_OPTION.match(item) is not None
+
+
+def _key_name(key: Any) -> Any:
+    """The name a key gives its value: bytes decoded, an enum member's value or name
+    (``{F.password: S}``), a tuple key's last name (``{("db", "password"): S}``)."""
+    if isinstance(key, (bytes, bytearray)):
+        return key.decode("utf-8", "replace")
+    if isinstance(key, enum.Enum):
+        return key.value if isinstance(key.value, str) else key.name
+    if isinstance(key, tuple) and key and isinstance(key[-1], str):
+        return key[-1]
+    return key
+
+
+def _argument_text(item: str | bytes | int) -> str:
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "surrogateescape")
+    return item if isinstance(item, str) else str(item)
+
+
+def _like(item: str | bytes | int, masked: str) -> str | bytes:
+    """A masked argument as the type it came in (an int's mask is text)."""
+    return masked.encode("utf-8", "surrogateescape") if isinstance(item, bytes) else masked
+
+
+#: What a command line's rules would read as a boundary, so an argument holding one is quoted.
+_QUOTE_FOR_RULES = re.compile(r"[\s'\"\\;|&<>]")
+#: Characters that keep their meaning inside double quotes in a POSIX shell.
+_DOUBLE_QUOTE_SPECIAL: Final = frozenset('"$`\\!')
+
+
+def _quote(argument: str) -> str:
+    """Quote ``argument`` for one command line the rules read. ``shlex.quote`` writes a single
+    quote as ``'"'"'``, which cut ``Zq8'wRt5`` into pieces no rule saw as one password; double
+    quotes keep it whole when nothing in it is special there."""
+    if argument and not _QUOTE_FOR_RULES.search(argument):
+        return argument  # "/p:Zq8!wRt" as written: shlex.split reads it back whole
+    quoted = shlex.quote(argument)
+    if quoted == argument or "'" not in argument or _DOUBLE_QUOTE_SPECIAL.intersection(argument):
+        return quoted
+    return f'"{argument}"'
 
 
 class _ObjectRepr:
@@ -110,6 +168,11 @@ class Walker:
             except TypeError:
                 return tuple(items)
         if isinstance(value, (list, tuple)):
+            if len(value) == 2 and _is_option(value[1]) and not self._is_secret_name(value[0]):
+                # ["mysql", "-pPW"], ["7z", "-pPW"]: a program and an option, not a name/value pair
+                argv = self._argv(value)
+                if argv is not None:
+                    return argv
             if len(value) == 2 and (_is_key(value[0]) or self._is_secret_name(value[0])):
                 # A (name, value) pair: a header list entry, an ASGI header, a form field.
                 pair = [self.walk(value[0], depth), self.item(value[0], value[1], depth)]
@@ -126,14 +189,18 @@ class Walker:
             return set(items)
         return items
 
-    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[str] | tuple[str, ...] | str | None:
+    def _argv(self, value: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...] | str | None:
         """Mask a command's argument list as one command line, so ``["mysql", "-pPW"]`` is seen
-        as the command it is; None when ``value`` is not a list of strings with an option."""
-        if len(value) < 2 or not all(isinstance(item, str) for item in value):
+        as the command it is; None when ``value`` is not a list of arguments with an option.
+
+        Arguments may be str, bytes or int (``["redis-cli", "-p", 6380, "-a", PW]``); an
+        argument the masking left alone comes back as it was, of its own type."""
+        if len(value) < 2 or not all(isinstance(item, (str, bytes, int)) for item in value):
             return None
-        if not any(item.startswith("-") for item in value):
+        if not any(_is_option(item) or _is_windows_option(item) for item in value):
             return None
-        line = shlex.join(value)
+        texts = [_argument_text(item) for item in value]
+        line = " ".join(_quote(text) for text in texts)
         masked = self.masker.mask_text(line)
         if masked is line:
             return None
@@ -143,7 +210,11 @@ class Walker:
             return masked
         if len(parts) != len(value):
             return masked
-        return tuple(parts) if isinstance(value, tuple) else parts
+        items = [
+            item if part == text else _like(item, part)
+            for item, text, part in zip(value, texts, parts, strict=True)
+        ]
+        return tuple(items) if isinstance(value, tuple) else items
 
     def _is_secret_name(self, item: Any) -> bool:
         """A short string naming a secret, spaces allowed (``('Api Key', S)``)."""
@@ -176,7 +247,10 @@ class Walker:
         return self.masker.mask_text(key) if isinstance(key, str) else key
 
     def item(self, key: Any, item: Any, depth: int) -> Any:
-        name = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
+        name = _key_name(key)
+        if name == "netloc" and isinstance(item, str) and "@" in item:
+            # urlsplit()'s netloc, "user:S@host", has no scheme for the URL rule to start from
+            return self.masker.mask_text("x://" + item)[4:]
         if isinstance(name, str) and item is not None:
             label = self.masker.keys.label_for(name)
             if label is not None:

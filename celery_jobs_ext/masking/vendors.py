@@ -33,6 +33,24 @@ def twilio_pair(text: str, match: re.Match[str]) -> tuple[str, int]:
 # have changed them. Each starts with a literal and checks the boundary behind it.
 #: Slack and GitLab tokens: random parts with an uppercase letter (gated) or 32+ hex digits (hex
 #: gate) in practice, so neither needs its prefix looked for in every text.
+LOWERCASE_VENDOR_RULES: Final = (
+    # Red-team round 2: ReadMe API keys (rdme_ + 70 lowercase letters and digits) and NuGet API
+    # keys (oy2 + 43): all lowercase, so not gated on a capital or a hex run; their prefixes are
+    # rare, so they run on every text.
+    literal_rule(
+        "readme",
+        "rdme_",
+        r"rdme_(?<![A-Za-z0-9_]rdme_)[a-z0-9]{70}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    literal_rule(
+        "nuget",
+        "oy2",
+        r"oy2(?<![A-Za-z0-9_]oy2)[a-z0-9]{43}(?![A-Za-z0-9])",
+        mixed(fixed(API_KEY), classes=2),
+    ),
+)
+
 _SLACK_AND_GITLAB: Final = (
     # Slack: xoxb- bot, xoxp- user, xoxa-/xoxr-/xoxs-/xoxe-/xoxo- legacy and refresh tokens;
     # legacy ones end in lowercase hex. (xapp- app tokens hold an uppercase app id: gated.)
@@ -55,6 +73,13 @@ _SLACK_AND_GITLAB: Final = (
 
 
 GATED_VENDOR_RULES: Final = (
+    # Alibaba Cloud AccessKey IDs: LTAI + 12 to 20 letters and digits.
+    literal_rule(
+        "alibaba",
+        "ltai",
+        r"LTAI(?<![A-Za-z0-9_]LTAI)[A-Za-z0-9]{12,20}(?![A-Za-z0-9])",
+        mixed(fixed(API_KEY), classes=2),
+    ),
     # Square access tokens and OAuth secrets (gitleaks' square rules).
     literal_rule(
         "square",
@@ -191,6 +216,27 @@ GATED_VENDOR_RULES: Final = (
 #: Formats made of a prefix and 32 or more hex digits: run only where the text has such a run
 #: (see :func:`has_hex_run`), which ordinary text rarely has (UUIDs are cut by dashes).
 HEX_VENDOR_RULES: Final = (
+    # Red-team round 2, from the vendors' documentation: RubyGems API keys (rubygems_ + 48 hex),
+    # Shippo live and test tokens (+ 40 hex), Airtable personal access tokens (pat + 14, ".", 64
+    # hex).
+    literal_rule(
+        "rubygems",
+        "rubygems_",
+        r"rubygems_(?<![A-Za-z0-9_]rubygems_)[a-f0-9]{48}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    literal_rule(
+        "shippo",
+        "shippo_",
+        r"shippo_(?<![A-Za-z0-9_]shippo_)(?:live|test)_[a-f0-9]{40}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
+    literal_rule(
+        "airtable-pat",
+        "pat",
+        r"pat(?<![A-Za-z0-9_]pat)[A-Za-z0-9]{14}\.[a-f0-9]{64}(?![A-Za-z0-9])",
+        fixed(API_KEY),
+    ),
     # Shopify: shpat_ (admin API), shpca_ (custom app), shppa_ (private app), shpss_ (shared secret).
     literal_rule(
         "shopify",

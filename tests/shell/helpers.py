@@ -55,3 +55,20 @@ def program_paths(*names: str) -> list[str]:
     found = [shutil.which(name) for name in names]
     assert all(found), f"{names} must be installed"
     return [path for path in found if path]
+
+
+def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
+    """Whether ``validate_command`` refuses ``command`` under ``allowed`` (no denied arguments)."""
+    from celery_jobs_ext.errors import ShellCommandNotAllowed
+    from celery_jobs_ext.shell import validate_command
+
+    try:
+        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
+    except ShellCommandNotAllowed:
+        return True
+    return False
+
+
+def bare(command: str) -> list[str]:
+    """The allowed list that names ``command``'s program alone."""
+    return [command.split()[0]]

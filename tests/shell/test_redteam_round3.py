@@ -13,7 +13,7 @@ import pytest
 from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell import check_environment, validate_command
 from celery_jobs_ext.shell.environment import checked_environment_names
-from tests.shell.helpers import make_programs
+from tests.shell.helpers import is_refused, make_programs
 
 PROGRAMS = [
     "node", "perl", "ruby", "python3", "openssl", "systemctl", "redis-cli", "ip", "curl", "sqlite3", "git",
@@ -23,14 +23,6 @@ PROGRAMS = [
 @pytest.fixture(scope="module")
 def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(make_programs(tmp_path_factory.mktemp("bin"), PROGRAMS))
-
-
-def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
-    try:
-        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
-    except ShellCommandNotAllowed:
-        return True
-    return False
 
 
 # --- 1. interpreters running installed software ------------------------------------------------

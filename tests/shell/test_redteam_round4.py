@@ -19,7 +19,7 @@ from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell import check_environment, validate_command
 from celery_jobs_ext.shell.environment import checked_environment_names
 from celery_jobs_ext.shell.runner import run_command
-from tests.shell.helpers import make_programs
+from tests.shell.helpers import bare, is_refused, make_programs
 
 PROGRAMS = [
     "gcc", "cc", "g++", "c++", "cpp", "clang", "clang++-15", "gcc-12", "x86_64-linux-gnu-gcc-12",
@@ -41,18 +41,6 @@ PROGRAMS = [
 @pytest.fixture(scope="module")
 def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(make_programs(tmp_path_factory.mktemp("bin"), PROGRAMS))
-
-
-def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
-    try:
-        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
-    except ShellCommandNotAllowed:
-        return True
-    return False
-
-
-def bare(command: str) -> list[str]:
-    return [command.split()[0]]
 
 
 # --- 1. compilers, preprocessors, linkers: options by an allow list ------------------------------

@@ -31,7 +31,7 @@ from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandNotAllowed
 from celery_jobs_ext.shell import validate_command
 from celery_jobs_ext.shell.runner import run_command
 from celery_jobs_ext.shell.sandbox import companion_programs, kernel_abi, program_executables
-from tests.shell.helpers import make_programs
+from tests.shell.helpers import bare, is_refused, make_programs
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 PROGRAMS = [
@@ -45,18 +45,6 @@ PROGRAMS = [
 @pytest.fixture(scope="module")
 def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(make_programs(tmp_path_factory.mktemp("bin"), PROGRAMS))
-
-
-def is_refused(command: str, allowed: list[str], search_path: str) -> bool:
-    try:
-        validate_command(command, allowed, denied_arguments={}, search_path=search_path)
-    except ShellCommandNotAllowed:
-        return True
-    return False
-
-
-def bare(command: str) -> list[str]:
-    return [command.split()[0]]
 
 
 # --- 1. paths through /proc and /dev links followed before '..' ----------------------------------

@@ -4,9 +4,12 @@ Standard library only and no import from the package: the reaper helper (run as 
 -S``, with no package on its path) loads this file by its path, and the worker imports it to
 learn the kernel's Landlock ABI. :func:`restrict` confines the calling process and every
 process it starts afterwards: it may execute only the files and directories of
-``executables``, create, write, truncate, rename and remove only beneath ``writable``, and (ABI
-6 and later) send signals only to processes inside its own domain. Reads, the network and
-device ioctls are not handled, so they stay as the user's permissions allow.
+``executables``, create, write, truncate, rename and remove only beneath ``writable``, read
+files everywhere but under ``/proc`` (there only the files named in ``proc_files`` and, once
+:func:`allow_own_process` is called in it, the process's own ``/proc/<pid>``), and (ABI 6 and
+later) send signals only to processes inside its own domain. Directories may be listed
+everywhere. The network and device ioctls are not handled, so they stay as the user's
+permissions allow.
 
 It also sets ``PR_SET_NO_NEW_PRIVS`` (Landlock requires it of an unprivileged caller, and we
 want it anyway): setuid and file-capability programs gain nothing when executed.
@@ -34,6 +37,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 EXECUTE = 1 << 0
 WRITE_FILE = 1 << 1
 READ_FILE = 1 << 2
+READ_DIR = 1 << 3
 REMOVE_DIR = 1 << 4
 REMOVE_FILE = 1 << 5
 MAKE_CHAR = 1 << 6
@@ -53,6 +57,8 @@ _FILE_ACCESS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
 # device node of a disk in its temporary directory and write the disk through it.
 _WRITE_ACCESS = WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO
 _WRITE_ACCESS |= MAKE_SYM | REFER | TRUNCATE
+_READ_ACCESS = READ_FILE | READ_DIR
+_PROC = "/proc"
 
 
 class LandlockError(OSError):
@@ -91,8 +97,8 @@ def abi_version() -> int:
 
 
 def handled_access(abi: int) -> int:
-    """The filesystem accesses the sandbox decides at ``abi``: execution and every kind of write."""
-    handled = EXECUTE | _WRITE_ACCESS | MAKE_CHAR | MAKE_BLOCK
+    """The filesystem accesses the sandbox decides at ``abi``: execution, reads, every kind of write."""
+    handled = EXECUTE | _READ_ACCESS | _WRITE_ACCESS | MAKE_CHAR | MAKE_BLOCK
     if abi < 2:
         handled &= ~REFER
     if abi < 3:
@@ -128,7 +134,33 @@ def _add_rules(libc: ctypes.CDLL, ruleset: int, paths: Iterable[str], access: in
             os.close(fd)
 
 
-def create_ruleset(abi: int, executables: Iterable[str], writable: Iterable[str]) -> int:
+def readable_places(proc_files: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(directories, files)``: where reads are allowed, everything but the processes' data.
+
+    A Landlock rule grants beneath a directory, and there are no exceptions to a grant, so
+    ``/proc`` is kept out by granting each other entry of ``/`` (a symlinked one such as
+    ``/bin -> usr/bin`` is granted at its target; one leading into ``/proc`` is skipped), and
+    under ``/proc`` only the system-wide files of ``proc_files``. ``/`` itself gets READ_DIR,
+    which reaches ``/proc`` too: names of directories and files may be listed everywhere
+    (``ls /``, ``find / -name``), but no file under ``/proc`` may be read unless granted.
+    """
+    files = [f"{_PROC}/{name}" for name in proc_files]
+    try:
+        entries = sorted(os.listdir("/"))
+    except OSError:
+        entries = []
+    directories = []
+    for entry in entries:
+        real = os.path.realpath("/" + entry)
+        if real == _PROC or real.startswith(_PROC + "/") or real == "/":
+            continue
+        directories.append("/" + entry)
+    return directories, files
+
+
+def create_ruleset(
+    abi: int, executables: Iterable[str], writable: Iterable[str], proc_files: Iterable[str] = ()
+) -> int:
     """A Landlock ruleset (its fd) allowing only what the arguments list; nothing enforced yet.
 
     Arguments:
@@ -138,6 +170,9 @@ def create_ruleset(abi: int, executables: Iterable[str], writable: Iterable[str]
             what the kernel loads as an ELF interpreter or a script's ``#!`` interpreter.
         writable: Files or directories beneath which files may be written, created, truncated,
             renamed and removed (devices never made).
+        proc_files: Names of the files under ``/proc`` that may be read (``cpuinfo``,
+            ``pressure/cpu``); everything else under ``/proc`` stays unreadable but the
+            process's own directory, which :func:`allow_own_process` grants in the process.
 
     Raises:
         LandlockError: ``abi`` is below 1, or a system call failed.
@@ -157,10 +192,24 @@ def create_ruleset(abi: int, executables: Iterable[str], writable: Iterable[str]
     try:
         _add_rules(libc, ruleset, executables, EXECUTE, handled)
         _add_rules(libc, ruleset, writable, _WRITE_ACCESS, handled)
+        directories, files = readable_places(proc_files)
+        _add_rules(libc, ruleset, ["/"], READ_DIR, handled)
+        _add_rules(libc, ruleset, directories, _READ_ACCESS, handled)
+        _add_rules(libc, ruleset, files, READ_FILE, handled)
     except BaseException:
         os.close(ruleset)
         raise
     return ruleset
+
+
+def allow_own_process(ruleset: int) -> None:
+    """Let the calling process read its own ``/proc/<pid>`` (so ``/proc/self``): call it in
+    the process that will be confined, between fork and exec, where the pid is final.
+
+    Its descendants have other pids, so their ``/proc/self`` stays unreadable.
+    """
+    # /proc/self, not /proc/<getpid()>: the /proc mounted may belong to another pid namespace.
+    _add_rules(_libc(), ruleset, [f"{_PROC}/self"], _READ_ACCESS, handled_access(1))
 
 
 def enforce(ruleset: int) -> None:
@@ -171,10 +220,14 @@ def enforce(ruleset: int) -> None:
     _check(libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0), "restrict_self")
 
 
-def restrict(abi: int, executables: Iterable[str], writable: Iterable[str]) -> None:
-    """Confine this process and its future children: :func:`create_ruleset` then :func:`enforce`."""
-    ruleset = create_ruleset(abi, executables, writable)
+def restrict(
+    abi: int, executables: Iterable[str], writable: Iterable[str], proc_files: Iterable[str] = ()
+) -> None:
+    """Confine this process and its future children: :func:`create_ruleset`,
+    :func:`allow_own_process`, then :func:`enforce`."""
+    ruleset = create_ruleset(abi, executables, writable, proc_files)
     try:
+        allow_own_process(ruleset)
         enforce(ruleset)
     finally:
         os.close(ruleset)

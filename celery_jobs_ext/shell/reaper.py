@@ -19,8 +19,9 @@ stray process of every job; the helper confines that to one command. The helper 
 receive SIGTERM when the worker dies (``PR_SET_PDEATHSIG``), and then cleans up the same way.
 
 ``SANDBOX`` is ``-`` or the JSON of a :class:`~.sandbox.SandboxPlan` (``{"abi", "exec",
-"write"}``): the helper then confines the command with Landlock between fork and exec, so the command
-and everything it starts may execute and write only what the plan lists, and signal only
+"write", "proc"}``): the helper then confines the command with Landlock between fork and exec, so the command
+and everything it starts may execute and write only what the plan lists, read under ``/proc``
+only the plan's system-wide files and the command's own ``/proc/<pid>``, and signal only
 processes inside the sandbox: not the helper (which stays outside and can still kill them),
 not the worker.
 
@@ -109,11 +110,12 @@ def _prepare_sandbox(plan_json: str) -> Callable[[], None]:
         raise OSError(0, f"cannot load {path}")
     landlock = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(landlock)
-    ruleset = landlock.create_ruleset(int(plan["abi"]), plan["exec"], plan["write"])
+    ruleset = landlock.create_ruleset(int(plan["abi"]), plan["exec"], plan["write"], plan.get("proc", ()))
     os.set_inheritable(ruleset, False)
 
     def enter() -> None:
         try:
+            landlock.allow_own_process(ruleset)  # /proc/<this pid>: known only after the fork
             landlock.enforce(ruleset)
         except OSError as error:  # Popen reports only "Exception occurred in preexec_fn"
             os.write(2, f"jobs.shell: {error}\n".encode(errors="replace"))

@@ -12,11 +12,17 @@ kernel enforces (Linux Landlock, applied by the reaper helper before it starts t
 - **write** (create, write, truncate, rename, remove): only a private temporary directory the
   runner makes per command and exports as ``TMPDIR``, ``/dev/null``, and the paths of
   ``jobs_shell_writable_paths``;
+- **read**: everything but ``/proc``; there only the system-wide files of
+  :data:`~.rules.paths.ALLOWED_PROC_FILES` and the command's own ``/proc/<pid>`` (so
+  ``/proc/self`` for the command itself, not for the processes it starts). Red-team round 6
+  read the worker's environment (its broker and backend credentials) through ``ps e``, awk
+  building ``/proc/<pid>/environ`` at run time and ``grep -r /``: the kernel now refuses the
+  read whatever the arguments looked like. Directories may be listed everywhere;
 - **signals** (Landlock ABI 6 and later): only to processes the command started.
 
 Nothing that may be executed may also be written in the same run (a command could otherwise
-replace a program it may run): such settings are refused. Reads and the network are not
-restricted. Imports nothing from Celery.
+replace a program it may run): such settings are refused. The network is not restricted.
+Imports nothing from Celery.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass
 
 from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell.landlock import abi_version
+from celery_jobs_ext.shell.rules.paths import ALLOWED_PROC_FILES
 
 SANDBOX_SETTING = "jobs_shell_sandbox"
 EXECUTABLES_SETTING = "jobs_shell_sandbox_executables"
@@ -63,9 +70,12 @@ class SandboxPlan:
     abi: int
     executables: tuple[str, ...]
     writable: tuple[str, ...]
+    proc_files: tuple[str, ...] = tuple(sorted(ALLOWED_PROC_FILES))
 
     def to_json(self) -> str:
-        return json.dumps({"abi": self.abi, "exec": self.executables, "write": self.writable})
+        return json.dumps(
+            {"abi": self.abi, "exec": self.executables, "write": self.writable, "proc": self.proc_files}
+        )
 
 
 # -- settings ---------------------------------------------------------------------------

@@ -7,7 +7,9 @@ reads under ``/proc`` to the system-wide files and the command's own ``/proc/<pi
 test plants a secret in the environment of a real sleeper (standing in for the worker), runs
 the attack with the sandbox required, and asserts the secret never reaches the output; beside
 them, ordinary commands that read files, ``/proc/cpuinfo`` and ``/proc/self`` still work.
-Skipped, like test_sandbox.py, on a kernel without Landlock.
+Those are skipped, like test_sandbox.py, on a kernel without Landlock. The rules for kernels
+without it (``ps``'s ``e`` modifier, awk's computed file names, ``/inet`` and ``ARGV``,
+recursive readers given ``/``) are validation only, on stand-in programs, and run everywhere.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import pytest
 from celery_jobs_ext.errors import ShellCommandFailed, ShellCommandTimedOut
 from celery_jobs_ext.shell import run_command
 from celery_jobs_ext.shell.sandbox import kernel_abi
+from tests.shell.helpers import is_refused, make_programs
 
-pytestmark = pytest.mark.skipif(kernel_abi() < 1, reason="this kernel has no Landlock")
+needs_landlock = pytest.mark.skipif(kernel_abi() < 1, reason="this kernel has no Landlock")
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 SECRET_NAME = "RT6_SECRET"
@@ -102,6 +105,7 @@ def environ_reads(pid: int) -> list[list[str]]:
 @pytest.mark.parametrize(
     "index", range(len(environ_reads(1))), ids=lambda i: " ".join(environ_reads(1)[i])[:60]
 )
+@needs_landlock
 def test_another_processs_environment_cannot_be_read_in_the_sandbox(
     index: int, sleeper: int, secret: str
 ) -> None:
@@ -109,6 +113,7 @@ def test_another_processs_environment_cannot_be_read_in_the_sandbox(
     assert secret not in output
 
 
+@needs_landlock
 def test_grep_from_the_root_reaches_no_process_environment(sleeper: int, secret: str) -> None:
     argv = ["grep", "-r", "-a", "-s", "-l", "--include=environ", "--exclude-dir=sys", SECRET_NAME, "/"]
     which("grep")
@@ -120,6 +125,7 @@ def test_grep_from_the_root_reaches_no_process_environment(sleeper: int, secret:
     assert "/environ" not in output
 
 
+@needs_landlock
 def test_an_oracle_on_the_exit_code_learns_nothing(sleeper: int, secret: str) -> None:
     argv = ["grep", "-r", "-q", "-a", "-s", "--include=environ", f"{SECRET_NAME}={secret[:8]}", "/proc"]
     which("grep")
@@ -138,6 +144,7 @@ def files(tmp_path: Path) -> Path:
     return data
 
 
+@needs_landlock
 def test_ordinary_reads_of_files_still_work(files: Path) -> None:
     assert sandboxed(["sort", str(files / "log.txt")]) == "a ok\nb error\nc error\n"
     assert sandboxed(["grep", "-r", "-c", "error", str(files)]) == f"{files / 'log.txt'}:2\n"
@@ -145,6 +152,7 @@ def test_ordinary_reads_of_files_still_work(files: Path) -> None:
     assert sandboxed(["du", "-sh", str(files)]).endswith(f"\t{files}\n")
 
 
+@needs_landlock
 def test_system_wide_proc_files_and_the_commands_own_proc_directory_stay_readable() -> None:
     assert "processor" in sandboxed(["cat", "/proc/cpuinfo"])
     assert "MemTotal" in sandboxed(["cat", "/proc/meminfo"])
@@ -153,6 +161,7 @@ def test_system_wide_proc_files_and_the_commands_own_proc_directory_stay_readabl
     assert "Mem:" in sandboxed(["free", "-m"])
 
 
+@needs_landlock
 def test_common_programs_still_run_in_the_sandbox(tmp_path: Path, files: Path) -> None:
     assert sandboxed(["python3", "-c", "print(1)"]) == "1\n"
     assert sandboxed(["uname", "-a"]).startswith("Linux")
@@ -166,6 +175,7 @@ def test_common_programs_still_run_in_the_sandbox(tmp_path: Path, files: Path) -
     assert "usr" in sandboxed(["ls", "/"]).split()
 
 
+@needs_landlock
 def test_git_and_tar_still_work_in_the_sandbox(tmp_path: Path, files: Path) -> None:
     git = which("git")
     repo = tmp_path / "repo"
@@ -179,3 +189,114 @@ def test_git_and_tar_still_work_in_the_sandbox(tmp_path: Path, files: Path) -> N
         ["tar", "-tzf", str(out / "srv.tgz")], capture_output=True, text=True, check=True
     )
     assert "./log.txt" in listing.stdout.split()
+
+
+# --- the rules, for kernels without Landlock (validation only) -------------------------------
+
+RULE_PROGRAMS = [
+    "ps",
+    "awk",
+    "gawk",
+    "mawk",
+    "grep",
+    "rgrep",
+    "rg",
+    "ag",
+    "ack",
+    "tar",
+    "zip",
+    "rsync",
+    "diff",
+]
+
+
+@pytest.fixture(scope="module")
+def search_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(make_programs(tmp_path_factory.mktemp("bin"), RULE_PROGRAMS))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ps eww -p 123", "ps wwe 123", "ps e ww 123", "ps -ww e -q 123", "ps -o pid,command -ww e -p 123",
+        "ps ewwax", "ps axeww", "ps auxeww", "ps -ef e", "ps -e -ww e", "ps eww -C python",
+        "ps --format pid,args -e e -w -w", "ps p 123 e",
+    ],
+)  # fmt: skip
+def test_ps_environment_modifier_is_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, ["ps"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ps -ef", "ps aux", "ps -o pid,user,etime,command -p 123", "ps -p 123 -o etime=", "ps -eo pid,comm",
+        "ps aux --sort -rss", "ps -C python -o pid", "ps --sort start -e", "ps p 123", "ps -U www-data",
+        "ps 123", "ps -e", "ps -O user -e", "ps o pid,user,etime",
+    ],
+)  # fmt: skip
+def test_ps_without_the_environment_modifier_still_passes(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["ps"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        """awk 'BEGIN{f="/pr" "oc/1/environ"; RS="\\0"; while((getline l < f)>0) print l}'""",
+        """awk 'BEGIN{f=sprintf("%cproc%c1%cenviron",47,47,47); while((getline l < f)>0) print l}'""",
+        """awk 'BEGIN{ARGV[1]="/pr" "oc/1/environ"; ARGC=2} {print}'""",
+        """gawk 'BEGIN{getline l < "/pr" "oc/1/environ"; print l}'""",
+        """mawk 'BEGIN{getline < ("/pr" "oc/1/environ")}'""",
+        """awk -v f=/pr 'BEGIN{f=f "oc/1/environ"; while((getline l<f)>0) print l}'""",
+        """awk 'NR==1{getline x < FILENAME ".bak"; print x}' log.txt""",
+        """gawk 'BEGIN{f="/inet/tcp/0/127.0.0.1/6379"; getline r < f; print r}'""",
+        """gawk 'BEGIN{getline r < "/inet/tcp/0/127.0.0.1/6379"; print r}'""",
+        """gawk '{print}' /inet/tcp/0/127.0.0.1/6379""",
+        """awk '{print}' ARGC=3""",
+    ],
+)
+def test_awk_reading_a_computed_file_name_or_a_network_file_is_refused(
+    command: str, search_path: str
+) -> None:
+    assert is_refused(command, ["awk", "gawk", "mawk"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "awk '{print $1}' /srv/log.txt",
+        "awk -F, 'NR==1{print $2}' data.csv",
+        """awk 'BEGIN{while((getline l < "/etc/hostname")>0) n++; print n}'""",
+        "awk '{ if ($3 < 100) print }' data.txt",
+        "awk 'BEGIN{getline; print $0}'",
+        "awk '{getline line; print line}' data.txt",
+        """awk '{getline x < "other.txt"} END{print x}' data.txt""",
+        "awk 'NR<3' data.txt",
+    ],
+)
+def test_awk_reading_its_operands_and_literal_files_still_passes(command: str, search_path: str) -> None:
+    assert not is_refused(command, ["awk"], search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "grep -r -a SECRET /", "grep -rl x //", "grep -R x /.", "grep --recursive x /", "grep -d recurse x /",
+        "grep -drecurse x /", "grep -ra x /..", "rgrep x /", "rg x /", "ag x /", "ack x /",
+        "tar -czf - /", "tar czf - /", "rsync -a / host:/backup", "rsync -r / host:/backup", "diff -r / /srv",
+        "grep --directories=recurse x /",
+    ],
+)  # fmt: skip
+def test_recursive_readers_given_the_root_are_refused(command: str, search_path: str) -> None:
+    assert is_refused(command, RULE_PROGRAMS, search_path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "grep -r x /srv", "grep x /", "grep -c x /etc/hostname", "rg x /srv", "tar -czf - /srv/data",
+        "diff / /srv", "grep -e / -r /srv", "rsync -a /srv/ host:/backup/", "tar -czf - -C / etc",
+    ],
+)  # fmt: skip
+def test_recursive_readers_given_a_directory_still_pass(command: str, search_path: str) -> None:
+    assert not is_refused(command, RULE_PROGRAMS, search_path)

@@ -45,6 +45,7 @@ from celery_jobs_ext.shell.rules.options import check_denied_arguments
 from celery_jobs_ext.shell.rules.outputs import check_outputs, check_tar_outputs, output_rule
 from celery_jobs_ext.shell.rules.packages import check_maven, check_package_manager, manager_of
 from celery_jobs_ext.shell.rules.paths import check_installed_scripts, check_process_files
+from celery_jobs_ext.shell.rules.readers import check_ps, check_recursive_root, recursive_family
 from celery_jobs_ext.shell.rules.sed import check_sed
 from celery_jobs_ext.shell.rules.services import check_docker
 from celery_jobs_ext.shell.rules.sqlite import check_sqlite, check_zip
@@ -108,6 +109,7 @@ _ARGUMENT_CHECKERS: Mapping[str, tuple[Checker, ...]] = MappingProxyType(
         **dict.fromkeys(("hostname", "domainname", "nisdomainname", "ypdomainname"), (check_hostname,)),
         "date": (check_date,),
         "mvn": (check_maven,),
+        "ps": (check_ps,),
     }
 )
 
@@ -166,3 +168,6 @@ def check_arguments(
     rule = output_rule(names)
     if rule is not None:
         check_outputs(program, rule, arguments, frozenset(trusted), pinned)
+    family = recursive_family(names)
+    if family is not None:
+        check_recursive_root(program, family, arguments, frozenset(trusted))

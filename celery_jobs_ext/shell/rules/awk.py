@@ -1,5 +1,10 @@
 """awk: the program is tokenised, then system(), pipes, ``@`` and print redirections are refused.
 
+And what reads a file whose name the program computes (round 6: ``getline < f`` with ``f =
+"/pr" "oc/<pid>/environ"``, ``ARGV[1] = ...``): ``getline <`` anything but one string literal,
+any use of ``ARGV`` or ``ARGC``, and gawk's network special files ``/inet...`` (as a string in
+the program or an operand), so the rule on ``/proc`` paths sees every name awk may open.
+
 Strings and regular expressions are skipped as awk reads them, so ``"a>b"`` in a string or a
 comparison ``$3 > 100`` is not a redirection; ``print x > "file"`` (at the print's own
 parenthesis level) is, except to ``/dev/stdout`` and ``/dev/stderr``.
@@ -176,10 +181,46 @@ def _awk_program_problem(program_text: str) -> str | None:
     return None
 
 
+_VALUE_ENDS = frozenset({"string", "name", "number", "regex", "("})
+
+
+def _getline_source(tokens: list[tuple[str, str]], position: int) -> tuple[str, str] | None:
+    """After ``getline`` at ``position``: its ``<`` source, ``("", "")`` if not a single
+    string literal, ``None`` when it reads no file (``getline``, ``getline var``)."""
+    index = position + 1
+    if index < len(tokens) and tokens[index] == ("operator", "$"):
+        index += 2  # getline $1 < f
+    elif index < len(tokens) and tokens[index][0] == "name" and tokens[index][1] not in _KEYWORDS:
+        index += 1  # getline line < f, getline a[i] < f
+        if index < len(tokens) and tokens[index] == ("operator", "["):
+            level = 0
+            while index < len(tokens):
+                level += {"[": 1, "]": -1}.get(tokens[index][1], 0)
+                index += 1
+                if level == 0:
+                    break
+    if index >= len(tokens) or tokens[index] != ("operator", "<"):
+        return None
+    target = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+    after = tokens[index + 2] if index + 2 < len(tokens) else ("operator", ";")
+    if target[0] != "string" or after[0] in _VALUE_ENDS or after == ("operator", "$"):
+        return ("", "")
+    return target
+
+
 def _tokens_problem(tokens: list[tuple[str, str]]) -> str | None:
     in_print = False
     depth = 0
     for position, (kind, text) in enumerate(tokens):
+        if kind == "string" and text.startswith("/inet"):
+            return "'/inet' special files open network connections"
+        if kind == "name" and text in ("ARGV", "ARGC"):
+            return f"{text} names the files awk reads, so a program could read one it computes"
+        if kind == "name" and text == "getline" and _getline_source(tokens, position) == ("", ""):
+            return (
+                "'getline <' reads the file its expression names, which jobs.shell cannot check "
+                "unless it is one string literal"
+            )
         if kind == "name" and text == "system":
             return "system() runs a shell command"
         if kind == "operator" and text in ("|", "|&"):
@@ -207,6 +248,13 @@ def check_awk(
     program: str, arguments: Sequence[str], trusted: frozenset[int] = frozenset(), pinned: bool = False
 ) -> None:
     literal = {arguments[position] for position in trusted}
+    for position, argument in enumerate(arguments):
+        value = argument.partition("=")[2] if "=" in argument else argument
+        if position not in trusted and (value.startswith("/inet") or argument.startswith(("ARGV[", "ARGC="))):
+            refuse(
+                f"the {program} argument {argument!r} is refused: it opens a network connection "
+                "or sets the files awk reads"
+            )
     for program_text in _awk_programs(arguments):
         if program_text in literal:
             continue  # a pattern spells this program out: the administrator wrote it

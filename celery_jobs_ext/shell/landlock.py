@@ -134,17 +134,56 @@ def _add_rules(libc: ctypes.CDLL, ruleset: int, paths: Iterable[str], access: in
             os.close(fd)
 
 
+def _proc_mounts(mountinfo: str = "/proc/self/mountinfo") -> set[str]:
+    """Mount points of every procfs (``/proc``, and any other a container or a bind made)."""
+    found = {_PROC}
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as lines:
+            for line in lines:
+                fields = line.split()
+                if " - " in line and line.split(" - ", 1)[1].split()[:1] == ["proc"] and len(fields) > 4:
+                    point = fields[4]
+                    for code in ("\\040", "\\011", "\\012", "\\134"):
+                        point = point.replace(code, chr(int(code[1:], 8)))
+                    found.add(point)
+    except OSError:
+        pass
+    return found
+
+
+def _granted(directory: str, excluded: set[str], depth: int = 0) -> list[str]:
+    """``directory``, or (when an excluded mount lies beneath) its entries but that one."""
+    inside = [point for point in excluded if point.startswith(directory.rstrip("/") + "/")]
+    if not inside:
+        return [directory]
+    if depth > 32:
+        return []
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    places = []
+    for entry in entries:
+        path = os.path.join(directory, entry)
+        if path not in excluded and not os.path.islink(path):
+            places += _granted(path, excluded, depth + 1)
+    return places
+
+
 def readable_places(proc_files: Iterable[str]) -> tuple[list[str], list[str]]:
     """``(directories, files)``: where reads are allowed, everything but the processes' data.
 
     A Landlock rule grants beneath a directory, and there are no exceptions to a grant, so
     ``/proc`` is kept out by granting each other entry of ``/`` (a symlinked one such as
     ``/bin -> usr/bin`` is granted at its target; one leading into ``/proc`` is skipped), and
-    under ``/proc`` only the system-wide files of ``proc_files``. ``/`` itself gets READ_DIR,
-    which reaches ``/proc`` too: names of directories and files may be listed everywhere
-    (``ls /``, ``find / -name``), but no file under ``/proc`` may be read unless granted.
+    under ``/proc`` only the system-wide files of ``proc_files``. A procfs mounted elsewhere
+    is kept out the same way: the directories above it are granted entry by entry. ``/``
+    itself gets READ_DIR, which reaches ``/proc`` too: names of directories and files may be
+    listed everywhere (``ls /``, ``find / -name``), but no file under ``/proc`` may be read
+    unless granted.
     """
     files = [f"{_PROC}/{name}" for name in proc_files]
+    excluded = _proc_mounts()
     try:
         entries = sorted(os.listdir("/"))
     except OSError:
@@ -152,9 +191,9 @@ def readable_places(proc_files: Iterable[str]) -> tuple[list[str], list[str]]:
     directories = []
     for entry in entries:
         real = os.path.realpath("/" + entry)
-        if real == _PROC or real.startswith(_PROC + "/") or real == "/":
+        if real == "/" or any(real == point or real.startswith(point + "/") for point in excluded):
             continue
-        directories.append("/" + entry)
+        directories += _granted(real, excluded)
     return directories, files
 
 

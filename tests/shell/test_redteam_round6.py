@@ -300,3 +300,32 @@ def test_recursive_readers_given_the_root_are_refused(command: str, search_path:
 )  # fmt: skip
 def test_recursive_readers_given_a_directory_still_pass(command: str, search_path: str) -> None:
     assert not is_refused(command, RULE_PROGRAMS, search_path)
+
+
+# --- a procfs mounted elsewhere ------------------------------------------------------------
+
+
+def test_a_procfs_mounted_elsewhere_is_left_out_of_the_read_grants(tmp_path: Path) -> None:
+    from celery_jobs_ext.shell import landlock
+
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "procfs").mkdir()
+    (tmp_path / "data" / "file.txt").write_text("x")
+    (tmp_path / "other").mkdir()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+        f"40 27 0:21 / {tmp_path}/data/procfs rw,relatime - proc proc rw\n"
+        f"41 27 0:30 / {tmp_path}/other rw,relatime - tmpfs tmpfs rw\n"
+    )
+    excluded = landlock._proc_mounts(str(mountinfo))
+    assert excluded == {"/proc", f"{tmp_path}/data/procfs"}
+    granted = landlock._granted(str(tmp_path), excluded)
+    assert sorted(granted) == sorted(
+        [
+            str(tmp_path / "data" / "sub"),
+            str(tmp_path / "data" / "file.txt"),
+            str(tmp_path / "mountinfo"),
+            str(tmp_path / "other"),
+        ]
+    )

@@ -329,3 +329,26 @@ def test_a_procfs_mounted_elsewhere_is_left_out_of_the_read_grants(tmp_path: Pat
             str(tmp_path / "other"),
         ]
     )
+
+
+@needs_landlock
+def test_the_private_tmpdir_writable_paths_and_dev_null_stay_readable(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    code = (
+        "import os, tempfile\n"
+        "fd, path = tempfile.mkstemp(); os.write(fd, b'tmp'); os.close(fd)\n"
+        "written = os.path.join(os.environ['OUT'], 'w.txt'); open(written, 'w').write('out')\n"
+        "print(open(path).read(), open(written).read(), repr(open('/dev/null').read()))"
+    )
+    which("python3")
+    result = run_command(
+        ["python3", "-c", code],
+        env={"OUT": str(out)},
+        allowed_env=["OUT"],
+        search_path=PATH,
+        sandbox="required",
+        writable_paths=[str(out)],
+        timeout=60,
+    )
+    assert result["stdout"] == "tmp out ''\n"

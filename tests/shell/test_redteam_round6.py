@@ -253,6 +253,9 @@ def test_ps_without_the_environment_modifier_still_passes(command: str, search_p
         """gawk 'BEGIN{getline r < "/inet/tcp/0/127.0.0.1/6379"; print r}'""",
         """gawk '{print}' /inet/tcp/0/127.0.0.1/6379""",
         """awk '{print}' ARGC=3""",
+        """awk -vARGC=3 '{print}' a b c""",
+        """awk --assign=ARGC=3 '{print}' a b c""",
+        """awk -v ARGC=3 '{print}' a b c""",
     ],
 )
 def test_awk_reading_a_computed_file_name_or_a_network_file_is_refused(

@@ -250,7 +250,8 @@ def check_awk(
     literal = {arguments[position] for position in trusted}
     for position, argument in enumerate(arguments):
         value = argument.partition("=")[2] if "=" in argument else argument
-        if position not in trusted and (value.startswith("/inet") or argument.startswith(("ARGV[", "ARGC="))):
+        assigned = argument.removeprefix("--assign=").removeprefix("-v")
+        if position not in trusted and (value.startswith("/inet") or assigned.startswith(("ARGV[", "ARGC="))):
             refuse(
                 f"the {program} argument {argument!r} is refused: it opens a network connection "
                 "or sets the files awk reads"

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from celery_jobs_ext.errors import ImproperlyConfigured, ShellCommandNotAllowed
 from celery_jobs_ext.shell.landlock import abi_version
 from celery_jobs_ext.shell.rules.paths import ALLOWED_PROC_FILES
+from celery_jobs_ext.shell.workdir import is_normal_absolute_path
 
 SANDBOX_SETTING = "jobs_shell_sandbox"
 EXECUTABLES_SETTING = "jobs_shell_sandbox_executables"
@@ -97,13 +98,7 @@ def checked_paths(value: object, setting: str) -> tuple[str, ...]:
             f"Setting {setting} = {value!r} is invalid: expected a list of absolute paths."
         )
     for entry in value:
-        if (
-            not isinstance(entry, str)
-            or "\x00" in entry
-            or not os.path.isabs(entry)
-            or os.path.normpath(entry) != entry
-            or entry.startswith("//")
-        ):
+        if not is_normal_absolute_path(entry):
             raise ImproperlyConfigured(
                 f"Setting {setting} = {list(value)!r} is invalid: {entry!r} is not an absolute, "
                 "normalised path such as '/srv/reports'."

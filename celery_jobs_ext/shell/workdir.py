@@ -36,19 +36,23 @@ def checked_cwd_entries(entries: object, setting: str = CWD_SETTING) -> tuple[st
         )
     for entry in entries:
         base = (entry[:-2] or "/") if isinstance(entry, str) and entry.endswith("/*") else entry
-        if (
-            not isinstance(base, str)
-            or "\x00" in base
-            or "*" in base
-            or not os.path.isabs(base)
-            or os.path.normpath(base) != base
-            or base.startswith("//")
-        ):
+        if not is_normal_absolute_path(base) or "*" in base:
             raise ImproperlyConfigured(
                 f"Setting {setting} = {list(entries)!r} is invalid: {entry!r} is not an absolute, "
                 "normalised directory such as '/srv/reports' or '/srv/repos/*'."
             )
     return tuple(entries)
+
+
+def is_normal_absolute_path(value: object) -> bool:
+    """A string naming one absolute, normalised path (what a path setting must hold)."""
+    return (
+        isinstance(value, str)
+        and "\x00" not in value
+        and os.path.isabs(value)
+        and os.path.normpath(value) == value
+        and not value.startswith("//")
+    )
 
 
 def _matches(path: str, entry: str) -> bool:

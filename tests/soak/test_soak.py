@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.harness import _redis_server_binary, missing
-from tests.soak.harness import SoakSettings, soak_run
+from tests.soak.harness import SoakSettings, in_flight_at_a_fault, soak_run
 
 RUNS = [
     pytest.param(("redis", "default"), id="redis"),
@@ -82,16 +82,10 @@ def _lost_in_flight_on_redis(soak: dict[str, Any]) -> bool:
     package for the SIGKILL: docs/reliability.md, "What the soak found", 2).
     """
     lost, details = soak["outcomes"]["lost"], soak["outcomes"]["lost_details"]
-    windows = [
-        (f["killed_at_seconds"], f["reaped_at_seconds"]) for f in soak["faults"] if "killed_at_seconds" in f
-    ]
-    windows += [
-        (f["down_from_seconds"], f["down_to_seconds"]) for f in soak["faults"] if "down_from_seconds" in f
-    ]
     return (
         soak["broker"] == "redis"
         and len(details) == len(lost)
-        and all(any(begin - 1 <= row["last_seen_at"] <= end + 1 for begin, end in windows) for row in details)
+        and all(in_flight_at_a_fault(soak["faults"], row["last_seen_at"]) for row in details)
     )
 
 
